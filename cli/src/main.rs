@@ -1,0 +1,53 @@
+//! `koogate`: the command for people.
+//!
+//! * `koogate serve --addr HOST:PORT` — every route of the route table in one local process.
+//! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--send]` — a signed
+//!   request like the seller console's 生成请求命令, printed as curl or sent and checked.
+//! * `koogate init-secrets PATH` — a secrets document with fresh random keys, for local use.
+
+mod client;
+mod serve;
+mod sign;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "usage:
+  koogate serve [--addr HOST:PORT]
+  koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
+  koogate init-secrets PATH
+
+environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
+(see README.md, 'Configuration')";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        eprintln!("{USAGE}");
+        return ExitCode::from(2);
+    };
+    let result = match command.as_str() {
+        "serve" => serve::run(rest),
+        "sign" => sign::run(rest),
+        "init-secrets" => sign::init_secrets(rest),
+        "-h" | "--help" | "help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("koogate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value after `--name`, if given.
+fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}

@@ -1,0 +1,63 @@
+//! `koogate serve`: the route table in one process, on the configured store.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use koogate_runtime::config::Config;
+use koogate_runtime::local::{self, Router};
+use koogate_runtime::routes::ROUTES;
+use koogate_runtime::{telemetry, App, Function};
+
+/// Every function of the route table. A route whose function is not built yet is missing here,
+/// and `serve` refuses to start rather than serve a partial table silently.
+fn functions() -> Vec<Arc<dyn Function>> {
+    vec![Arc::new(koogate_saas::SaasFunction)]
+}
+
+pub fn run(args: &[String]) -> Result<(), String> {
+    let started = Instant::now();
+    let addr = crate::flag_value(args, "--addr")
+        .unwrap_or("127.0.0.1:8080")
+        .to_string();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        telemetry::init_logging();
+        let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
+        let functions = functions();
+        for route in ROUTES {
+            if !functions.iter().any(|f| f.route() == route) {
+                return Err(format!(
+                    "route {} {} has no function",
+                    route.method, route.path
+                ));
+            }
+        }
+        let interfaces: Vec<_> = functions.iter().map(|f| f.route().interface).collect();
+        let store_desc = format!("{:?}", config.store);
+        let app = App::build(config, &interfaces)
+            .await
+            .map_err(|e| e.to_string())?;
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        eprintln!("koogate serve: store {store_desc}");
+        for f in &functions {
+            let r = f.route();
+            eprintln!(
+                "koogate serve: {} http://{bound}{} -> {}",
+                r.method, r.path, r.function
+            );
+        }
+        eprintln!(
+            "koogate serve: ready on http://{bound} in {} ms",
+            started.elapsed().as_millis()
+        );
+        local::serve(listener, app, Router::new(functions))
+            .await
+            .map_err(|e| format!("server stopped: {e}"))
+    })
+}

@@ -1,0 +1,9 @@
+//! The Lambda entry of `POST /saas`: configuration and clients once per cold start, then the
+//! runtime loop.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
+    koogate_runtime::lambda::run(Arc::new(koogate_saas::SaasFunction)).await
+}

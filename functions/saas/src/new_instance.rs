@@ -1,0 +1,390 @@
+//! newInstance (D7): one instance per order, whatever the marketplace resends.
+//!
+//! The order record `order#<orderId>#<orderLineId>` is both the permanent order → instanceId
+//! mapping and the idempotency lock: the first delivery's `businessId` becomes the instanceId, a
+//! duplicate during processing answers `000004`, a duplicate after success replays the stored
+//! answer. A first delivery costs the replay guard's write plus three: acquire, instance,
+//! complete; a duplicate costs the replay guard's write plus the refused acquire.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::request::NewInstance;
+use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::config::ProvisioningMode;
+use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest};
+use koogate_runtime::{App, Call, Outcome, Reply};
+use koogate_store::{
+    keys, AcquireOutcome, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite,
+};
+use sha2::{Digest, Sha256};
+
+const ACTIVITY: &str = "newInstance";
+
+/// Time kept back from the budget for writing the answer after provisioning.
+const ANSWER_MARGIN_MS: i64 = 500;
+
+/// An asynchronous provisioning that has made no progress for this long is started again by
+/// the next delivery (the process that ran it is presumed gone).
+const STALE_PROVISIONING_MS: i64 = 60_000;
+
+/// The idempotency key parts: `(orderId, orderLineId)`, or `(orderId, productId)` for a
+/// pay-per-use order (D7). The thin body names no charging mode, so it always uses the line.
+fn key_parts(r: &NewInstance) -> (&str, &str) {
+    match (r.charging_mode(), r.product_id()) {
+        (Some("ON_DEMAND"), Some(product)) => (&r.order_id, product),
+        _ => (&r.order_id, &r.order_line_id),
+    }
+}
+
+/// The fields that must not change between deliveries of one order (design §5). The thin body
+/// has none besides the key; the fat body fixes buyer and product.
+fn validation(r: &NewInstance) -> String {
+    match &r.fat {
+        None => String::new(),
+        Some(f) => {
+            let mut h = Sha256::new();
+            for part in [&f.customer_id, &f.product_id, &f.sku_code] {
+                h.update(part.as_deref().unwrap_or("").as_bytes());
+                h.update([0u8]);
+            }
+            hex::encode(h.finalize())
+        }
+    }
+}
+
+/// The instanceId this delivery proposes: its businessId, or a UUID when that is absent or
+/// longer than 64 characters (D7).
+fn proposed_instance_id(r: &NewInstance) -> String {
+    r.business_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|b| !b.is_empty() && b.chars().count() <= 64)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+fn answer_with_id(code: ResultCode, instance_id: &str) -> Answer {
+    Answer::code(code).with("instanceId", instance_id.to_string())
+}
+
+pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
+    let debug = r.test_flag;
+    let partition = Partition::from_debug_flag(debug);
+    let (order_id, line) = key_parts(r);
+    let key = keys::order(partition, order_id, line);
+    let proposed = proposed_instance_id(r);
+    match call.acquire(&key, &validation(r), &proposed, None).await {
+        Err(e) => store_failure(Some(ACTIVITY), debug, &e),
+        Ok(AcquireOutcome::Mismatch) => Outcome::answer(
+            Answer::error(
+                ResultCode::InvalidParam,
+                "orderId was already used for a different buyer or product",
+            ),
+            Some(ACTIVITY),
+            debug,
+        )
+        .because("idempotency validation mismatch"),
+        Ok(AcquireOutcome::InFlight { reference }) => Outcome::answer(
+            answer_with_id(ResultCode::Processing, &reference),
+            Some(ACTIVITY),
+            debug,
+        )
+        .because("duplicate while the first delivery is processed"),
+        Ok(AcquireOutcome::Completed {
+            reference,
+            response,
+        }) => {
+            if !debug && call.app.config.provisioning == ProvisioningMode::Async {
+                if let Some(outcome) = resume_async(call, partition, &reference, &response).await {
+                    return outcome;
+                }
+            }
+            Outcome {
+                reply: Reply::Stored(response.into_bytes()),
+                activity: Some(ACTIVITY),
+                debug,
+                reason: None,
+            }
+        }
+        Ok(AcquireOutcome::Acquired { reference }) => create(call, r, &key, &reference).await,
+    }
+}
+
+fn new_record(
+    call: &Call<'_>,
+    r: &NewInstance,
+    instance_id: &str,
+    state: InstanceState,
+) -> Instance {
+    let fat = r.fat.as_ref();
+    Instance {
+        instance_id: instance_id.to_string(),
+        debug: r.test_flag,
+        state,
+        order_id: r.order_id.clone(),
+        order_line_id: r.order_line_id.clone(),
+        product_id: r.product_id().map(str::to_string),
+        sku_code: fat.and_then(|f| f.sku_code.clone()),
+        charging_mode: r.charging_mode().map(str::to_string),
+        expire_time: fat.and_then(|f| f.expire_time.clone()),
+        expire_time_ms: fat
+            .and_then(|f| f.expire_time.as_deref())
+            .and_then(|t| koogate_protocol::timestamp::parse_expire_time(t).ok()),
+        app_info: None,
+        failure: None,
+        orders: vec![AppliedOrder {
+            activity: ACTIVITY.into(),
+            order_id: r.order_id.clone(),
+            order_line_id: r.order_line_id.clone(),
+            scene: None,
+            expire_time: None,
+            product_id: None,
+            applied_at_ms: call.now_ms,
+        }],
+        created_at_ms: call.now_ms,
+        updated_at_ms: call.now_ms,
+        version: 1,
+    }
+}
+
+/// Writes a new instance record. A record left by a crashed earlier attempt for the same order
+/// (same instanceId) is replaced unless it already reached a settled state.
+async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store::StoreError> {
+    match app.store.put_instance(inst, None).await? {
+        VersionedWrite::Written => Ok(inst.clone()),
+        VersionedWrite::Conflict => {
+            let existing = app
+                .store
+                .get_instance(inst.partition(), &inst.instance_id)
+                .await?;
+            match existing {
+                Some(e)
+                    if !matches!(e.state, InstanceState::Provisioning | InstanceState::Failed) =>
+                {
+                    Ok(e)
+                }
+                Some(e) => {
+                    let mut next = inst.clone();
+                    next.version = e.version + 1;
+                    next.created_at_ms = e.created_at_ms;
+                    match app.store.put_instance(&next, Some(e.version)).await? {
+                        VersionedWrite::Written => Ok(next),
+                        VersionedWrite::Conflict => Err(koogate_store::StoreError::Unavailable(
+                            "instance record changed concurrently".into(),
+                        )),
+                    }
+                }
+                None => Err(koogate_store::StoreError::Unavailable(
+                    "instance record vanished during creation".into(),
+                )),
+            }
+        }
+    }
+}
+
+/// First delivery: we own the lock on `key`, the instanceId is `instance_id`.
+async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) -> Outcome {
+    let app = call.app;
+    let debug = r.test_flag;
+
+    // Debug traffic never provisions (D6) and always answers 000000, even in async mode.
+    if debug {
+        let mut inst = new_record(call, r, instance_id, InstanceState::Active);
+        inst.app_info = Some(app.provisioner.demo_app_info(instance_id));
+        return finish(
+            call,
+            key,
+            save_new(app, &inst).await.map(|_| ()),
+            ResultCode::Success,
+            instance_id,
+            debug,
+        )
+        .await;
+    }
+
+    if app.config.provisioning == ProvisioningMode::Async {
+        let inst = new_record(call, r, instance_id, InstanceState::Provisioning);
+        let saved = save_new(app, &inst).await;
+        if let Ok(saved) = &saved {
+            if saved.state == InstanceState::Provisioning {
+                spawn_provisioning(Arc::clone(app), saved.clone());
+            }
+        }
+        return finish(
+            call,
+            key,
+            saved.map(|_| ()),
+            ResultCode::Processing,
+            instance_id,
+            debug,
+        )
+        .await;
+    }
+
+    let req = ProvisionRequest {
+        instance_id,
+        order_id: &r.order_id,
+        order_line_id: &r.order_line_id,
+        product_id: r.product_id(),
+        sku_code: r.fat.as_ref().and_then(|f| f.sku_code.as_deref()),
+    };
+    let room = Duration::from_millis(
+        u64::try_from(call.deadline_ms - call.now_ms - ANSWER_MARGIN_MS).unwrap_or(0),
+    );
+    let provisioned = match tokio::time::timeout(room, app.provisioner.provision(&req)).await {
+        Ok(result) => result,
+        Err(_) => Err(ProvisionError::Transient(
+            "provisioning did not finish within the callback budget".into(),
+        )),
+    };
+    match provisioned {
+        Ok(app_info) => {
+            let mut inst = new_record(call, r, instance_id, InstanceState::Active);
+            inst.app_info = Some(app_info);
+            finish(
+                call,
+                key,
+                save_new(app, &inst).await.map(|_| ()),
+                ResultCode::Success,
+                instance_id,
+                debug,
+            )
+            .await
+        }
+        Err(e) => {
+            // Free the lock at once and keep the instanceId: the next delivery retries (D7).
+            let _ = app.store.abandon(key, call.request_id).await;
+            let (code, message) = match &e {
+                ProvisionError::Refused { code, reason } => (*code, reason.clone()),
+                ProvisionError::Transient(_) => (
+                    ResultCode::InternalError,
+                    "provisioning failed, please retry".into(),
+                ),
+            };
+            Outcome::answer(
+                Answer::error(code, message).with("instanceId", instance_id.to_string()),
+                Some(ACTIVITY),
+                debug,
+            )
+            .because(e.to_string())
+        }
+    }
+}
+
+/// Stores the answer on the lock and sends it; on a store failure, frees the lock and answers
+/// `000005` so the marketplace's retry runs again with the same instanceId.
+async fn finish(
+    call: &Call<'_>,
+    key: &str,
+    saved: Result<(), koogate_store::StoreError>,
+    code: ResultCode,
+    instance_id: &str,
+    debug: bool,
+) -> Outcome {
+    let store = &call.app.store;
+    if let Err(e) = saved {
+        let _ = store.abandon(key, call.request_id).await;
+        return store_failure(Some(ACTIVITY), debug, &e);
+    }
+    let body = answer_with_id(code, instance_id).render();
+    let stored = String::from_utf8_lossy(&body).into_owned();
+    match store.complete(key, call.request_id, &stored, None).await {
+        // Not the owner any more (our lease ran out and a retry took over): the retry stores its
+        // own, identical answer; ours is still true.
+        Ok(_) => Outcome {
+            reply: Reply::Stored(body),
+            activity: Some(ACTIVITY),
+            debug,
+            reason: None,
+        },
+        Err(e) => {
+            let _ = store.abandon(key, call.request_id).await;
+            store_failure(Some(ACTIVITY), debug, &e)
+        }
+    }
+}
+
+/// A duplicate of an asynchronously accepted order: answer from the instance's state, and
+/// restart provisioning that failed or stalled (D7, asynchronous column).
+async fn resume_async(
+    call: &Call<'_>,
+    partition: Partition,
+    instance_id: &str,
+    stored: &str,
+) -> Option<Outcome> {
+    if !stored.contains("\"resultCode\":\"000004\"") {
+        return None;
+    }
+    let app = call.app;
+    let inst = match app.store.get_instance(partition, instance_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return None,
+        Err(e) => return Some(store_failure(Some(ACTIVITY), false, &e)),
+    };
+    let code = match inst.state {
+        InstanceState::Provisioning if call.now_ms - inst.updated_at_ms < STALE_PROVISIONING_MS => {
+            ResultCode::Processing
+        }
+        InstanceState::Provisioning | InstanceState::Failed => {
+            let mut next = inst.clone();
+            next.state = InstanceState::Provisioning;
+            next.failure = None;
+            next.version = inst.version + 1;
+            next.updated_at_ms = call.now_ms;
+            match app.store.put_instance(&next, Some(inst.version)).await {
+                Ok(VersionedWrite::Written) => spawn_provisioning(Arc::clone(app), next),
+                Ok(VersionedWrite::Conflict) => {}
+                Err(e) => return Some(store_failure(Some(ACTIVITY), false, &e)),
+            }
+            ResultCode::Processing
+        }
+        _ => ResultCode::Success,
+    };
+    Some(Outcome::answer(
+        answer_with_id(code, instance_id),
+        Some(ACTIVITY),
+        false,
+    ))
+}
+
+/// Asynchronous mode: provision after answering, then record the result on the instance.
+/// Runs in this process; a Lambda environment may be frozen after the answer, in which case the
+/// marketplace's next delivery finds the provisioning stale and starts it again.
+fn spawn_provisioning(app: Arc<App>, inst: Instance) {
+    tokio::spawn(async move {
+        let req = ProvisionRequest {
+            instance_id: &inst.instance_id,
+            order_id: &inst.order_id,
+            order_line_id: &inst.order_line_id,
+            product_id: inst.product_id.as_deref(),
+            sku_code: inst.sku_code.as_deref(),
+        };
+        let result = app.provisioner.provision(&req).await;
+        let mut next = inst.clone();
+        next.version = inst.version + 1;
+        next.updated_at_ms = koogate_runtime::pipeline::now_ms();
+        match result {
+            Ok(info) => {
+                next.state = InstanceState::Active;
+                next.app_info = Some(info);
+            }
+            Err(e) => {
+                next.state = InstanceState::Failed;
+                next.failure = Some(e.to_string());
+            }
+        }
+        match app.store.put_instance(&next, Some(inst.version)).await {
+            Ok(VersionedWrite::Written) => {}
+            Ok(VersionedWrite::Conflict) => tracing::warn!(
+                instance_id = %inst.instance_id,
+                "instance changed while provisioning; the provisioning result was not recorded"
+            ),
+            Err(e) => {
+                tracing::warn!(instance_id = %inst.instance_id, error = %e, "cannot record provisioning result")
+            }
+        }
+    });
+}

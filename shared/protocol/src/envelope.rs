@@ -1,0 +1,276 @@
+//! The response body: `{"resultCode":"…","resultMsg":"…",<fields>}` (inbound-basic.md §2.4, D5).
+//!
+//! The body is produced once, as pure ASCII: every non-ASCII character is written as a `\uXXXX`
+//! escape (a surrogate pair above U+FFFF), as the pages require for `memo`. Sign exactly the
+//! returned bytes with [`crate::body_sign::header_value`] and send exactly those bytes.
+
+use serde_json::Value;
+
+use crate::result_code::ResultCode;
+
+/// Maximum length of `resultMsg`, counted in UTF-16 code units (Java `String.length()`).
+pub const MAX_RESULT_MSG: usize = 255;
+
+/// Renders the answer body: compact JSON with `resultCode`, `resultMsg` (truncated to 255
+/// characters, never splitting a surrogate pair) and then `fields` in the given order.
+///
+/// Fields named `resultCode` or `resultMsg` are skipped so the object never has duplicate names.
+/// Nested objects are written in the map's iteration order.
+pub fn render(code: ResultCode, message: &str, fields: &[(&str, Value)]) -> Vec<u8> {
+    let mut out = String::with_capacity(64 + message.len());
+    out.push_str("{\"resultCode\":\"");
+    out.push_str(code.as_str());
+    out.push_str("\",\"resultMsg\":");
+    write_string(&mut out, truncate_utf16(message, MAX_RESULT_MSG));
+    for (name, value) in fields {
+        if *name == "resultCode" || *name == "resultMsg" {
+            continue;
+        }
+        out.push(',');
+        write_string(&mut out, name);
+        out.push(':');
+        write_value(&mut out, value);
+    }
+    out.push('}');
+    out.into_bytes()
+}
+
+/// The longest prefix of `s` that is at most `max` UTF-16 code units long.
+fn truncate_utf16(s: &str, max: usize) -> &str {
+    let mut units = 0;
+    for (index, c) in s.char_indices() {
+        units += c.len_utf16();
+        if units > max {
+            return s.get(..index).unwrap_or_default();
+        }
+    }
+    s
+}
+
+fn write_value(out: &mut String, value: &Value) {
+    match value {
+        Value::Null => out.push_str("null"),
+        Value::Bool(true) => out.push_str("true"),
+        Value::Bool(false) => out.push_str("false"),
+        Value::Number(n) => out.push_str(&n.to_string()),
+        Value::String(s) => write_string(out, s),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (name, item)) in map.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_string(out, name);
+                out.push(':');
+                write_value(out, item);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// Writes a JSON string using only ASCII: the usual short escapes, other controls and every
+/// non-ASCII UTF-16 unit as lower-case `\uXXXX` (the form of the spec's `memo` example).
+fn write_string(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
+            c => {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    push_unicode_escape(out, *unit);
+                }
+            }
+        }
+    }
+    out.push('"');
+}
+
+fn push_unicode_escape(out: &mut String, unit: u16) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12u16, 8, 4, 0] {
+        let nibble = usize::from((unit >> shift) & 0xF);
+        out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
+    }
+}
+
+/// An answer under construction: result code, message and activity fields in order.
+///
+/// ```
+/// use koogate_protocol::envelope::Answer;
+/// let body = Answer::ok().with("instanceId", "87b94795").render();
+/// assert_eq!(body, br#"{"resultCode":"000000","resultMsg":"success.","instanceId":"87b94795"}"#);
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    /// The `resultCode`.
+    pub code: ResultCode,
+    /// The `resultMsg` (truncated to 255 characters when rendered).
+    pub message: String,
+    /// Activity-specific fields, written after `resultMsg` in this order.
+    pub fields: Vec<(&'static str, Value)>,
+}
+
+impl Answer {
+    /// `000000` with the message `success.`.
+    pub fn ok() -> Answer {
+        Answer::code(ResultCode::Success)
+    }
+
+    /// `code` with its default message.
+    pub fn code(code: ResultCode) -> Answer {
+        Answer {
+            code,
+            message: code.default_message().to_owned(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// `code` with a specific message (e.g. the field that is missing, the refusal reason).
+    pub fn error(code: ResultCode, message: impl Into<String>) -> Answer {
+        Answer {
+            code,
+            message: message.into(),
+            fields: Vec::new(),
+        }
+    }
+
+    /// Appends a field; a field of the same name added earlier is replaced in place.
+    #[must_use]
+    pub fn with(mut self, field: &'static str, value: impl Into<Value>) -> Answer {
+        let value = value.into();
+        match self.fields.iter_mut().find(|(name, _)| *name == field) {
+            Some(slot) => slot.1 = value,
+            None => self.fields.push((field, value)),
+        }
+        self
+    }
+
+    /// The body bytes (see [`render`]).
+    pub fn render(&self) -> Vec<u8> {
+        render(self.code, &self.message, &self.fields)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn text(b: Vec<u8>) -> String {
+        String::from_utf8(b).unwrap()
+    }
+
+    #[test]
+    fn body_sign_vector_body() {
+        let body = render(
+            ResultCode::Success,
+            "success.",
+            &[("instanceId", json!("87b94795-0603-4e24-8ae5-69420d60e3c8"))],
+        );
+        assert_eq!(
+            text(body),
+            r#"{"resultCode":"000000","resultMsg":"success.","instanceId":"87b94795-0603-4e24-8ae5-69420d60e3c8"}"#
+        );
+    }
+
+    #[test]
+    fn non_ascii_is_escaped_everywhere() {
+        let body = text(render(
+            ResultCode::InternalError,
+            "请修改 😀",
+            &[(
+                "info",
+                json!([{"instanceId": "i1", "appInfo": {"memo": "请修改密码\u{1}\"\\/"}}]),
+            )],
+        ));
+        assert!(body.is_ascii());
+        assert_eq!(
+            body,
+            r#"{"resultCode":"000005","resultMsg":"\u8bf7\u4fee\u6539 \ud83d\ude00","info":[{"appInfo":{"memo":"\u8bf7\u4fee\u6539\u5bc6\u7801\u0001\"\\/"},"instanceId":"i1"}]}"#
+        );
+        let parsed: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["resultMsg"], "请修改 😀");
+    }
+
+    #[test]
+    fn message_is_truncated_to_255_utf16_units() {
+        let long = "a".repeat(300);
+        let body: Value =
+            serde_json::from_slice(&render(ResultCode::InvalidParam, &long, &[])).unwrap();
+        assert_eq!(body["resultMsg"].as_str().unwrap().len(), 255);
+        // A surrogate pair straddling the limit is dropped whole.
+        let msg = format!("{}😀", "a".repeat(254));
+        let body: Value =
+            serde_json::from_slice(&render(ResultCode::InvalidParam, &msg, &[])).unwrap();
+        assert_eq!(body["resultMsg"].as_str().unwrap(), "a".repeat(254));
+        let msg = format!("{}😀", "a".repeat(253));
+        let body: Value =
+            serde_json::from_slice(&render(ResultCode::InvalidParam, &msg, &[])).unwrap();
+        assert_eq!(body["resultMsg"].as_str().unwrap(), msg);
+    }
+
+    #[test]
+    fn answer_builder() {
+        let answer = Answer::ok()
+            .with("instanceId", "x")
+            .with("encryptType", "1")
+            .with("instanceId", "y");
+        assert_eq!(
+            text(answer.render()),
+            r#"{"resultCode":"000000","resultMsg":"success.","instanceId":"y","encryptType":"1"}"#
+        );
+        assert_eq!(
+            text(
+                Answer::error(ResultCode::InvalidParam, "missing mandatory field: orderId")
+                    .render()
+            ),
+            r#"{"resultCode":"000002","resultMsg":"missing mandatory field: orderId"}"#
+        );
+        assert_eq!(
+            text(
+                Answer::code(ResultCode::Processing)
+                    .with("resultMsg", "x")
+                    .render()
+            ),
+            r#"{"resultCode":"000004","resultMsg":"request is processing"}"#
+        );
+    }
+
+    #[test]
+    fn numbers_and_literals() {
+        let body = text(render(
+            ResultCode::Success,
+            "success.",
+            &[
+                ("a", json!(12.78)),
+                ("b", json!(-3)),
+                ("c", json!(null)),
+                ("d", json!(true)),
+            ],
+        ));
+        assert_eq!(
+            body,
+            r#"{"resultCode":"000000","resultMsg":"success.","a":12.78,"b":-3,"c":null,"d":true}"#
+        );
+    }
+}

@@ -1,0 +1,53 @@
+//! KooGallery wire protocol for the merchant side: pure functions, no I/O, no async.
+//!
+//! What lives here, in the order a request meets it (design.md §3):
+//!
+//! * [`activity::peek_activity`] — unverified look at `activity` to pick the key set;
+//! * [`timestamp`] — request freshness (D3) and the calendar formats of the activities;
+//! * [`basic_signature`] / [`kit_signature`] — the V2 URL-query signature (raw body first, then
+//!   the [`canonical`] form, D1) and the kit `x-sign` header (canonical first, D2);
+//! * [`request::parse_basic`] — the typed, validated V2 basic request (D13, D22);
+//! * [`result_code`], [`envelope`], [`body_sign`] — the answer: result code, the ASCII-only
+//!   compact body, and its `Body-Sign` header over exactly those bytes (D5);
+//! * [`aes_credentials`] — AES-CBC credentials keyed by Java's SHA1PRNG (§8, D9).
+//!
+//! Every function is total: malformed, hostile or oversized input yields `None` or an error
+//! that says what failed, never a panic. Secrets are compared in constant time.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
+#![warn(missing_docs)]
+
+pub mod activity;
+pub mod aes_credentials;
+pub mod basic_signature;
+pub mod body_sign;
+pub mod canonical;
+pub mod envelope;
+mod json;
+pub mod kit_signature;
+mod mac;
+pub mod request;
+pub mod result_code;
+pub mod timestamp;
+
+pub use activity::{peek_activity, Activity};
+pub use aes_credentials::{AesError, EncryptType};
+pub use body_sign::BodySignError;
+pub use canonical::canonical_form;
+pub use envelope::Answer;
+pub use request::{
+    parse_basic, BasicRequest, ChangeInstanceCheck, FatOrder, GetLicenseAsync,
+    InstanceStatusChange, NewInstance, QueryInstance, RefreshInstance, ReleaseInstance,
+    RequestError, Scene, TargetProduct, UpdateInstanceStatus, UpgradeInstance, MAX_BODY_BYTES,
+};
+pub use result_code::ResultCode;
+pub use timestamp::TimestampError;

@@ -1,0 +1,70 @@
+//! Everything a function needs, built once per process (cold start) and shared by every request.
+
+use std::sync::Arc;
+
+use koogate_store::dynamodb::DynamoStore;
+use koogate_store::sqlite::SqliteStore;
+use koogate_store::Store;
+
+use crate::config::{Config, StoreConfig};
+use crate::provisioner::{Provisioner, TemplateProvisioner};
+use crate::routes::InterfaceType;
+use crate::secrets::{self, Secrets};
+
+/// The shared state of a process.
+pub struct App {
+    pub config: Config,
+    pub secrets: Secrets,
+    pub store: Arc<dyn Store>,
+    pub provisioner: Arc<dyn Provisioner>,
+}
+
+/// Why a process could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Secrets(#[from] secrets::SecretsError),
+    #[error(transparent)]
+    Store(#[from] koogate_store::StoreError),
+}
+
+impl App {
+    /// Loads secrets, opens the store, and checks that every interface type in `serves` has a
+    /// key, so that a misconfiguration fails at start-up rather than on the marketplace's call.
+    pub async fn build(config: Config, serves: &[InterfaceType]) -> Result<Arc<App>, StartError> {
+        let secrets = secrets::load(&config.secrets).await?;
+        secrets.require(serves)?;
+        let store = open_store(&config.store).await?;
+        Ok(Self::assemble(config, secrets, store))
+    }
+
+    /// Puts the parts together with the default provisioner (tests pass their own store).
+    pub fn assemble(config: Config, secrets: Secrets, store: Arc<dyn Store>) -> Arc<App> {
+        let provisioner = Arc::new(TemplateProvisioner::new(
+            config.front_end_url_template.clone(),
+            config.admin_url_template.clone(),
+        ));
+        Arc::new(App {
+            config,
+            secrets,
+            store,
+            provisioner,
+        })
+    }
+}
+
+/// Opens the configured store.
+pub async fn open_store(cfg: &StoreConfig) -> Result<Arc<dyn Store>, koogate_store::StoreError> {
+    Ok(match cfg {
+        StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+        StoreConfig::DynamoDb { table } => {
+            let conf = crate::aws::sdk_config().await;
+            Arc::new(DynamoStore::new(
+                &aws_sdk_dynamodb::Client::new(&conf),
+                table.clone(),
+            ))
+        }
+    })
+}

@@ -1,0 +1,242 @@
+//! Non-secret settings, from environment variables (design §6). Read once at start-up; a bad
+//! value stops the process with a message naming the variable, rather than running with a guess.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use koogate_protocol::aes_credentials::EncryptType;
+
+/// Where records live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// DynamoDB table (endpoint from the AWS SDK's own settings, e.g. `AWS_ENDPOINT_URL_DYNAMODB`).
+    DynamoDb { table: String },
+    /// Embedded SQLite database file.
+    Sqlite { path: PathBuf },
+}
+
+/// Where the secrets document comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretsSource {
+    File(PathBuf),
+    SecretsManager { secret_id: String },
+}
+
+/// Synchronous provisioning answers `000000` within the callback; asynchronous answers `000004`
+/// at once and provisions afterwards (D7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisioningMode {
+    Sync,
+    Async,
+}
+
+/// Every setting of the runtime.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub secrets: SecretsSource,
+    /// Accepted clock difference for `timestamp` (D3), both directions.
+    pub clock_skew: Duration,
+    /// How long a request may work before it answers `000005` (the marketplace waits 5 s).
+    pub request_budget: Duration,
+    pub provisioning: ProvisioningMode,
+    /// `{instanceId}` is replaced by the instance ID.
+    pub front_end_url_template: String,
+    pub admin_url_template: String,
+    /// D9: credentials in queryInstance are plain unless this is set.
+    pub credential_encryption: Option<EncryptType>,
+    /// Emit one CloudWatch embedded-metric-format line per request.
+    pub emit_metrics: bool,
+}
+
+/// A setting that could not be used.
+#[derive(Debug, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl Config {
+    /// Reads the process environment. `default_store` is what `KOOGATE_STORE` means when unset:
+    /// `dynamodb` for a Lambda function, `sqlite:.koogate/koogate.db` for `koogate serve`.
+    pub fn from_env(default_store: &str) -> Result<Config, ConfigError> {
+        Self::from_lookup(default_store, |k| std::env::var(k).ok())
+    }
+
+    /// Like [`Config::from_env`], reading variables through `get` (tests).
+    pub fn from_lookup(
+        default_store: &str,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let var = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        let table = var("KOOGATE_TABLE").unwrap_or_else(|| "koogate".to_string());
+        let store_spec = var("KOOGATE_STORE").unwrap_or_else(|| default_store.to_string());
+        let store = parse_store(&store_spec, table)?;
+
+        let secrets = match (var("KOOGATE_SECRETS_FILE"), var("KOOGATE_SECRET_ID")) {
+            (Some(path), _) => SecretsSource::File(PathBuf::from(path)),
+            (None, Some(secret_id)) => SecretsSource::SecretsManager { secret_id },
+            (None, None) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_SECRETS_FILE",
+                    reason: "set KOOGATE_SECRETS_FILE (a local JSON file) or KOOGATE_SECRET_ID \
+                             (a Secrets Manager secret) to the secrets document"
+                        .into(),
+                })
+            }
+        };
+
+        let clock_skew = Duration::from_secs(parse_num(
+            "KOOGATE_CLOCK_SKEW_SECS",
+            var("KOOGATE_CLOCK_SKEW_SECS"),
+            60,
+        )?);
+        let request_budget = Duration::from_millis(parse_num(
+            "KOOGATE_REQUEST_BUDGET_MS",
+            var("KOOGATE_REQUEST_BUDGET_MS"),
+            4_000,
+        )?);
+        let provisioning = match var("KOOGATE_PROVISIONING").as_deref() {
+            None | Some("sync") => ProvisioningMode::Sync,
+            Some("async") => ProvisioningMode::Async,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_PROVISIONING",
+                    reason: format!("{other:?} is neither \"sync\" nor \"async\""),
+                })
+            }
+        };
+        let credential_encryption = match var("KOOGATE_CREDENTIAL_ENCRYPTION").as_deref() {
+            None | Some("none") => None,
+            Some("aes256") => Some(EncryptType::Aes256),
+            Some("aes128") => Some(EncryptType::Aes128),
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_CREDENTIAL_ENCRYPTION",
+                    reason: format!("{other:?} is not one of none, aes256, aes128"),
+                })
+            }
+        };
+        let emit_metrics = match var("KOOGATE_METRICS").as_deref() {
+            Some("emf") => true,
+            Some("off") => false,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_METRICS",
+                    reason: format!("{other:?} is neither \"emf\" nor \"off\""),
+                })
+            }
+            // In Lambda, stdout is CloudWatch Logs, where EMF lines become metrics.
+            None => get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+        };
+        Ok(Config {
+            store,
+            secrets,
+            clock_skew,
+            request_budget,
+            provisioning,
+            front_end_url_template: var("KOOGATE_FRONTEND_URL_TEMPLATE")
+                .unwrap_or_else(|| "https://app.example.com/{instanceId}".into()),
+            admin_url_template: var("KOOGATE_ADMIN_URL_TEMPLATE")
+                .unwrap_or_else(|| "https://app.example.com/{instanceId}/admin".into()),
+            credential_encryption,
+            emit_metrics,
+        })
+    }
+
+    /// How long a verified nonce is remembered: twice the window, at least 120 s (D4).
+    pub fn nonce_retention(&self) -> Duration {
+        (self.clock_skew * 2).max(Duration::from_secs(120))
+    }
+}
+
+fn parse_store(spec: &str, table: String) -> Result<StoreConfig, ConfigError> {
+    if spec == "dynamodb" {
+        return Ok(StoreConfig::DynamoDb { table });
+    }
+    if let Some(path) = spec.strip_prefix("sqlite:") {
+        if !path.is_empty() {
+            return Ok(StoreConfig::Sqlite {
+                path: PathBuf::from(path),
+            });
+        }
+    }
+    Err(ConfigError {
+        var: "KOOGATE_STORE",
+        reason: format!("{spec:?} is neither \"dynamodb\" nor \"sqlite:<path>\""),
+    })
+}
+
+fn parse_num(var: &'static str, value: Option<String>, default: u64) -> Result<u64, ConfigError> {
+    match value {
+        None => Ok(default),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError {
+            var,
+            reason: format!("{v:?} is not a whole number"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn cfg(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup("sqlite:.koogate/koogate.db", |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_are_the_documented_ones() {
+        let c = cfg(&[("KOOGATE_SECRETS_FILE", "s.json")]).unwrap();
+        assert_eq!(
+            c.store,
+            StoreConfig::Sqlite {
+                path: ".koogate/koogate.db".into()
+            }
+        );
+        assert_eq!(c.clock_skew, Duration::from_secs(60));
+        assert_eq!(c.nonce_retention(), Duration::from_secs(120));
+        assert_eq!(c.provisioning, ProvisioningMode::Sync);
+        assert!(c.credential_encryption.is_none());
+        assert!(!c.emit_metrics);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let e = cfg(&[("KOOGATE_SECRETS_FILE", "s"), ("KOOGATE_STORE", "postgres")]).unwrap_err();
+        assert_eq!(e.var, "KOOGATE_STORE");
+        let e = cfg(&[
+            ("KOOGATE_SECRETS_FILE", "s"),
+            ("KOOGATE_CLOCK_SKEW_SECS", "1m"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "KOOGATE_CLOCK_SKEW_SECS");
+        let e = cfg(&[]).unwrap_err();
+        assert_eq!(e.var, "KOOGATE_SECRETS_FILE");
+    }
+
+    #[test]
+    fn dynamodb_takes_the_table_and_retention_follows_the_window() {
+        let c = cfg(&[
+            ("KOOGATE_SECRET_ID", "arn:x"),
+            ("KOOGATE_STORE", "dynamodb"),
+            ("KOOGATE_TABLE", "t1"),
+            ("KOOGATE_CLOCK_SKEW_SECS", "300"),
+        ])
+        .unwrap();
+        assert_eq!(c.store, StoreConfig::DynamoDb { table: "t1".into() });
+        assert_eq!(
+            c.secrets,
+            SecretsSource::SecretsManager {
+                secret_id: "arn:x".into()
+            }
+        );
+        assert_eq!(c.nonce_retention(), Duration::from_secs(600));
+    }
+}

@@ -1,0 +1,146 @@
+//! The AWS Lambda adapter: API Gateway HTTP API (payload 2.0) events in, proxy responses out.
+//!
+//! The response is built as the API Gateway proxy JSON directly rather than through
+//! `lambda_http`'s `http::Response`, because `http::HeaderMap` lower-cases header names and the
+//! console may check `Body-Sign` case-sensitively (design §3 step 8): here the name is written
+//! exactly as `Body-Sign`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use base64::Engine;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::inbound::{Inbound, Outbound};
+use crate::pipeline::{self, Function};
+use crate::telemetry;
+
+/// The proxy response API Gateway expects from a payload 2.0 integration.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProxyResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<&'static str, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+}
+
+impl From<Outbound> for ProxyResponse {
+    fn from(out: Outbound) -> Self {
+        let headers = out
+            .headers()
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        // Rendered bodies are ASCII (non-ASCII is \u-escaped), so this is lossless.
+        let body = String::from_utf8_lossy(&out.body).into_owned();
+        ProxyResponse {
+            status_code: Outbound::STATUS,
+            headers,
+            body,
+            is_base64_encoded: false,
+        }
+    }
+}
+
+/// Turns an API Gateway event into the pipeline's input. The route is the function's own (one
+/// function per route), so the path, which carries the stage name on execute-api URLs, is not
+/// consulted.
+pub fn inbound_from_event(
+    event: ApiGatewayV2httpRequest,
+    request_id: String,
+    deadline_ms: i64,
+) -> Inbound {
+    let mut body = match (event.body, event.is_base64_encoded) {
+        (None, _) => Vec::new(),
+        (Some(b), false) => b.into_bytes(),
+        (Some(b), true) => base64::engine::general_purpose::STANDARD
+            .decode(b.as_bytes())
+            .unwrap_or_default(),
+    };
+    let cap = koogate_protocol::request::MAX_BODY_BYTES;
+    let body_too_large = body.len() > cap;
+    if body_too_large {
+        body.truncate(cap);
+    }
+    Inbound {
+        method: event.request_context.http.method.as_str().to_string(),
+        raw_query: event.raw_query_string.unwrap_or_default(),
+        headers: event
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+        body_too_large,
+        request_id,
+        deadline_ms: Some(deadline_ms),
+    }
+}
+
+/// The whole `main` of a function: configuration and clients once, then the Lambda loop.
+pub async fn run(function: Arc<dyn Function>) -> Result<(), lambda_runtime::Error> {
+    telemetry::init_logging();
+    let config = Config::from_env("dynamodb")?;
+    let app = App::build(config, &[function.route().interface]).await?;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+            let app = Arc::clone(&app);
+            let function = Arc::clone(&function);
+            async move {
+                let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+                let inbound = inbound_from_event(event.payload, event.context.request_id, deadline);
+                let out = pipeline::process(&app, function.as_ref(), &inbound).await;
+                Ok::<ProxyResponse, lambda_runtime::Error>(out.into())
+            }
+        },
+    ))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_response_keeps_the_body_sign_header_name_and_the_raw_query_survives() {
+        let event: ApiGatewayV2httpRequest = serde_json::from_str(
+            r#"{"version":"2.0","routeKey":"POST /saas","rawPath":"/prod/saas",
+                "rawQueryString":"signature=AB%2B&timestamp=1&nonce=n",
+                "headers":{"content-type":"application/json;charset=utf8"},
+                "requestContext":{"http":{"method":"POST","path":"/prod/saas"},"requestId":"r"},
+                "body":"eyJhIjoxfQ==","isBase64Encoded":true}"#,
+        )
+        .unwrap();
+        let inbound = inbound_from_event(event, "req-1".into(), 99);
+        assert_eq!(inbound.method, "POST");
+        assert_eq!(inbound.body, br#"{"a":1}"#);
+        assert_eq!(inbound.query_param("signature").as_deref(), Some("AB+"));
+        assert_eq!(
+            inbound.header("content-type"),
+            Some("application/json;charset=utf8")
+        );
+
+        let resp: ProxyResponse =
+            Outbound::signed(br#"{"resultCode":"000000"}"#.to_vec(), "k").into();
+        let json = serde_json::to_string(&resp).unwrap();
+        assert!(
+            json.contains(r#""Body-Sign":"sign_type=\"HMAC-SHA256\", signature=\""#),
+            "{json}"
+        );
+        assert!(
+            json.contains(r#""Content-Type":"application/json""#),
+            "{json}"
+        );
+        assert!(json.contains(r#""statusCode":200"#), "{json}");
+    }
+}

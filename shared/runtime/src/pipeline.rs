@@ -1,0 +1,234 @@
+//! The inbound pipeline (design §3): one code path for every route.
+//!
+//! raw request → authenticate → replay guard → [function: parse → idempotency → handler] →
+//! serialise once → sign those bytes → answer; then one log line and one metric.
+//!
+//! Every path, errors included, ends in the same framing (D5), and nothing here can panic on
+//! input. A function only ever sees requests that were verified and are not replays.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::result_code::ResultCode;
+use koogate_store::{Acquire, AcquireOutcome, StoreError};
+
+use crate::app::App;
+use crate::authenticate;
+use crate::inbound::{Inbound, Outbound};
+use crate::routes::Route;
+use crate::telemetry::{self, RequestRecord};
+
+/// What a function answers.
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// A fresh answer, rendered and signed by the pipeline.
+    Answer(Answer),
+    /// A stored answer replayed byte for byte (idempotent repeat), re-signed by the pipeline.
+    Stored(Vec<u8>),
+}
+
+/// A function's result, with what the log line and metric need to know.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub reply: Reply,
+    pub activity: Option<&'static str>,
+    pub debug: bool,
+    /// Why the answer is not a success, in words safe to log (no secrets, no PII).
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    pub fn answer(answer: Answer, activity: Option<&'static str>, debug: bool) -> Outcome {
+        Outcome {
+            reply: Reply::Answer(answer),
+            activity,
+            debug,
+            reason: None,
+        }
+    }
+
+    pub fn because(mut self, reason: impl Into<String>) -> Outcome {
+        self.reason = Some(reason.into());
+        self
+    }
+}
+
+/// One verified request, as a function sees it.
+pub struct Call<'a> {
+    pub app: &'a Arc<App>,
+    pub request_id: &'a str,
+    pub now_ms: i64,
+    /// Epoch ms by which the answer must be out; idempotency leases end here.
+    pub deadline_ms: i64,
+    pub body: &'a [u8],
+}
+
+impl Call<'_> {
+    /// Takes the idempotency lock on `key` for this call (design §5).
+    pub async fn acquire(
+        &self,
+        key: &str,
+        validation: &str,
+        reference: &str,
+        expires_at: Option<i64>,
+    ) -> Result<AcquireOutcome, StoreError> {
+        self.app
+            .store
+            .acquire(&Acquire {
+                key,
+                owner: self.request_id,
+                lease_until_ms: self.deadline_ms,
+                validation,
+                reference,
+                expires_at,
+                now_ms: self.now_ms,
+            })
+            .await
+    }
+}
+
+/// A marketplace route's business logic.
+#[async_trait]
+pub trait Function: Send + Sync + 'static {
+    /// The route this function serves (from [`crate::routes::ROUTES`]).
+    fn route(&self) -> &'static Route;
+
+    /// Handles a verified, fresh request.
+    async fn handle(&self, call: &Call<'_>) -> Outcome;
+}
+
+/// The current time in epoch milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Runs one request through the pipeline.
+pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound) -> Outbound {
+    let started = Instant::now();
+    let now = now_ms();
+    let route = function.route();
+    let keys = app.secrets.keys(route.interface);
+    let budget = i64::try_from(app.config.request_budget.as_millis()).unwrap_or(i64::MAX);
+    let deadline_ms = inbound.deadline_ms.map_or(now.saturating_add(budget), |d| {
+        d.min(now.saturating_add(budget))
+    });
+    let window_ms = i64::try_from(app.config.clock_skew.as_millis()).unwrap_or(i64::MAX);
+
+    let (outcome, key_index) = match authenticate::basic(inbound, keys, now, window_ms) {
+        Err(answer) => {
+            let reason = answer.message.clone();
+            (Outcome::answer(answer, None, false).because(reason), None)
+        }
+        Ok(verified) => {
+            let call = Call {
+                app,
+                request_id: &inbound.request_id,
+                now_ms: now,
+                deadline_ms,
+                body: &inbound.body,
+            };
+            let remaining = Duration::from_millis(u64::try_from(deadline_ms - now).unwrap_or(0));
+            let work = async {
+                match guard_replay(app, route, &verified.nonce, now).await {
+                    Some(rejection) => rejection,
+                    None => function.handle(&call).await,
+                }
+            };
+            let outcome = match tokio::time::timeout(remaining, work).await {
+                Ok(outcome) => outcome,
+                Err(_) => Outcome::answer(
+                    Answer::error(
+                        ResultCode::InternalError,
+                        "request timed out inside the merchant",
+                    ),
+                    None,
+                    false,
+                )
+                .because(format!("no answer within the {budget} ms budget")),
+            };
+            (outcome, Some(verified.key_index))
+        }
+    };
+
+    let body = match outcome.reply {
+        Reply::Answer(ref a) => a.render(),
+        Reply::Stored(ref bytes) => bytes.clone(),
+    };
+    let key = key_index
+        .and_then(|i| keys.get(i))
+        .or_else(|| keys.first())
+        .map(String::as_str)
+        .unwrap_or("");
+    let out = Outbound::signed(body, key);
+
+    let code = result_code_of(&out.body);
+    let record = RequestRecord {
+        function: route.function,
+        route: route.path,
+        activity: outcome.activity,
+        result_code: &code,
+        debug: outcome.debug,
+        request_id: &inbound.request_id,
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        key_index,
+        reason: outcome.reason.as_deref(),
+    };
+    telemetry::log_request(&record);
+    if app.config.emit_metrics {
+        telemetry::emit_metric(&record, now);
+    }
+    out
+}
+
+/// The replay guard (D4): a verified nonce seen within the retention period answers `000001`.
+async fn guard_replay(app: &App, route: &Route, nonce: &str, now_ms: i64) -> Option<Outcome> {
+    let now_s = now_ms.div_euclid(1000);
+    let retention = i64::try_from(app.config.nonce_retention().as_secs()).unwrap_or(i64::MAX);
+    let key = koogate_store::keys::nonce(route.interface.name(), nonce);
+    match app
+        .store
+        .remember_nonce(&key, now_s, now_s.saturating_add(retention))
+        .await
+    {
+        Ok(true) => None,
+        Ok(false) => Some(
+            Outcome::answer(
+                Answer::error(ResultCode::AuthFailed, "nonce was already used"),
+                None,
+                false,
+            )
+            .because("replayed nonce"),
+        ),
+        Err(e) => Some(store_failure(None, false, &e)),
+    }
+}
+
+/// The answer to a store failure: `000005`, so the marketplace retries (design §5).
+pub fn store_failure(activity: Option<&'static str>, debug: bool, e: &StoreError) -> Outcome {
+    Outcome::answer(
+        Answer::error(
+            ResultCode::InternalError,
+            "storage is unavailable, please retry",
+        ),
+        activity,
+        debug,
+    )
+    .because(e.to_string())
+}
+
+/// The `resultCode` of a rendered body (for logs and metrics).
+fn result_code_of(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "resultCode")]
+        result_code: String,
+    }
+    serde_json::from_slice::<Head>(body)
+        .map(|h| h.result_code)
+        .unwrap_or_else(|_| "??????".into())
+}

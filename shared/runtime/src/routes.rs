@@ -1,0 +1,63 @@
+//! The route table: which HTTP method and path reach which function, and which interface type's
+//! keys authenticate it.
+//!
+//! This is the one place routes are declared. `koogate serve` mounts exactly these, and a test in
+//! `tests/` proves that `infra/template.yaml` declares exactly the same set, so the local process
+//! and the deployed API can never drift apart.
+
+/// The interface type a key is bound to in the seller console (spec README, "Keys and credentials").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InterfaceType {
+    /// 基础接口: SaaS V2 lifecycle and online License.
+    Basic,
+    /// 联营SaaS同步接口: the joint-operation kit sync calls.
+    Kit,
+    /// License授权码交付接口: License 2.0 merchant calls.
+    License,
+    /// 通用接口: order notification.
+    General,
+    /// The V1 Key值, used by every V1 interface.
+    Legacy,
+}
+
+impl InterfaceType {
+    /// The name used in the secrets document (`access_keys.<name>`) and in store keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            InterfaceType::Basic => "basic",
+            InterfaceType::Kit => "kit",
+            InterfaceType::License => "license",
+            InterfaceType::General => "general",
+            InterfaceType::Legacy => "legacy",
+        }
+    }
+}
+
+/// One API Gateway route served by one Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// Upper-case HTTP method.
+    pub method: &'static str,
+    /// Exact path, as registered in API Gateway and matched by `koogate serve`.
+    pub path: &'static str,
+    /// The Lambda function (crate `functions/<function>`, binary `<function>`).
+    pub function: &'static str,
+    /// Whose keys authenticate the route.
+    pub interface: InterfaceType,
+}
+
+/// Every route koogate serves today. Routes of later work (kit, license, legacy, SSO) are added
+/// here as their functions land.
+pub const ROUTES: &[Route] = &[Route {
+    method: "POST",
+    path: "/saas",
+    function: "saas",
+    interface: InterfaceType::Basic,
+}];
+
+/// The route for a method and path, if koogate serves it.
+pub fn find(method: &str, path: &str) -> Option<&'static Route> {
+    ROUTES
+        .iter()
+        .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+}

@@ -1,0 +1,116 @@
+//! One JSON log line and one CloudWatch embedded-metric-format (EMF) line per request.
+//!
+//! The log line carries identifiers and outcomes only: never a body, a query string, a header, a
+//! key, a credential, a phone number or an e-mail address. Those are simply not passed in.
+
+use std::io::Write;
+
+/// Installs the JSON log formatter once (stderr; `RUST_LOG` filters, default `info`).
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// What is known about one request when it is answered.
+#[derive(Debug, Clone)]
+pub struct RequestRecord<'a> {
+    pub function: &'static str,
+    pub route: &'static str,
+    pub activity: Option<&'static str>,
+    pub result_code: &'a str,
+    pub debug: bool,
+    pub request_id: &'a str,
+    pub latency_us: u64,
+    /// Which key verified the request (0 current, 1 previous), if any did.
+    pub key_index: Option<usize>,
+    /// Why the answer is not a success, in words safe to log.
+    pub reason: Option<&'a str>,
+}
+
+/// Writes the log line.
+pub fn log_request(r: &RequestRecord<'_>) {
+    tracing::info!(
+        target: "koogate::request",
+        function = r.function,
+        route = r.route,
+        activity = r.activity.unwrap_or("-"),
+        result_code = r.result_code,
+        debug = r.debug,
+        request_id = r.request_id,
+        latency_us = r.latency_us,
+        key_index = r.key_index.map(|k| k as i64).unwrap_or(-1),
+        reason = r.reason.unwrap_or(""),
+        "answered"
+    );
+}
+
+/// The EMF line for a request (see infra/template.yaml's alarm on `Failed`).
+pub fn emf_line(r: &RequestRecord<'_>, timestamp_ms: i64) -> String {
+    let failed = u8::from(r.result_code != "000000");
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Koogate",
+                "Dimensions": [["Function"], ["Function", "Activity", "ResultCode"]],
+                "Metrics": [
+                    {"Name": "Requests", "Unit": "Count"},
+                    {"Name": "Failed", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Microseconds"}
+                ]
+            }]
+        },
+        "Function": r.function,
+        "Activity": r.activity.unwrap_or("-"),
+        "ResultCode": r.result_code,
+        "Requests": 1,
+        "Failed": failed,
+        "Latency": r.latency_us,
+    })
+    .to_string()
+}
+
+/// Writes the EMF line to stdout (CloudWatch Logs turns it into metrics).
+pub fn emit_metric(r: &RequestRecord<'_>, timestamp_ms: i64) {
+    let line = emf_line(r, timestamp_ms);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emf_line_counts_a_failure() {
+        let r = RequestRecord {
+            function: "saas",
+            route: "POST /saas",
+            activity: Some("newInstance"),
+            result_code: "000005",
+            debug: false,
+            request_id: "r1",
+            latency_us: 42,
+            key_index: Some(0),
+            reason: None,
+        };
+        let v: serde_json::Value = serde_json::from_str(&emf_line(&r, 1)).unwrap();
+        assert_eq!(v["Failed"], 1);
+        assert_eq!(v["Function"], "saas");
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "Koogate");
+        let ok = RequestRecord {
+            result_code: "000000",
+            ..r
+        };
+        let v: serde_json::Value = serde_json::from_str(&emf_line(&ok, 1)).unwrap();
+        assert_eq!(v["Failed"], 0);
+    }
+}

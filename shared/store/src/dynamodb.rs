@@ -1,0 +1,635 @@
+//! The DynamoDB backend: one table (`pk`, `sk`), conditional writes for everything that can race,
+//! `ReturnValuesOnConditionCheckFailure=ALL_OLD` so that a duplicate learns the stored state
+//! without a second read.
+//!
+//! Each trait method is exactly one DynamoDB request (BatchGetItem may repeat for unprocessed
+//! keys). The actions used are listed in [`crate::dynamodb_actions::ACTIONS_USED`], which the
+//! infrastructure test holds the IAM policy to.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::error::{BoxError, SdkError};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
+use crate::records::Instance;
+use crate::{keys, Partition, Store, StoreError, VersionedWrite};
+
+/// The sort key of every single-item entity.
+const SK: &str = "-";
+/// BatchGetItem rounds before unprocessed keys count as a failure.
+const BATCH_GET_ROUNDS: usize = 4;
+
+/// The DynamoDB store.
+#[derive(Clone)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    counter: RequestCounter,
+}
+
+impl DynamoStore {
+    /// Wraps a configured client. Every request it sends through this store is counted in
+    /// [`DynamoStore::request_counts`].
+    pub fn new(client: &Client, table: impl Into<String>) -> Self {
+        let counter = RequestCounter::default();
+        let conf = client
+            .config()
+            .to_builder()
+            .interceptor(counter.clone())
+            .build();
+        DynamoStore {
+            client: Client::from_conf(conf),
+            table: table.into(),
+            counter,
+        }
+    }
+
+    /// The table this store writes to.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The underlying client (tests create the table with it).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Requests sent on the wire so far (retries included), by DynamoDB action.
+    pub fn request_counts(&self) -> RequestCounts {
+        self.counter.snapshot()
+    }
+}
+
+/// Counts DynamoDB requests per action by reading `X-Amz-Target` just before transmission.
+#[derive(Debug, Clone, Default)]
+struct RequestCounter {
+    counts: Arc<[AtomicU64; ACTIONS.len()]>,
+}
+
+const ACTIONS: [&str; 7] = [
+    "GetItem",
+    "BatchGetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "CreateTable",
+    "Other",
+];
+
+/// A snapshot of [`DynamoStore::request_counts`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestCounts(pub HashMap<&'static str, u64>);
+
+impl RequestCounts {
+    /// Requests of one action.
+    pub fn get(&self, action: &str) -> u64 {
+        self.0.get(action).copied().unwrap_or(0)
+    }
+
+    /// Writes (PutItem, UpdateItem, DeleteItem).
+    pub fn writes(&self) -> u64 {
+        self.get("PutItem") + self.get("UpdateItem") + self.get("DeleteItem")
+    }
+
+    /// Reads (GetItem, BatchGetItem).
+    pub fn reads(&self) -> u64 {
+        self.get("GetItem") + self.get("BatchGetItem")
+    }
+
+    /// The difference `self - earlier`, per action.
+    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
+        RequestCounts(
+            self.0
+                .iter()
+                .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k))))
+                .collect(),
+        )
+    }
+}
+
+impl RequestCounter {
+    fn snapshot(&self) -> RequestCounts {
+        RequestCounts(
+            ACTIONS
+                .iter()
+                .zip(self.counts.iter())
+                .map(|(name, n)| (*name, n.load(Ordering::Relaxed)))
+                .collect(),
+        )
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "koogate-request-counter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let action = context
+            .request()
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or("Other");
+        let slot = ACTIONS
+            .iter()
+            .position(|a| *a == action)
+            .unwrap_or(ACTIONS.len() - 1);
+        if let Some(n) = self.counts.get(slot) {
+            n.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(pk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(SK))])
+}
+
+fn unavailable<E: std::fmt::Debug>(op: &str, e: &SdkError<E>) -> StoreError {
+    // DisplayErrorContext would be nicer, but the Debug of SdkError names the service error code.
+    StoreError::Unavailable(format!("dynamodb {op}: {}", sdk_error_summary(e)))
+}
+
+fn sdk_error_summary<E: std::fmt::Debug>(e: &SdkError<E>) -> String {
+    match e {
+        SdkError::ServiceError(se) => format!("service error {:?}", se.err()),
+        SdkError::TimeoutError(_) => "timeout".to_string(),
+        SdkError::DispatchFailure(d) => format!("dispatch failure ({:?})", d),
+        SdkError::ResponseError(_) => "unreadable response".to_string(),
+        SdkError::ConstructionFailure(_) => "request could not be built".to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+    item.get(name)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
+}
+
+fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
+    StoreError::Corrupt {
+        key: key.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn idem_from_item(
+    k: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<IdemRecord, StoreError> {
+    let status = get_s(item, "status")
+        .and_then(IdemStatus::parse)
+        .ok_or_else(|| corrupt(k, "missing or unknown status"))?;
+    Ok(IdemRecord {
+        status,
+        lease_until_ms: get_n(item, "lease_until").unwrap_or(0),
+        validation: get_s(item, "validation").unwrap_or_default().to_string(),
+        reference: get_s(item, "reference").unwrap_or_default().to_string(),
+        response: get_s(item, "response").map(str::to_string),
+        expires_at: get_n(item, "expires_at"),
+    })
+}
+
+fn instance_from_item(item: &HashMap<String, AttributeValue>) -> Result<Instance, StoreError> {
+    let pk = get_s(item, "pk").unwrap_or("?");
+    let doc = get_s(item, "doc").ok_or_else(|| corrupt(pk, "missing doc"))?;
+    serde_json::from_str(doc).map_err(|e| corrupt(pk, e.to_string()))
+}
+
+/// The expressions of one request, built apart from the SDK call so that a unit test can prove
+/// every placeholder is used: DynamoDB rejects unused `ExpressionAttributeValues` (moto does not).
+#[derive(Debug, Default)]
+pub(crate) struct Expr {
+    pub update: Option<String>,
+    pub condition: String,
+    pub names: Vec<(&'static str, &'static str)>,
+    pub values: Vec<(&'static str, AttributeValue)>,
+}
+
+pub(crate) fn nonce_expr(now_s: i64) -> Expr {
+    Expr {
+        update: None,
+        condition: "attribute_not_exists(pk) OR expires_at < :now_s".into(),
+        names: vec![],
+        values: vec![(":now_s", n(now_s))],
+    }
+}
+
+pub(crate) fn acquire_expr(a: &Acquire<'_>) -> Expr {
+    let mut set = "SET #st = :inprogress, #ow = :owner, lease_until = :lease, validation = :v, \
+                   reference = if_not_exists(reference, :ref), created_at = if_not_exists(created_at, :now_ms)"
+        .to_string();
+    let mut values = vec![
+        (":inprogress", s(IdemStatus::InProgress.as_str())),
+        (":owner", s(a.owner)),
+        (":lease", n(a.lease_until_ms)),
+        (":v", s(a.validation)),
+        (":ref", s(a.reference)),
+        (":now_ms", n(a.now_ms)),
+        (":now_s", n(a.now_ms.div_euclid(1000))),
+        (":completed", s(IdemStatus::Completed.as_str())),
+    ];
+    let remove = match a.expires_at {
+        Some(e) => {
+            set.push_str(", expires_at = :exp");
+            values.push((":exp", n(e)));
+            " REMOVE response"
+        }
+        None => " REMOVE response, expires_at",
+    };
+    Expr {
+        update: Some(format!("{set}{remove}")),
+        // Mirrors IdemRecord::can_acquire.
+        condition: "attribute_not_exists(pk) OR expires_at < :now_s OR \
+                    (validation = :v AND #st <> :completed AND lease_until < :now_ms)"
+            .into(),
+        names: vec![("#st", "status"), ("#ow", "owner")],
+        values,
+    }
+}
+
+pub(crate) fn complete_expr(owner: &str, response: &str, expires_at: Option<i64>) -> Expr {
+    let mut values = vec![
+        (":completed", s(IdemStatus::Completed.as_str())),
+        (":inprogress", s(IdemStatus::InProgress.as_str())),
+        (":owner", s(owner)),
+        (":resp", s(response)),
+    ];
+    let update = match expires_at {
+        Some(e) => {
+            values.push((":exp", n(e)));
+            "SET #st = :completed, response = :resp, expires_at = :exp"
+        }
+        None => "SET #st = :completed, response = :resp REMOVE expires_at",
+    };
+    Expr {
+        update: Some(update.into()),
+        condition: "#ow = :owner AND #st = :inprogress".into(),
+        names: vec![("#st", "status"), ("#ow", "owner")],
+        values,
+    }
+}
+
+pub(crate) fn abandon_expr(owner: &str) -> Expr {
+    Expr {
+        update: Some("SET lease_until = :zero".into()),
+        condition: "#ow = :owner AND #st = :inprogress".into(),
+        names: vec![("#st", "status"), ("#ow", "owner")],
+        values: vec![
+            (":zero", n(0)),
+            (":owner", s(owner)),
+            (":inprogress", s(IdemStatus::InProgress.as_str())),
+        ],
+    }
+}
+
+pub(crate) fn put_instance_expr(expected_version: Option<u64>) -> Expr {
+    match expected_version {
+        None => Expr {
+            condition: "attribute_not_exists(pk)".into(),
+            ..Expr::default()
+        },
+        Some(v) => Expr {
+            condition: "version = :expected".into(),
+            values: vec![(":expected", n(i64::try_from(v).unwrap_or(i64::MAX)))],
+            ..Expr::default()
+        },
+    }
+}
+
+fn names_map(e: &Expr) -> Option<HashMap<String, String>> {
+    (!e.names.is_empty()).then(|| {
+        e.names
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    })
+}
+
+fn values_map(e: &Expr) -> Option<HashMap<String, AttributeValue>> {
+    (!e.values.is_empty()).then(|| {
+        e.values
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
+    })
+}
+
+impl DynamoStore {
+    async fn conditional_update(
+        &self,
+        op: &str,
+        pk: &str,
+        e: Expr,
+        return_new: bool,
+    ) -> Result<
+        Result<Option<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>>,
+        StoreError,
+    > {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk)))
+            .set_update_expression(e.update.clone())
+            .condition_expression(&e.condition)
+            .set_expression_attribute_names(names_map(&e))
+            .set_expression_attribute_values(values_map(&e))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        if return_new {
+            req = req.return_values(ReturnValue::AllNew);
+        }
+        match req.send().await {
+            Ok(out) => Ok(Ok(out.attributes)),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    let old = match se {
+                        aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c) => {
+                            c.item().cloned()
+                        }
+                        _ => None,
+                    };
+                    Ok(Err(old))
+                }
+                _ => Err(unavailable(op, &err)),
+            },
+        }
+    }
+}
+
+#[async_trait]
+impl Store for DynamoStore {
+    async fn remember_nonce(
+        &self,
+        nonce_key: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let e = nonce_expr(now_s);
+        let mut item = key(nonce_key);
+        item.insert("expires_at".into(), n(expires_at));
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(&e.condition)
+            .set_expression_attribute_values(values_map(&e))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => Ok(false),
+                _ => Err(unavailable("PutItem(nonce)", &err)),
+            },
+        }
+    }
+
+    async fn acquire(&self, a: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
+        match self
+            .conditional_update("UpdateItem(acquire)", a.key, acquire_expr(a), true)
+            .await?
+        {
+            Ok(new) => {
+                let reference = new
+                    .as_ref()
+                    .and_then(|item| get_s(item, "reference"))
+                    .unwrap_or(a.reference)
+                    .to_string();
+                Ok(AcquireOutcome::Acquired { reference })
+            }
+            Err(Some(old)) => Ok(idem_from_item(a.key, &old)?.refusal(a)),
+            // A conditional failure always has an old item (the condition passes when none
+            // exists); treat the impossible case as a live lock rather than guess.
+            Err(None) => Ok(AcquireOutcome::InFlight {
+                reference: a.reference.to_string(),
+            }),
+        }
+    }
+
+    async fn complete(
+        &self,
+        k: &str,
+        owner: &str,
+        response: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let r = self
+            .conditional_update(
+                "UpdateItem(complete)",
+                k,
+                complete_expr(owner, response, expires_at),
+                false,
+            )
+            .await?;
+        Ok(r.is_ok())
+    }
+
+    async fn abandon(&self, k: &str, owner: &str) -> Result<bool, StoreError> {
+        let r = self
+            .conditional_update("UpdateItem(abandon)", k, abandon_expr(owner), false)
+            .await?;
+        Ok(r.is_ok())
+    }
+
+    async fn get_instance(
+        &self,
+        partition: Partition,
+        instance_id: &str,
+    ) -> Result<Option<Instance>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(&keys::instance(partition, instance_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem(instance)", &e))?;
+        out.item.as_ref().map(instance_from_item).transpose()
+    }
+
+    async fn get_instances(
+        &self,
+        partition: Partition,
+        ids: &[String],
+    ) -> Result<Vec<Instance>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pending: Vec<HashMap<String, AttributeValue>> = ids
+            .iter()
+            .map(|id| key(&keys::instance(partition, id)))
+            .collect();
+        pending.dedup();
+        let mut found = Vec::new();
+        for _ in 0..BATCH_GET_ROUNDS {
+            let ka = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut pending)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| StoreError::Unavailable(format!("dynamodb BatchGetItem: {e}")))?;
+            let out = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, ka)
+                .send()
+                .await
+                .map_err(|e| unavailable("BatchGetItem(instances)", &e))?;
+            if let Some(mut responses) = out.responses {
+                for item in responses.remove(&self.table).unwrap_or_default() {
+                    found.push(instance_from_item(&item)?);
+                }
+            }
+            pending = out
+                .unprocessed_keys
+                .and_then(|mut u| u.remove(&self.table))
+                .map(|ka| ka.keys)
+                .unwrap_or_default();
+            if pending.is_empty() {
+                return Ok(found);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        Err(StoreError::Unavailable(format!(
+            "dynamodb BatchGetItem: {} keys still unprocessed after {BATCH_GET_ROUNDS} rounds",
+            pending.len()
+        )))
+    }
+
+    async fn put_instance(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let pk = keys::instance(instance.partition(), &instance.instance_id);
+        let doc = serde_json::to_string(instance).map_err(|e| corrupt(&pk, e.to_string()))?;
+        let mut item = key(&pk);
+        item.insert(
+            "version".into(),
+            n(i64::try_from(instance.version).unwrap_or(i64::MAX)),
+        );
+        item.insert("state".into(), s(instance.state.as_str()));
+        item.insert("doc".into(), s(doc));
+        let e = put_instance_expr(expected_version);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(&e.condition)
+            .set_expression_attribute_values(values_map(&e))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(VersionedWrite::Written),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    Ok(VersionedWrite::Conflict)
+                }
+                _ => Err(unavailable("PutItem(instance)", &err)),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `:value` and `#name` an expression declares must appear in it, and every one it
+    /// uses must be declared: DynamoDB rejects both mistakes, moto accepts them.
+    fn assert_placeholders_match(label: &str, e: &Expr) {
+        let text = format!("{} {}", e.update.clone().unwrap_or_default(), e.condition);
+        let used = |prefix: char| -> std::collections::BTreeSet<String> {
+            let mut out = std::collections::BTreeSet::new();
+            let chars: Vec<char> = text.chars().collect();
+            let mut i = 0;
+            while i < chars.len() {
+                if chars[i] == prefix {
+                    let start = i;
+                    i += 1;
+                    while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                        i += 1;
+                    }
+                    out.insert(chars[start..i].iter().collect());
+                } else {
+                    i += 1;
+                }
+            }
+            out
+        };
+        let declared_values: std::collections::BTreeSet<String> =
+            e.values.iter().map(|(k, _)| k.to_string()).collect();
+        let declared_names: std::collections::BTreeSet<String> =
+            e.names.iter().map(|(k, _)| k.to_string()).collect();
+        assert_eq!(
+            used(':'),
+            declared_values,
+            "{label}: values used vs declared"
+        );
+        assert_eq!(used('#'), declared_names, "{label}: names used vs declared");
+    }
+
+    fn acquire(expires_at: Option<i64>) -> Acquire<'static> {
+        Acquire {
+            key: "k",
+            owner: "o",
+            lease_until_ms: 10,
+            validation: "v",
+            reference: "r",
+            expires_at,
+            now_ms: 5,
+        }
+    }
+
+    #[test]
+    fn every_expression_uses_exactly_its_placeholders() {
+        assert_placeholders_match("nonce", &nonce_expr(1));
+        assert_placeholders_match("acquire forever", &acquire_expr(&acquire(None)));
+        assert_placeholders_match("acquire expiring", &acquire_expr(&acquire(Some(9))));
+        assert_placeholders_match("complete forever", &complete_expr("o", "{}", None));
+        assert_placeholders_match("complete expiring", &complete_expr("o", "{}", Some(9)));
+        assert_placeholders_match("abandon", &abandon_expr("o"));
+        assert_placeholders_match("insert instance", &put_instance_expr(None));
+        assert_placeholders_match("update instance", &put_instance_expr(Some(3)));
+    }
+
+    #[test]
+    fn the_placeholder_check_catches_an_unused_value() {
+        let mut e = nonce_expr(1);
+        e.values.push((":unused", n(1)));
+        let caught = std::panic::catch_unwind(|| assert_placeholders_match("bad", &e));
+        assert!(caught.is_err(), "an unused :value must be reported");
+    }
+}

@@ -1,0 +1,105 @@
+//! koogate's store.
+//!
+//! One [`Store`] trait with the operations the request pipeline needs, and two backends that give
+//! them the same semantics: [`dynamodb::DynamoStore`] (conditional writes, production) and
+//! [`sqlite::SqliteStore`] (transactions, the embedded default of `koogate serve`). The
+//! `conformance` feature holds one test suite that every backend must pass.
+//!
+//! Every write that can race is conditional. TTL is never trusted: readers compare `expires_at`
+//! with the clock themselves, because DynamoDB deletes expired items only eventually (and a local
+//! moto server never does).
+
+#![forbid(unsafe_code)]
+
+pub mod dynamodb;
+pub mod dynamodb_actions;
+pub mod idempotency;
+pub mod keys;
+pub mod records;
+pub mod sqlite;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+use async_trait::async_trait;
+
+pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
+pub use keys::Partition;
+pub use records::{AppInfo, AppliedOrder, Instance, InstanceState};
+
+/// Why a store operation failed. Every variant is answered `000005` by the pipeline, so the
+/// marketplace retries; the message says what failed and never carries record contents.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend could not be reached or refused the request (network, throttling, I/O, lock).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored item could not be decoded: it was written by something else or is damaged.
+    #[error("stored item {key} is unreadable: {reason}")]
+    Corrupt { key: String, reason: String },
+}
+
+/// The outcome of a write conditioned on a record's version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionedWrite {
+    /// Written; the record now has this version.
+    Written,
+    /// Someone else wrote first (or the record already exists on an insert): re-read and decide.
+    Conflict,
+}
+
+/// The operations koogate needs from a store. Implementations must be safe to call concurrently
+/// from many tasks and processes; the conformance suite states the exact semantics.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Replay guard (D4): records `key` until `expires_at` (epoch seconds) unless an unexpired
+    /// entry exists. Returns `true` when the key was fresh (and is now recorded), `false` when it
+    /// was seen before and has not expired.
+    async fn remember_nonce(
+        &self,
+        key: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes the idempotency lock for `req.key` (design §5). One conditional write.
+    async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError>;
+
+    /// Marks the lock COMPLETED with the answer to replay, only if `owner` still holds it.
+    /// Returns `false` when the caller no longer owns the record (its lease ran out and another
+    /// call took it over): the caller's answer must then not be stored.
+    async fn complete(
+        &self,
+        key: &str,
+        owner: &str,
+        response: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError>;
+
+    /// Gives the lock up after a transient failure, only if `owner` still holds it, keeping the
+    /// reference (the instanceId of D7) so that the marketplace's next delivery reuses it.
+    async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError>;
+
+    /// One instance, or `None` if it was never issued in this partition.
+    async fn get_instance(
+        &self,
+        partition: Partition,
+        instance_id: &str,
+    ) -> Result<Option<Instance>, StoreError>;
+
+    /// Every known instance among `ids` (at most 100), in no particular order.
+    async fn get_instances(
+        &self,
+        partition: Partition,
+        ids: &[String],
+    ) -> Result<Vec<Instance>, StoreError>;
+
+    /// Writes `instance` if the stored version equals `expected_version` (`None`: only if no
+    /// record exists). On success the stored version is `instance.version`, which the caller
+    /// sets to `expected_version + 1` (or 1 on insert).
+    async fn put_instance(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError>;
+}

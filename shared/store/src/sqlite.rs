@@ -1,0 +1,392 @@
+//! The embedded SQLite backend: the default store of `koogate serve`.
+//!
+//! One connection in WAL mode behind a mutex; each operation is one short transaction run on
+//! tokio's blocking pool, so the async request path never blocks on disk. The conditional logic
+//! is the same as the DynamoDB backend's condition expressions (see [`crate::idempotency`]), only
+//! evaluated inside a transaction instead of by the server.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
+use crate::records::Instance;
+use crate::{keys, Partition, Store, StoreError, VersionedWrite};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS nonces (
+    key        TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key         TEXT PRIMARY KEY,
+    status      TEXT NOT NULL,
+    owner       TEXT NOT NULL,
+    lease_until INTEGER NOT NULL,
+    validation  TEXT NOT NULL,
+    reference   TEXT NOT NULL,
+    response    TEXT,
+    expires_at  INTEGER,
+    created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS instances (
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    state   TEXT NOT NULL,
+    doc     TEXT NOT NULL
+) WITHOUT ROWID;
+";
+
+/// How many nonce inserts between two sweeps of expired nonces.
+const NONCE_SWEEP_EVERY: u64 = 1024;
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    inserts: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, and its parent folder.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+        let conn = Connection::open(path)
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(conn)
+    }
+
+    /// A private in-memory database (tests, benchmarks).
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().map_err(unavailable)?;
+        Self::init(conn)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(unavailable)?;
+        // WAL + NORMAL: a commit is durable against a process crash, and fsyncs only at checkpoints.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(unavailable)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(unavailable)?;
+        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(SqliteStore {
+            conn: Arc::new(Mutex::new(conn)),
+            inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| StoreError::Unavailable("sqlite connection lock poisoned".into()))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite task failed: {e}")))?
+    }
+}
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {e}"))
+}
+
+fn read_idem(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<Option<IdemRecord>, StoreError> {
+    let row = tx
+        .query_row(
+            "SELECT status, lease_until, validation, reference, response, expires_at
+             FROM idempotency WHERE key = ?1",
+            params![key],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                    r.get::<_, Option<i64>>(5)?,
+                ))
+            },
+        )
+        .optional()
+        .map_err(unavailable)?;
+    let Some((status, lease_until_ms, validation, reference, response, expires_at)) = row else {
+        return Ok(None);
+    };
+    let status = IdemStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: format!("unknown status {status:?}"),
+    })?;
+    Ok(Some(IdemRecord {
+        status,
+        lease_until_ms,
+        validation,
+        reference,
+        response,
+        expires_at,
+    }))
+}
+
+fn decode_instance(key: &str, doc: &str) -> Result<Instance, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn remember_nonce(
+        &self,
+        key: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let key = key.to_string();
+        let sweep = self
+            .inserts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            % NONCE_SWEEP_EVERY
+            == 0;
+        self.with(move |conn| {
+            // Insert, or take over an expired entry; an unexpired one is left alone.
+            let changed = conn
+                .execute(
+                    "INSERT INTO nonces (key, expires_at) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
+                     WHERE nonces.expires_at < ?3",
+                    params![key, expires_at, now_s],
+                )
+                .map_err(unavailable)?;
+            if sweep {
+                conn.execute("DELETE FROM nonces WHERE expires_at < ?1", params![now_s])
+                    .map_err(unavailable)?;
+            }
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
+        let req = OwnedAcquire::from(req);
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let a = req.borrow();
+            let existing = read_idem(&tx, a.key)?;
+            let reference = match &existing {
+                Some(rec) if !rec.can_acquire(&a) => return Ok(rec.refusal(&a)),
+                // The first delivery's reference is kept, even across an expired record (D7).
+                Some(rec) => rec.reference.clone(),
+                None => a.reference.to_string(),
+            };
+            tx.execute(
+                "INSERT INTO idempotency
+                   (key, status, owner, lease_until, validation, reference, response, expires_at, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)
+                 ON CONFLICT(key) DO UPDATE SET
+                   status = excluded.status, owner = excluded.owner,
+                   lease_until = excluded.lease_until, validation = excluded.validation,
+                   response = NULL, expires_at = excluded.expires_at",
+                params![
+                    a.key,
+                    IdemStatus::InProgress.as_str(),
+                    a.owner,
+                    a.lease_until_ms,
+                    a.validation,
+                    reference,
+                    a.expires_at,
+                    a.now_ms
+                ],
+            )
+            .map_err(unavailable)?;
+            tx.commit().map_err(unavailable)?;
+            Ok(AcquireOutcome::Acquired { reference })
+        })
+        .await
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        owner: &str,
+        response: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let (key, owner, response) = (key.to_string(), owner.to_string(), response.to_string());
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE idempotency SET status = ?1, response = ?2, expires_at = ?3
+                     WHERE key = ?4 AND owner = ?5 AND status = ?6",
+                    params![
+                        IdemStatus::Completed.as_str(),
+                        response,
+                        expires_at,
+                        key,
+                        owner,
+                        IdemStatus::InProgress.as_str()
+                    ],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
+        let (key, owner) = (key.to_string(), owner.to_string());
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE idempotency SET lease_until = 0
+                     WHERE key = ?1 AND owner = ?2 AND status = ?3",
+                    params![key, owner, IdemStatus::InProgress.as_str()],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn get_instance(
+        &self,
+        partition: Partition,
+        instance_id: &str,
+    ) -> Result<Option<Instance>, StoreError> {
+        let key = keys::instance(partition, instance_id);
+        self.with(move |conn| {
+            let doc: Option<String> = conn
+                .query_row(
+                    "SELECT doc FROM instances WHERE key = ?1",
+                    params![key],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(unavailable)?;
+            doc.map(|d| decode_instance(&key, &d)).transpose()
+        })
+        .await
+    }
+
+    async fn get_instances(
+        &self,
+        partition: Partition,
+        ids: &[String],
+    ) -> Result<Vec<Instance>, StoreError> {
+        let wanted: Vec<String> = ids.iter().map(|id| keys::instance(partition, id)).collect();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT doc FROM instances WHERE key = ?1")
+                .map_err(unavailable)?;
+            let mut found = Vec::new();
+            for key in &wanted {
+                let doc: Option<String> = stmt
+                    .query_row(params![key], |r| r.get(0))
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(doc) = doc {
+                    found.push(decode_instance(key, &doc)?);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn put_instance(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let key = keys::instance(instance.partition(), &instance.instance_id);
+        let doc = serde_json::to_string(instance).map_err(|e| StoreError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
+        let state = instance.state.as_str();
+        self.with(move |conn| {
+            let n = match expected_version {
+                None => conn
+                    .execute(
+                        "INSERT INTO instances (key, version, state, doc) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(key) DO NOTHING",
+                        params![key, version, state, doc],
+                    )
+                    .map_err(unavailable)?,
+                Some(expected) => conn
+                    .execute(
+                        "UPDATE instances SET version = ?2, state = ?3, doc = ?4
+                         WHERE key = ?1 AND version = ?5",
+                        params![
+                            key,
+                            version,
+                            state,
+                            doc,
+                            i64::try_from(expected).unwrap_or(i64::MAX)
+                        ],
+                    )
+                    .map_err(unavailable)?,
+            };
+            Ok(if n == 1 {
+                VersionedWrite::Written
+            } else {
+                VersionedWrite::Conflict
+            })
+        })
+        .await
+    }
+}
+
+/// An [`Acquire`] that can move to the blocking pool.
+struct OwnedAcquire {
+    key: String,
+    owner: String,
+    lease_until_ms: i64,
+    validation: String,
+    reference: String,
+    expires_at: Option<i64>,
+    now_ms: i64,
+}
+
+impl OwnedAcquire {
+    fn from(a: &Acquire<'_>) -> Self {
+        OwnedAcquire {
+            key: a.key.to_string(),
+            owner: a.owner.to_string(),
+            lease_until_ms: a.lease_until_ms,
+            validation: a.validation.to_string(),
+            reference: a.reference.to_string(),
+            expires_at: a.expires_at,
+            now_ms: a.now_ms,
+        }
+    }
+
+    fn borrow(&self) -> Acquire<'_> {
+        Acquire {
+            key: &self.key,
+            owner: &self.owner,
+            lease_until_ms: self.lease_until_ms,
+            validation: &self.validation,
+            reference: &self.reference,
+            expires_at: self.expires_at,
+            now_ms: self.now_ms,
+        }
+    }
+}
