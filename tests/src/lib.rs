@@ -1,12 +1,386 @@
-//! Workspace-level tests of koogate.
-//!
-//! The tests live in `tests/tests/*.rs`; this library crate only exists so that Cargo has a target
-//! to hang them on (and a place for helpers several of them share).
-//!
-//! * `tests/tests/infra_template.rs` checks `infra/template.yaml` against the code where cfn-lint
-//!   cannot: the HTTP API routes equal the route table, every integration uses payload format 2.0,
-//!   IAM grants exactly the DynamoDB actions the store calls, and the table has the settings the
-//!   store relies on.
-//!
-//! The Python tools the tests use (moto, cfn-lint, cargo-lambda) are pinned in
-//! `tests/requirements.txt`.
+//! Test support shared by the workspace tests: a local moto server for DynamoDB, a DynamoDB
+//! store on it, apps wired to any store, signed API Gateway v2 events, and stores that fail.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    TimeToLiveSpecification,
+};
+use koogate_protocol::basic_signature;
+use koogate_runtime::config::Config;
+use koogate_runtime::lambda::{inbound_from_event, ProxyResponse};
+use koogate_runtime::routes::InterfaceType;
+use koogate_runtime::secrets::Secrets;
+use koogate_runtime::{pipeline, App};
+use koogate_store::dynamodb::DynamoStore;
+use koogate_store::{
+    Acquire, AcquireOutcome, Instance, Partition, Store, StoreError, VersionedWrite,
+};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+
+/// The current basic key of test apps.
+pub const KEY: &str = "test-access-key-123";
+/// The previous basic key of test apps (rotation).
+pub const PREVIOUS_KEY: &str = "previous-access-key-456";
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Finds an executable on PATH.
+pub fn which(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// A tool the tests need is missing: fail when `make test` demands it, otherwise say so loudly.
+/// Returns `true` when the caller should skip.
+pub fn missing_tool(tool: &str, require_var: &str) -> bool {
+    if which(tool).is_some() {
+        return false;
+    }
+    if std::env::var_os(require_var).is_some() {
+        panic!(
+            "{tool} is not on PATH; `make test` installs it into .venv from tests/requirements.txt"
+        );
+    }
+    eprintln!("SKIPPED: {tool} is not on PATH (run `make test`, which installs it)");
+    true
+}
+
+/// A moto server on a free loopback port, killed on drop.
+pub struct MotoServer {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl MotoServer {
+    /// Starts `moto_server` and waits until it accepts connections.
+    pub fn start() -> MotoServer {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server could not be started");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "moto_server did not start in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        MotoServer { child, endpoint }
+    }
+
+    /// One moto server for the whole test binary (None when moto is not installed and not
+    /// required).
+    pub fn shared() -> Option<&'static MotoServer> {
+        static MOTO: OnceLock<Option<MotoServer>> = OnceLock::new();
+        MOTO.get_or_init(|| {
+            (!missing_tool("moto_server", "KOOGATE_REQUIRE_MOTO")).then(MotoServer::start)
+        })
+        .as_ref()
+    }
+
+    /// A DynamoDB client for this server (static test credentials).
+    pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "test", "test", None, None, "moto",
+            ))
+            .endpoint_url(&self.endpoint)
+            .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// A fresh table laid out like infra/template.yaml's, and a store on it.
+    pub async fn store(&self) -> DynamoStore {
+        static SEQ: AtomicU64 = AtomicU64::new(0);
+        let table = format!(
+            "koogate-test-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        let client = self.client();
+        create_table(&client, &table).await;
+        DynamoStore::new(&client, table)
+    }
+}
+
+/// Creates the koogate table (pk/sk, TTL on expires_at, on-demand).
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let key = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(key("pk", KeyType::Hash))
+        .key_schema(key("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("create table on moto");
+    client
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .attribute_name("expires_at")
+                .enabled(true)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("enable TTL on moto");
+}
+
+/// Test configuration: `overrides` as environment variables on top of a secrets file setting.
+pub fn config(overrides: &[(&str, &str)]) -> Config {
+    let mut vars: Vec<(String, String)> = vec![("KOOGATE_SECRETS_FILE".into(), "unused".into())];
+    vars.extend(
+        overrides
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string())),
+    );
+    Config::from_lookup("sqlite:unused", |k| {
+        vars.iter()
+            .rev()
+            .find(|(name, _)| name == k)
+            .map(|(_, v)| v.clone())
+    })
+    .unwrap()
+}
+
+/// An app on `store` with the test keys (current and previous basic key).
+pub fn app(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Arc<App> {
+    let secrets = Secrets::with_keys(&[(InterfaceType::Basic, &[KEY, PREVIOUS_KEY])]);
+    App::assemble(config(overrides), secrets, store)
+}
+
+/// An app on a private in-memory SQLite store.
+pub fn sqlite_app(overrides: &[(&str, &str)]) -> Arc<App> {
+    app(
+        Arc::new(koogate_store::sqlite::SqliteStore::in_memory().unwrap()),
+        overrides,
+    )
+}
+
+/// A fresh 64-hex-digit nonce, as the marketplace sends.
+pub fn nonce() -> String {
+    hex::encode_upper(rand::random::<[u8; 32]>())
+}
+
+/// The V2 basic query string for `body`, signed with `key` now.
+pub fn signed_query(key: &str, body: &[u8]) -> String {
+    let ts = pipeline::now_ms().to_string();
+    let n = nonce();
+    let sig = basic_signature::sign(key, &n, &ts, body).to_uppercase();
+    format!("signature={sig}&timestamp={ts}&nonce={n}")
+}
+
+/// An API Gateway HTTP API (payload 2.0) event, from the JSON fixture shape API Gateway sends.
+pub fn event(method: &str, raw_query: &str, body: &[u8]) -> ApiGatewayV2httpRequest {
+    let fixture = include_str!("../fixtures/apigw-v2-post-saas.json");
+    let mut v: serde_json::Value = serde_json::from_str(fixture).unwrap();
+    v["rawQueryString"] = raw_query.into();
+    v["requestContext"]["http"]["method"] = method.into();
+    v["routeKey"] = format!("{method} /saas").into();
+    v["body"] = String::from_utf8_lossy(body).into_owned().into();
+    serde_json::from_value(v).unwrap()
+}
+
+/// A decoded proxy response.
+#[derive(Debug, Clone)]
+pub struct Answered {
+    pub status: u16,
+    pub content_type: String,
+    pub body_sign: String,
+    pub body: String,
+    pub json: serde_json::Value,
+}
+
+impl Answered {
+    pub fn code(&self) -> &str {
+        self.json["resultCode"].as_str().unwrap_or("")
+    }
+
+    /// Whether `Body-Sign` is valid for `key` over the exact body bytes.
+    pub fn signed_with(&self, key: &str) -> bool {
+        koogate_protocol::body_sign::verify(key, self.body.as_bytes(), &self.body_sign).is_ok()
+    }
+}
+
+/// Sends `event` through the Lambda adapter and the pipeline of POST /saas, in process.
+pub async fn invoke(app: &Arc<App>, event: ApiGatewayV2httpRequest) -> Answered {
+    invoke_as(app, event, &uuid::Uuid::new_v4().to_string()).await
+}
+
+/// Like [`invoke`] with a chosen Lambda request id (the idempotency lock owner).
+pub async fn invoke_as(
+    app: &Arc<App>,
+    event: ApiGatewayV2httpRequest,
+    request_id: &str,
+) -> Answered {
+    let deadline = pipeline::now_ms() + 5_000;
+    let inbound = inbound_from_event(event, request_id.to_string(), deadline);
+    let out = pipeline::process(app, &koogate_saas::SaasFunction, &inbound).await;
+    let resp: ProxyResponse = out.into();
+    let json = serde_json::from_str(&resp.body).unwrap_or(serde_json::Value::Null);
+    Answered {
+        status: resp.status_code,
+        content_type: resp
+            .headers
+            .get("Content-Type")
+            .cloned()
+            .unwrap_or_default(),
+        body_sign: resp.headers.get("Body-Sign").cloned().unwrap_or_default(),
+        body: resp.body,
+        json,
+    }
+}
+
+/// Signs `body` with the current key and sends it.
+pub async fn post(app: &Arc<App>, body: &str) -> Answered {
+    invoke(
+        app,
+        event("POST", &signed_query(KEY, body.as_bytes()), body.as_bytes()),
+    )
+    .await
+}
+
+/// What a [`FaultyStore`] does to the calls it intercepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Pass every call through.
+    None,
+    /// Fail calls after the first `n` pass.
+    FailAfter(u64),
+    /// Hang (never answer) calls after the first `n` pass.
+    HangAfter(u64),
+}
+
+/// A store that passes calls to `inner` until its fault triggers.
+pub struct FaultyStore {
+    pub inner: Arc<dyn Store>,
+    pub fault: Fault,
+    calls: AtomicU64,
+}
+
+impl FaultyStore {
+    pub fn new(inner: Arc<dyn Store>, fault: Fault) -> Self {
+        FaultyStore {
+            inner,
+            fault,
+            calls: AtomicU64::new(0),
+        }
+    }
+
+    async fn gate(&self) -> Result<(), StoreError> {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.fault {
+            Fault::FailAfter(k) if n >= k => {
+                Err(StoreError::Unavailable("injected failure".into()))
+            }
+            Fault::HangAfter(k) if n >= k => {
+                std::future::pending::<()>().await;
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Store for FaultyStore {
+    async fn remember_nonce(
+        &self,
+        key: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        self.gate().await?;
+        self.inner.remember_nonce(key, now_s, expires_at).await
+    }
+    async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
+        self.gate().await?;
+        self.inner.acquire(req).await
+    }
+    async fn complete(
+        &self,
+        key: &str,
+        owner: &str,
+        response: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        self.gate().await?;
+        self.inner.complete(key, owner, response, expires_at).await
+    }
+    async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
+        // Abandon is the clean-up after a failure: let it through so the lock is freed.
+        self.inner.abandon(key, owner).await
+    }
+    async fn get_instance(&self, p: Partition, id: &str) -> Result<Option<Instance>, StoreError> {
+        self.gate().await?;
+        self.inner.get_instance(p, id).await
+    }
+    async fn get_instances(
+        &self,
+        p: Partition,
+        ids: &[String],
+    ) -> Result<Vec<Instance>, StoreError> {
+        self.gate().await?;
+        self.inner.get_instances(p, ids).await
+    }
+    async fn put_instance(
+        &self,
+        i: &Instance,
+        v: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        self.gate().await?;
+        self.inner.put_instance(i, v).await
+    }
+}

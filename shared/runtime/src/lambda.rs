@@ -27,6 +27,9 @@ pub struct ProxyResponse {
     pub headers: BTreeMap<&'static str, String>,
     pub body: String,
     pub is_base64_encoded: bool,
+    /// Always empty; present because strict readers of the proxy format (cargo-lambda's
+    /// emulator, `aws_lambda_events`) require the member.
+    pub cookies: Vec<String>,
 }
 
 impl From<Outbound> for ProxyResponse {
@@ -43,6 +46,7 @@ impl From<Outbound> for ProxyResponse {
             headers,
             body,
             is_base64_encoded: false,
+            cookies: Vec::new(),
         }
     }
 }

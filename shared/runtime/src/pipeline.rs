@@ -114,9 +114,14 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     let route = function.route();
     let keys = app.secrets.keys(route.interface);
     let budget = i64::try_from(app.config.request_budget.as_millis()).unwrap_or(i64::MAX);
-    let deadline_ms = inbound.deadline_ms.map_or(now.saturating_add(budget), |d| {
-        d.min(now.saturating_add(budget))
-    });
+    // A platform deadline that is not in the future is not believable (cargo-lambda's emulator
+    // sends the timeout, not an instant; or the clocks disagree): the budget alone applies then.
+    let deadline_ms = inbound
+        .deadline_ms
+        .filter(|d| *d > now)
+        .map_or(now.saturating_add(budget), |d| {
+            d.min(now.saturating_add(budget))
+        });
     let window_ms = i64::try_from(app.config.clock_skew.as_millis()).unwrap_or(i64::MAX);
 
     let (outcome, key_index) = match authenticate::basic(inbound, keys, now, window_ms) {
@@ -149,7 +154,11 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                     None,
                     false,
                 )
-                .because(format!("no answer within the {budget} ms budget")),
+                .because(format!(
+                    "no answer within {} ms (budget {budget} ms, platform deadline {:?})",
+                    remaining.as_millis(),
+                    inbound.deadline_ms
+                )),
             };
             (outcome, Some(verified.key_index))
         }

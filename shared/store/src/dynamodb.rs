@@ -235,18 +235,60 @@ pub(crate) struct Expr {
     pub values: Vec<(&'static str, AttributeValue)>,
 }
 
-pub(crate) fn nonce_expr(now_s: i64) -> Expr {
+/// Every attribute is referred to through a `#name` alias: DynamoDB reserves hundreds of words
+/// (`status`, `owner`, `reference`, `version`, …) and rejects expressions that use them bare.
+const IDEM_NAMES: [(&str, &str); 8] = [
+    ("#st", "status"),
+    ("#ow", "owner"),
+    ("#lu", "lease_until"),
+    ("#va", "validation"),
+    ("#rf", "reference"),
+    ("#rs", "response"),
+    ("#ex", "expires_at"),
+    ("#ca", "created_at"),
+];
+
+/// The aliases of `IDEM_NAMES` that `text` uses.
+fn idem_names(text: &str) -> Vec<(&'static str, &'static str)> {
+    IDEM_NAMES
+        .iter()
+        .copied()
+        .filter(|(alias, _)| {
+            text.match_indices(alias).any(|(i, _)| {
+                !text[i + alias.len()..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+        })
+        .collect()
+}
+
+fn with_names(
+    update: Option<String>,
+    condition: String,
+    values: Vec<(&'static str, AttributeValue)>,
+) -> Expr {
+    let text = format!("{} {condition}", update.as_deref().unwrap_or(""));
     Expr {
-        update: None,
-        condition: "attribute_not_exists(pk) OR expires_at < :now_s".into(),
-        names: vec![],
-        values: vec![(":now_s", n(now_s))],
+        names: idem_names(&text),
+        update,
+        condition,
+        values,
     }
 }
 
+pub(crate) fn nonce_expr(now_s: i64) -> Expr {
+    with_names(
+        None,
+        "attribute_not_exists(pk) OR #ex < :now_s".into(),
+        vec![(":now_s", n(now_s))],
+    )
+}
+
 pub(crate) fn acquire_expr(a: &Acquire<'_>) -> Expr {
-    let mut set = "SET #st = :inprogress, #ow = :owner, lease_until = :lease, validation = :v, \
-                   reference = if_not_exists(reference, :ref), created_at = if_not_exists(created_at, :now_ms)"
+    let mut set = "SET #st = :inprogress, #ow = :owner, #lu = :lease, #va = :v, \
+                   #rf = if_not_exists(#rf, :ref), #ca = if_not_exists(#ca, :now_ms)"
         .to_string();
     let mut values = vec![
         (":inprogress", s(IdemStatus::InProgress.as_str())),
@@ -260,21 +302,20 @@ pub(crate) fn acquire_expr(a: &Acquire<'_>) -> Expr {
     ];
     let remove = match a.expires_at {
         Some(e) => {
-            set.push_str(", expires_at = :exp");
+            set.push_str(", #ex = :exp");
             values.push((":exp", n(e)));
-            " REMOVE response"
+            " REMOVE #rs"
         }
-        None => " REMOVE response, expires_at",
+        None => " REMOVE #rs, #ex",
     };
-    Expr {
-        update: Some(format!("{set}{remove}")),
-        // Mirrors IdemRecord::can_acquire.
-        condition: "attribute_not_exists(pk) OR expires_at < :now_s OR \
-                    (validation = :v AND #st <> :completed AND lease_until < :now_ms)"
+    // Mirrors IdemRecord::can_acquire.
+    with_names(
+        Some(format!("{set}{remove}")),
+        "attribute_not_exists(pk) OR #ex < :now_s OR \
+         (#va = :v AND #st <> :completed AND #lu < :now_ms)"
             .into(),
-        names: vec![("#st", "status"), ("#ow", "owner")],
         values,
-    }
+    )
 }
 
 pub(crate) fn complete_expr(owner: &str, response: &str, expires_at: Option<i64>) -> Expr {
@@ -287,29 +328,27 @@ pub(crate) fn complete_expr(owner: &str, response: &str, expires_at: Option<i64>
     let update = match expires_at {
         Some(e) => {
             values.push((":exp", n(e)));
-            "SET #st = :completed, response = :resp, expires_at = :exp"
+            "SET #st = :completed, #rs = :resp, #ex = :exp"
         }
-        None => "SET #st = :completed, response = :resp REMOVE expires_at",
+        None => "SET #st = :completed, #rs = :resp REMOVE #ex",
     };
-    Expr {
-        update: Some(update.into()),
-        condition: "#ow = :owner AND #st = :inprogress".into(),
-        names: vec![("#st", "status"), ("#ow", "owner")],
+    with_names(
+        Some(update.into()),
+        "#ow = :owner AND #st = :inprogress".into(),
         values,
-    }
+    )
 }
 
 pub(crate) fn abandon_expr(owner: &str) -> Expr {
-    Expr {
-        update: Some("SET lease_until = :zero".into()),
-        condition: "#ow = :owner AND #st = :inprogress".into(),
-        names: vec![("#st", "status"), ("#ow", "owner")],
-        values: vec![
+    with_names(
+        Some("SET #lu = :zero".into()),
+        "#ow = :owner AND #st = :inprogress".into(),
+        vec![
             (":zero", n(0)),
             (":owner", s(owner)),
             (":inprogress", s(IdemStatus::InProgress.as_str())),
         ],
-    }
+    )
 }
 
 pub(crate) fn put_instance_expr(expected_version: Option<u64>) -> Expr {
@@ -319,7 +358,8 @@ pub(crate) fn put_instance_expr(expected_version: Option<u64>) -> Expr {
             ..Expr::default()
         },
         Some(v) => Expr {
-            condition: "version = :expected".into(),
+            condition: "#ver = :expected".into(),
+            names: vec![("#ver", "version")],
             values: vec![(":expected", n(i64::try_from(v).unwrap_or(i64::MAX)))],
             ..Expr::default()
         },
@@ -403,6 +443,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(&e.condition)
+            .set_expression_attribute_names(names_map(&e))
             .set_expression_attribute_values(values_map(&e))
             .send()
             .await;
@@ -548,6 +589,7 @@ impl Store for DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(&e.condition)
+            .set_expression_attribute_names(names_map(&e))
             .set_expression_attribute_values(values_map(&e))
             .send()
             .await;
@@ -610,6 +652,42 @@ mod tests {
             reference: "r",
             expires_at,
             now_ms: 5,
+        }
+    }
+
+    /// The attribute names koogate stores that DynamoDB reserves: they may only appear aliased.
+    const RESERVED: [&str; 6] = [
+        "status",
+        "owner",
+        "reference",
+        "response",
+        "version",
+        "validation",
+    ];
+
+    fn assert_no_bare_reserved_words(label: &str, e: &Expr) {
+        let text =
+            format!("{} {}", e.update.clone().unwrap_or_default(), e.condition).to_lowercase();
+        for word in
+            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '#' || c == ':'))
+        {
+            assert!(
+                !RESERVED.contains(&word),
+                "{label}: reserved word {word:?} used bare"
+            );
+        }
+    }
+
+    #[test]
+    fn no_expression_uses_a_reserved_word_bare() {
+        for (label, e) in [
+            ("nonce", nonce_expr(1)),
+            ("acquire", acquire_expr(&acquire(Some(1)))),
+            ("complete", complete_expr("o", "{}", None)),
+            ("abandon", abandon_expr("o")),
+            ("update instance", put_instance_expr(Some(1))),
+        ] {
+            assert_no_bare_reserved_words(label, &e);
         }
     }
 

@@ -1,0 +1,75 @@
+# koogate — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+PY          := $(VENV)/bin/python
+VENV_STAMP  := $(VENV)/.installed
+ADDR        ?= 127.0.0.1:8080
+SECRETS     ?= .koogate/secrets.json
+STORE       ?= sqlite:.koogate/koogate.db
+KOOGATE     := target/debug/koogate
+# The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: help run test build deploy lint bench venv clean
+
+help:
+	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
+	@echo "make test    install the test tools into $(VENV) and run every test (cfn-lint, moto, cargo-lambda)"
+	@echo "make build   cargo lambda build --release (the Lambda functions)"
+	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
+	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
+	@echo "make bench   criterion benchmarks and a load run against koogate serve"
+
+run:
+	cargo build -p koogate-cli
+	@test -f $(SECRETS) || $(KOOGATE) init-secrets $(SECRETS)
+	@echo
+	@echo "Every route is served on http://$(ADDR). In another shell, send a signed debug newInstance:"
+	@echo
+	@echo "  KOOGATE_SECRETS_FILE=$(SECRETS) $(KOOGATE) sign --url http://$(ADDR)/saas --activity newInstance --send"
+	@echo
+	@echo "or print the equivalent curl (fresh signature each time; signatures expire after 60 s):"
+	@echo
+	@echo "  KOOGATE_SECRETS_FILE=$(SECRETS) $(KOOGATE) sign --url http://$(ADDR)/saas --activity newInstance"
+	@echo
+	KOOGATE_SECRETS_FILE=$(SECRETS) KOOGATE_STORE=$(STORE) exec $(KOOGATE) serve --addr $(ADDR)
+
+$(VENV_STAMP): tests/requirements.txt
+	python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+	touch $@
+
+venv: $(VENV_STAMP)
+
+test: $(VENV_STAMP)
+	@echo "== cfn-lint infra/template.yaml"
+	cfn-lint infra/template.yaml && echo "cfn-lint: infra/template.yaml clean"
+	@echo "== cargo fmt --check"
+	cargo fmt --all -- --check
+	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
+	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
+	@echo "== summary"
+	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
+
+build: $(VENV_STAMP)
+	cargo lambda build --release --arm64 --bin saas
+
+deploy: build
+	cd infra && sam build && sam deploy --guided
+
+lint: $(VENV_STAMP)
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cfn-lint infra/template.yaml
+
+bench:
+	cargo build --release -p koogate-cli --bin koogate
+	cargo build --release -p koogate-saas --bin saas
+	cargo bench -p koogate-protocol
+	cargo bench -p koogate-tests --bench pipeline
+	cargo run --release -p koogate-tests --bin koogate-load
+
+clean:
+	rm -rf target $(VENV) .koogate

@@ -1,0 +1,437 @@
+//! CPU time of one whole callback through the in-process pipeline, per activity (design §8):
+//! the Lambda adapter (event → inbound), authentication, the replay guard, parsing, idempotency,
+//! the handler, rendering, `Body-Sign`, and the proxy response.
+//!
+//! The store is an in-memory map (below) with the SQLite backend's semantics, so the figures are
+//! CPU, not disk or network. Every iteration sends a freshly signed request (unique nonce); the
+//! signing, which is the marketplace's cost, and any records an iteration needs are prepared in
+//! criterion's untimed setup (`iter_batched`).
+//!
+//! `cargo bench -p koogate-tests --bench pipeline` (add `-- --quick` for a short run).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use koogate_runtime::App;
+use koogate_store::idempotency::IdemRecord;
+use koogate_store::{
+    keys, Acquire, AcquireOutcome, IdemStatus, Instance, Partition, Store, StoreError,
+    VersionedWrite,
+};
+use koogate_tests::{event, invoke, signed_query, Answered, KEY};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use tokio::runtime::Runtime;
+use tracing_subscriber::util::SubscriberInitExt;
+
+// ---------------------------------------------------------------------------------------------
+// An in-memory store with the SQLite backend's semantics (shared/store/src/sqlite.rs).
+// ---------------------------------------------------------------------------------------------
+
+struct IdemRow {
+    owner: String,
+    record: IdemRecord,
+}
+
+#[derive(Default)]
+struct Tables {
+    /// nonce key → expires_at (epoch s)
+    nonces: HashMap<String, i64>,
+    idempotency: HashMap<String, IdemRow>,
+    /// instance key → (version, JSON document), as both real backends store it
+    instances: HashMap<String, (u64, String)>,
+}
+
+/// A `HashMap` behind a `std::sync::Mutex`. Instances are kept as JSON documents, as the SQLite
+/// and DynamoDB backends keep them, so (de)serialising the record is part of the measured cost.
+#[derive(Default)]
+struct MemoryStore {
+    tables: Mutex<Tables>,
+}
+
+impl MemoryStore {
+    fn tables(&self) -> Result<std::sync::MutexGuard<'_, Tables>, StoreError> {
+        self.tables
+            .lock()
+            .map_err(|_| StoreError::Unavailable("memory store lock poisoned".into()))
+    }
+}
+
+fn decode(key: &str, doc: &str) -> Result<Instance, StoreError> {
+    serde_json::from_str(doc).map_err(|e| StoreError::Corrupt {
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn remember_nonce(
+        &self,
+        key: &str,
+        now_s: i64,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.tables()?;
+        match t.nonces.get_mut(key) {
+            Some(e) if *e >= now_s => Ok(false),
+            Some(e) => {
+                *e = expires_at;
+                Ok(true)
+            }
+            None => {
+                t.nonces.insert(key.to_string(), expires_at);
+                Ok(true)
+            }
+        }
+    }
+
+    async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
+        let mut t = self.tables()?;
+        let reference = match t.idempotency.get(req.key) {
+            Some(row) if !row.record.can_acquire(req) => return Ok(row.record.refusal(req)),
+            // The first delivery's reference is kept, even across an expired record (D7).
+            Some(row) => row.record.reference.clone(),
+            None => req.reference.to_string(),
+        };
+        t.idempotency.insert(
+            req.key.to_string(),
+            IdemRow {
+                owner: req.owner.to_string(),
+                record: IdemRecord {
+                    status: IdemStatus::InProgress,
+                    lease_until_ms: req.lease_until_ms,
+                    validation: req.validation.to_string(),
+                    reference: reference.clone(),
+                    response: None,
+                    expires_at: req.expires_at,
+                },
+            },
+        );
+        Ok(AcquireOutcome::Acquired { reference })
+    }
+
+    async fn complete(
+        &self,
+        key: &str,
+        owner: &str,
+        response: &str,
+        expires_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.tables()?;
+        match t.idempotency.get_mut(key) {
+            Some(row) if row.owner == owner && row.record.status == IdemStatus::InProgress => {
+                row.record.status = IdemStatus::Completed;
+                row.record.response = Some(response.to_string());
+                row.record.expires_at = expires_at;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
+        let mut t = self.tables()?;
+        match t.idempotency.get_mut(key) {
+            Some(row) if row.owner == owner && row.record.status == IdemStatus::InProgress => {
+                row.record.lease_until_ms = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn get_instance(
+        &self,
+        partition: Partition,
+        instance_id: &str,
+    ) -> Result<Option<Instance>, StoreError> {
+        let key = keys::instance(partition, instance_id);
+        let t = self.tables()?;
+        t.instances
+            .get(&key)
+            .map(|(_, doc)| decode(&key, doc))
+            .transpose()
+    }
+
+    async fn get_instances(
+        &self,
+        partition: Partition,
+        ids: &[String],
+    ) -> Result<Vec<Instance>, StoreError> {
+        let t = self.tables()?;
+        let mut found = Vec::new();
+        for id in ids {
+            let key = keys::instance(partition, id);
+            if let Some((_, doc)) = t.instances.get(&key) {
+                found.push(decode(&key, doc)?);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn put_instance(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let key = keys::instance(instance.partition(), &instance.instance_id);
+        let doc = serde_json::to_string(instance).map_err(|e| StoreError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut t = self.tables()?;
+        let written = match (expected_version, t.instances.get_mut(&key)) {
+            (None, None) => {
+                t.instances.insert(key, (instance.version, doc));
+                true
+            }
+            (Some(expected), Some(row)) if row.0 == expected => {
+                *row = (instance.version, doc);
+                true
+            }
+            _ => false,
+        };
+        Ok(if written {
+            VersionedWrite::Written
+        } else {
+            VersionedWrite::Conflict
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Requests
+// ---------------------------------------------------------------------------------------------
+
+fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A freshly signed event for `body` (new nonce, current timestamp).
+fn signed(body: &str) -> ApiGatewayV2httpRequest {
+    event("POST", &signed_query(KEY, body.as_bytes()), body.as_bytes())
+}
+
+fn new_instance_body(business_id: &str, order_id: &str, test_flag: &str) -> String {
+    format!(
+        r#"{{"activity":"newInstance","businessId":"{business_id}","orderId":"{order_id}","orderLineId":"{order_id}-000001","testFlag":"{test_flag}"}}"#
+    )
+}
+
+/// Creates a real-traffic instance through the pipeline and returns its instanceId.
+fn create_instance(rt: &Runtime, app: &Arc<App>) -> String {
+    let id = uuid();
+    let order = format!("CS{}", uuid::Uuid::new_v4().simple());
+    let a = rt.block_on(invoke(app, signed(&new_instance_body(&id, &order, "0"))));
+    assert_eq!(a.code(), "000000", "setup newInstance failed: {}", a.body);
+    id
+}
+
+/// Makes one iteration's signed event (and any record it needs), outside the timed part.
+type Prepare = Box<dyn Fn(&Runtime, &Arc<App>) -> ApiGatewayV2httpRequest>;
+
+/// One benchmarked activity: how to prepare an iteration (untimed) and the answer it must get.
+struct Case {
+    name: &'static str,
+    expect: &'static str,
+    prepare: Prepare,
+}
+
+fn cases(rt: &Runtime, app: &Arc<App>) -> Vec<Case> {
+    // Records that the read-only and repeat cases work on, made once.
+    let existing = create_instance(rt, app);
+    let dup_order = format!("CS{}", uuid::Uuid::new_v4().simple());
+    let first = rt.block_on(invoke(
+        app,
+        signed(&new_instance_body(&uuid(), &dup_order, "0")),
+    ));
+    assert_eq!(first.code(), "000000", "{}", first.body);
+    let released = create_instance(rt, app);
+    let rel =
+        format!(r#"{{"activity":"releaseInstance","instanceId":"{released}","testFlag":"0"}}"#);
+    assert_eq!(rt.block_on(invoke(app, signed(&rel))).code(), "000000");
+
+    let q_existing = existing.clone();
+    let c_existing = existing.clone();
+    vec![
+        Case {
+            name: "newInstance/first_time",
+            expect: "000000",
+            prepare: Box::new(|_, _| {
+                let order = format!("CS{}", uuid::Uuid::new_v4().simple());
+                signed(&new_instance_body(&uuid(), &order, "0"))
+            }),
+        },
+        Case {
+            name: "newInstance/duplicate",
+            expect: "000000",
+            prepare: Box::new(move |_, _| signed(&new_instance_body(&uuid(), &dup_order, "0"))),
+        },
+        Case {
+            name: "newInstance/debug_first_time",
+            expect: "000000",
+            prepare: Box::new(|_, _| {
+                let order = format!("CS{}", uuid::Uuid::new_v4().simple());
+                signed(&new_instance_body(&uuid(), &order, "1"))
+            }),
+        },
+        Case {
+            name: "queryInstance",
+            expect: "000000",
+            prepare: Box::new(move |_, _| {
+                signed(&format!(
+                    r#"{{"activity":"queryInstance","instanceId":"{q_existing}","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "refreshInstance/first_time",
+            expect: "000000",
+            prepare: Box::new(|rt, app| {
+                let id = create_instance(rt, app);
+                let order = format!("CS{}", uuid::Uuid::new_v4().simple());
+                signed(&format!(
+                    r#"{{"activity":"refreshInstance","expireTime":"20301124023618256","instanceId":"{id}","orderId":"{order}","orderLineId":"{order}-000001","productId":"OFFI461867333479178240","scene":"RENEWAL","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "updateInstanceStatus/freeze",
+            expect: "000000",
+            prepare: Box::new(|rt, app| {
+                let id = create_instance(rt, app);
+                signed(&format!(
+                    r#"{{"activity":"updateInstanceStatus","instanceId":"{id}","status":"FREEZE","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "releaseInstance/first_time",
+            expect: "000000",
+            prepare: Box::new(|rt, app| {
+                let id = create_instance(rt, app);
+                signed(&format!(
+                    r#"{{"activity":"releaseInstance","instanceId":"{id}","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "releaseInstance/repeat",
+            expect: "000000",
+            prepare: Box::new(move |_, _| signed(&rel)),
+        },
+        Case {
+            name: "upgradeInstance/first_time",
+            expect: "000000",
+            prepare: Box::new(|rt, app| {
+                let id = create_instance(rt, app);
+                let order = format!("CS{}", uuid::Uuid::new_v4().simple());
+                signed(&format!(
+                    r#"{{"activity":"upgradeInstance","instanceId":"{id}","orderId":"{order}","orderLineId":"{order}-000001","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "changeInstanceCheck",
+            expect: "000000",
+            prepare: Box::new(move |_, _| {
+                signed(&format!(
+                    r#"{{"activity":"changeInstanceCheck","instanceId":"{c_existing}","productInfo":{{"productId":"OFFI461867333479178240","skuCode":"a63ee5c9-4f86-11ed-9f95-fa163e8cb3b2","linearValue":50,"productName":"Basic edition"}},"testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            // Real traffic: the application is recorded and accepted for asynchronous handling.
+            name: "getLicenseAsync/first_time",
+            expect: "000004",
+            prepare: Box::new(move |_, _| {
+                let event_id = uuid::Uuid::new_v4().simple().to_string();
+                signed(&format!(
+                    r#"{{"activity":"getLicenseAsync","deviceFingerprint":"86034e260e1","effectiveTime":"2023-10-27 10:30:15 z","eventId":"{event_id}","expireTime":"2030-10-27 10:30:15 z","instanceId":"{existing}","testFlag":"0"}}"#
+                ))
+            }),
+        },
+        Case {
+            name: "auth_failure/bad_signature",
+            expect: "000001",
+            prepare: Box::new(|_, _| {
+                let body = new_instance_body(&uuid(), "CS2211181819B4LVS", "0");
+                let query = signed_query("not-the-key", body.as_bytes());
+                event("POST", &query, body.as_bytes())
+            }),
+        },
+    ]
+}
+
+fn check(a: &Answered, case: &Case) {
+    assert_eq!(a.status, 200, "{}: {}", case.name, a.body);
+    assert_eq!(a.code(), case.expect, "{}: {}", case.name, a.body);
+    assert!(a.signed_with(KEY), "{}: bad Body-Sign", case.name);
+}
+
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn bench_cases(c: &mut Criterion, group_name: &str, only: Option<&[&str]>) {
+    let rt = runtime();
+    let app = koogate_tests::app(Arc::new(MemoryStore::default()), &[]);
+    let cases = cases(&rt, &app);
+    let mut group = c.benchmark_group(group_name);
+    for case in cases
+        .iter()
+        .filter(|c| only.is_none_or(|names| names.contains(&c.name)))
+    {
+        // Every case is checked once before it is timed: a benchmark of a wrong answer is noise.
+        let answer = rt.block_on(invoke(&app, (case.prepare)(&rt, &app)));
+        check(&answer, case);
+        group.bench_function(case.name, |b| {
+            b.iter_batched(
+                || (case.prepare)(&rt, &app),
+                |ev| rt.block_on(invoke(&app, ev)),
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+/// Per activity, with no log subscriber (the log line's macro is a no-op).
+fn pipeline(c: &mut Criterion) {
+    bench_cases(c, "pipeline", None);
+}
+
+/// The same with the production JSON log line formatted (written to a sink), to show its cost.
+fn pipeline_with_log_line(c: &mut Criterion) {
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(std::io::sink)
+        .finish();
+    let _guard = subscriber.set_default();
+    bench_cases(
+        c,
+        "pipeline_with_log_line",
+        Some(&["newInstance/first_time", "queryInstance"]),
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    targets = pipeline, pipeline_with_log_line
+}
+criterion_main!(benches);

@@ -1,0 +1,173 @@
+//! End to end through the real Lambda runtime: `cargo lambda watch` runs the `saas` function
+//! binary against its Lambda runtime API emulator, with DynamoDB on a local moto server, and a
+//! signed newInstance goes in over HTTP as the marketplace would send it.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use koogate_protocol::body_sign;
+use koogate_store::{InstanceState, Partition, Store};
+use koogate_tests::{free_port, missing_tool, signed_query, MotoServer, KEY, PREVIOUS_KEY};
+
+struct Watch(Child);
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// POSTs and returns (status, headers, body); retries while the emulator is still starting.
+async fn post(url: &str, body: &str) -> Result<(u16, Vec<(String, String)>, String), String> {
+    use http_body_util::{BodyExt, Full};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap());
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = hyper::Request::post(path)
+        .header("Host", authority)
+        .header("Content-Type", "application/json;charset=utf8")
+        .body(Full::new(bytes::Bytes::from(body.to_string())))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_instance_through_cargo_lambda_watch_and_moto() {
+    if missing_tool("cargo-lambda", "KOOGATE_REQUIRE_CARGO_LAMBDA") {
+        return;
+    }
+    let moto = MotoServer::shared().expect("moto_server is required");
+    let store = moto.store().await;
+    let dir = std::env::temp_dir().join(format!("koogate-e2e-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secrets = dir.join("secrets.json");
+    std::fs::write(
+        &secrets,
+        format!(r#"{{"access_keys":{{"basic":["{KEY}","{PREVIOUS_KEY}"]}}}}"#),
+    )
+    .unwrap();
+
+    let port = free_port();
+    let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    let env = [
+        ("KOOGATE_STORE", "dynamodb".to_string()),
+        ("KOOGATE_TABLE", store.table().to_string()),
+        ("KOOGATE_SECRETS_FILE", secrets.display().to_string()),
+        ("AWS_ENDPOINT_URL_DYNAMODB", moto.endpoint.clone()),
+        ("AWS_ACCESS_KEY_ID", "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("RUST_LOG", "info".to_string()),
+    ];
+    let env_arg = env
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let child = Command::new("cargo")
+        .current_dir(workspace)
+        .args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "-q",
+            "-p",
+            "koogate-saas",
+            "--bin",
+            "saas",
+        ])
+        .args([
+            "-A",
+            "127.0.0.1",
+            "-P",
+            &port.to_string(),
+            "--env-vars",
+            &env_arg,
+        ])
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cargo lambda watch could not be started");
+    let _watch = Watch(child);
+
+    let url_base = format!("http://127.0.0.1:{port}/lambda-url/saas");
+    let body = r#"{"activity":"newInstance","businessId":"e2e-business-1","orderId":"CSE2E","orderLineId":"CSE2E-000001","testFlag":"0"}"#;
+    // The first invocation compiles the function: allow for a cold build on a small machine.
+    let started = Instant::now();
+    let answer = loop {
+        let url = format!("{url_base}?{}", signed_query(KEY, body.as_bytes()));
+        match post(&url, body).await {
+            Ok((status, headers, text)) if status == 200 && text.contains("resultCode") => {
+                break (headers, text)
+            }
+            Ok((status, _, text)) if started.elapsed() > Duration::from_secs(900) => {
+                panic!("no answer from the function: HTTP {status} {text}")
+            }
+            Err(e) if started.elapsed() > Duration::from_secs(900) => {
+                panic!("cargo lambda watch unreachable: {e}")
+            }
+            Ok((status, _, text)) => {
+                eprintln!(
+                    "waiting for the function: HTTP {status} {}",
+                    text.chars().take(300).collect::<String>()
+                );
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    let (headers, text) = answer;
+    assert_eq!(
+        text,
+        r#"{"resultCode":"000000","resultMsg":"success.","instanceId":"e2e-business-1"}"#
+    );
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(header("content-type"), "application/json");
+    body_sign::verify(KEY, text.as_bytes(), &header("body-sign"))
+        .expect("Body-Sign over the exact bytes");
+
+    // A redelivery with a new businessId: same instance, through the same process.
+    let again = r#"{"activity":"newInstance","businessId":"e2e-business-2","orderId":"CSE2E","orderLineId":"CSE2E-000001","testFlag":"0"}"#;
+    let url = format!("{url_base}?{}", signed_query(KEY, again.as_bytes()));
+    let (status, _, text) = post(&url, again).await.unwrap();
+    assert_eq!(status, 200);
+    assert!(text.contains(r#""instanceId":"e2e-business-1""#), "{text}");
+
+    let inst = store
+        .get_instance(Partition::Production, "e2e-business-1")
+        .await
+        .unwrap()
+        .expect("written to DynamoDB");
+    assert_eq!(inst.state, InstanceState::Active);
+    println!("cargo lambda watch end-to-end: newInstance answered 000000 in {:?} (including the function's build)", started.elapsed());
+}
