@@ -77,11 +77,16 @@ impl Drop for MotoServer {
 }
 
 impl MotoServer {
-    /// Starts `moto_server` and waits until it accepts connections.
+    /// Starts moto (from the virtualenv that has `moto_server`), serving one request at a time
+    /// (see `tests/moto_serial.py` for why), and waits until it accepts connections.
     pub fn start() -> MotoServer {
         let port = free_port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let moto = which("moto_server").expect("moto_server is on PATH");
+        let python = moto.with_file_name("python");
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("moto_serial.py");
+        let child = Command::new(python)
+            .arg(script)
+            .args(["127.0.0.1", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -160,8 +160,7 @@ impl Store for SqliteStore {
         let sweep = self
             .inserts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            % NONCE_SWEEP_EVERY
-            == 0;
+            .is_multiple_of(NONCE_SWEEP_EVERY);
         self.with(move |conn| {
             // Insert, or take over an expired entry; an unexpired one is left alone.
             let changed = conn
