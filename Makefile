@@ -48,6 +48,8 @@ test: $(VENV_STAMP)
 	cfn-lint infra/template.yaml && echo "cfn-lint: infra/template.yaml clean"
 	@echo "== cargo fmt --check"
 	cargo fmt --all -- --check
+	@echo "== cargo build of the saas function binary (what cargo lambda watch runs in the end-to-end test)"
+	cargo build -p koogate-saas --bin saas
 	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
 	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
 	@echo "== summary"

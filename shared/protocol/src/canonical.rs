@@ -54,7 +54,7 @@ pub fn canonical_form(body: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Writes a value compactly in received order (nested rules of step 5).
-fn write_value(out: &mut String, value: &Json) {
+pub(crate) fn write_value(out: &mut String, value: &Json) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(true) => out.push_str("true"),

@@ -11,6 +11,15 @@
 //!   compact body, and its `Body-Sign` header over exactly those bytes (D5);
 //! * [`aes_credentials`] — AES-CBC credentials keyed by Java's SHA1PRNG (§8, D9).
 //!
+//! The other inbound families:
+//!
+//! * [`license_request::parse_license`] — License 2.0 merchant calls (inbound-basic.md §6, D21);
+//! * [`order_notify::parse_order_notify`] — the order notification (inbound-basic.md §7);
+//! * [`v1_auth`] — the V1 `authToken`, GET query and POST header forms, and the V1 `timeStamp`
+//!   (signatures.md §6, D16);
+//! * [`legacy_request::parse_legacy`] — typed V1 GET requests of the SaaS V1 and old License
+//!   interfaces, and [`legacy_answer`] — their answers with fields (inbound-legacy.md).
+//!
 //! Every function is total: malformed, hostile or oversized input yields `None` or an error
 //! that says what failed, never a panic. Secrets are compared in constant time.
 
@@ -34,16 +43,24 @@ pub mod canonical;
 pub mod envelope;
 mod json;
 pub mod kit_signature;
+pub mod legacy_answer;
+pub mod legacy_request;
+pub mod license_request;
 mod mac;
+pub mod order_notify;
 pub mod request;
 pub mod result_code;
 pub mod timestamp;
+pub mod v1_auth;
 
 pub use activity::{peek_activity, Activity};
 pub use aes_credentials::{AesError, EncryptType};
 pub use body_sign::BodySignError;
 pub use canonical::canonical_form;
 pub use envelope::Answer;
+pub use legacy_request::{parse_legacy, LegacyActivity, LegacyRequest, LegacyRoute};
+pub use license_request::{parse_license, LicenseActivity, LicenseRequest};
+pub use order_notify::{parse_order_notify, OrderNotify};
 pub use request::{
     parse_basic, BasicRequest, ChangeInstanceCheck, FatOrder, GetLicenseAsync,
     InstanceStatusChange, NewInstance, QueryInstance, RefreshInstance, ReleaseInstance,
@@ -51,3 +68,4 @@ pub use request::{
 };
 pub use result_code::ResultCode;
 pub use timestamp::TimestampError;
+pub use v1_auth::{verify_get, verify_post, V1Verification};

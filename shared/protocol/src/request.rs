@@ -40,8 +40,17 @@ pub enum RequestError {
     #[error("missing mandatory field: activity")]
     MissingActivity,
     /// `activity` is not one of [`Activity::ALL`]; the message lists the supported ones.
-    #[error("{}", unknown_activity_message(.0))]
+    #[error("{}", unknown_activity_message(.0, &Activity::supported_list()))]
     UnknownActivity(String),
+    /// `activity` is not served on this route (V1 GET, License 2.0, `orderNotify`); the message
+    /// lists the activities that are.
+    #[error("{}", unknown_activity_message(activity, supported))]
+    UnsupportedActivity {
+        /// The received value.
+        activity: String,
+        /// The activities of the route, joined by `", "`.
+        supported: &'static str,
+    },
     /// A mandatory field is absent, null or blank.
     #[error("missing mandatory field: {0}")]
     MissingField(&'static str),
@@ -61,7 +70,7 @@ impl RequestError {
         ResultCode::InvalidParam
     }
 
-    fn invalid(field: &'static str, reason: impl Into<String>) -> RequestError {
+    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> RequestError {
         RequestError::InvalidField {
             field,
             reason: reason.into(),
@@ -75,7 +84,7 @@ impl From<RequestError> for crate::envelope::Answer {
     }
 }
 
-fn unknown_activity_message(name: &str) -> String {
+fn unknown_activity_message(name: &str, supported: &str) -> String {
     // Echo at most 40 characters of the unknown name so the list of supported activities fits
     // in the 255-character resultMsg.
     const ECHO: usize = 40;
@@ -83,10 +92,7 @@ fn unknown_activity_message(name: &str) -> String {
     if name.chars().nth(ECHO).is_some() {
         shown.push_str("...");
     }
-    format!(
-        "unsupported activity \"{shown}\"; supported activities: {}",
-        Activity::supported_list()
-    )
+    format!("unsupported activity \"{shown}\"; supported activities: {supported}")
 }
 
 /// A parsed V2 basic request, one variant per [`Activity`].
@@ -236,7 +242,7 @@ pub struct FatOrder {
 }
 
 /// Prints `<redacted>` for a present value and `None` for an absent one.
-struct Redacted(bool);
+pub(crate) struct Redacted(pub(crate) bool);
 
 impl fmt::Debug for Redacted {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -469,27 +475,8 @@ pub struct GetLicenseAsync {
 /// Order of checks: size (≤ [`MAX_BODY_BYTES`]), JSON object, `activity` present and supported,
 /// then the activity's fields. For a repeated top-level member the last occurrence wins.
 pub fn parse_basic(body: &[u8]) -> Result<BasicRequest, RequestError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(RequestError::BodyTooLarge);
-    }
-    let root = json::parse(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
-    if !matches!(root, Json::Object(_)) {
-        return Err(RequestError::Malformed(format!(
-            "the body must be a JSON object, got {}",
-            root.type_name()
-        )));
-    }
-    let name = match root.get("activity") {
-        None | Some(Json::Null) => return Err(RequestError::MissingActivity),
-        Some(Json::String(s)) if s.trim().is_empty() => return Err(RequestError::MissingActivity),
-        Some(Json::String(s)) => s,
-        Some(other) => {
-            return Err(RequestError::invalid(
-                "activity",
-                format!("must be a string, got {}", other.type_name()),
-            ))
-        }
-    };
+    let root = json_object(body)?;
+    let name = activity_of(&root)?;
     let activity =
         Activity::parse(name).ok_or_else(|| RequestError::UnknownActivity(name.clone()))?;
     let r = &root;
@@ -510,7 +497,35 @@ pub fn parse_basic(body: &[u8]) -> Result<BasicRequest, RequestError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Field helpers
+// Field helpers (some shared with the License 2.0, `orderNotify` and V1 parsers)
+
+/// Steps 9 and the size check: the body, at most [`MAX_BODY_BYTES`], parsed as a JSON object.
+pub(crate) fn json_object(body: &[u8]) -> Result<Json, RequestError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(RequestError::BodyTooLarge);
+    }
+    let root = json::parse(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
+    if !matches!(root, Json::Object(_)) {
+        return Err(RequestError::Malformed(format!(
+            "the body must be a JSON object, got {}",
+            root.type_name()
+        )));
+    }
+    Ok(root)
+}
+
+/// The top-level `activity` string; absent, null or blank is [`RequestError::MissingActivity`].
+pub(crate) fn activity_of(root: &Json) -> Result<&String, RequestError> {
+    match root.get("activity") {
+        None | Some(Json::Null) => Err(RequestError::MissingActivity),
+        Some(Json::String(s)) if s.trim().is_empty() => Err(RequestError::MissingActivity),
+        Some(Json::String(s)) => Ok(s),
+        Some(other) => Err(RequestError::invalid(
+            "activity",
+            format!("must be a string, got {}", other.type_name()),
+        )),
+    }
+}
 
 /// A mandatory string member `key` of `obj`, reported as `field` in errors.
 fn required_at(obj: &Json, key: &str, field: &'static str) -> Result<String, RequestError> {
@@ -525,12 +540,12 @@ fn required_at(obj: &Json, key: &str, field: &'static str) -> Result<String, Req
     }
 }
 
-fn required(obj: &Json, field: &'static str) -> Result<String, RequestError> {
+pub(crate) fn required(obj: &Json, field: &'static str) -> Result<String, RequestError> {
     required_at(obj, field, field)
 }
 
 /// An optional string member: absent, null or blank is `None`; another type is an error.
-fn optional(obj: &Json, field: &'static str) -> Result<Option<String>, RequestError> {
+pub(crate) fn optional(obj: &Json, field: &'static str) -> Result<Option<String>, RequestError> {
     match obj.get(field) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
@@ -551,7 +566,7 @@ fn flag(value: Option<&Json>) -> bool {
     }
 }
 
-fn test_flag(obj: &Json) -> bool {
+pub(crate) fn test_flag(obj: &Json) -> bool {
     flag(obj.get("testFlag"))
 }
 
@@ -581,7 +596,7 @@ fn optional_integer_at(
 
 /// Lenient text of an informational value: strings as is (blank → `None`), numbers as their
 /// literal, booleans as words; anything else `None`.
-fn text(value: Option<&Json>) -> Option<String> {
+pub(crate) fn text(value: Option<&Json>) -> Option<String> {
     match value? {
         Json::String(s) if s.trim().is_empty() => None,
         Json::String(s) => Some(s.clone()),
@@ -676,7 +691,15 @@ fn new_instance(obj: &Json) -> Result<NewInstance, RequestError> {
 }
 
 fn query_instance(obj: &Json) -> Result<QueryInstance, RequestError> {
-    let raw = required(obj, "instanceId")?;
+    Ok(QueryInstance {
+        instance_ids: split_instance_ids(&required(obj, "instanceId")?)?,
+        test_flag: test_flag(obj),
+    })
+}
+
+/// The `instanceId` list of `queryInstance` (D8, V2 and V1): split on `,`, trimmed, empties and
+/// duplicates dropped, first-occurrence order kept; 1 to [`MAX_QUERY_IDS`] entries.
+pub(crate) fn split_instance_ids(raw: &str) -> Result<Vec<String>, RequestError> {
     let mut instance_ids: Vec<String> = Vec::new();
     for id in raw.split(',').map(str::trim).filter(|id| !id.is_empty()) {
         if instance_ids.iter().any(|known| known == id) {
@@ -693,10 +716,7 @@ fn query_instance(obj: &Json) -> Result<QueryInstance, RequestError> {
     if instance_ids.is_empty() {
         return Err(RequestError::MissingField("instanceId"));
     }
-    Ok(QueryInstance {
-        instance_ids,
-        test_flag: test_flag(obj),
-    })
+    Ok(instance_ids)
 }
 
 fn refresh_instance(obj: &Json) -> Result<RefreshInstance, RequestError> {

@@ -104,6 +104,28 @@ pub fn parse_expire_time(s: &str) -> Result<i64, TimestampError> {
     )
 }
 
+/// Parses exactly 17 digits `yyyyMMddHHmmssSSS`, read as UTC, into epoch milliseconds: the V1
+/// `timeStamp` (signatures.md §6.2, D16) and the form written by [`format_compact_ms`].
+///
+/// Unlike [`parse_expire_time`] the 14-digit form is refused: a V1 `timeStamp` is always sent with
+/// milliseconds, and it is also part of the HMAC key, so a shorter value is not what was signed.
+pub fn parse_compact_ms(s: &str) -> Result<i64, TimestampError> {
+    const FORMAT: &str = "yyyyMMddHHmmssSSS (17 digits)";
+    if s.is_empty() {
+        return Err(TimestampError::Empty);
+    }
+    if !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(TimestampError::NotDigits);
+    }
+    if s.len() != 17 {
+        return Err(TimestampError::BadLength {
+            expected: FORMAT,
+            got: s.len(),
+        });
+    }
+    parse_expire_time(s)
+}
+
 /// Parses a `getLicenseAsync` time: `yyyy-MM-dd HH:mm:ss` followed by nothing, `Z`, `z`, ` Z`
 /// or ` z`, all meaning UTC (inbound-basic.md §5), into epoch milliseconds.
 pub fn parse_license_time(s: &str) -> Result<i64, TimestampError> {
@@ -356,6 +378,37 @@ mod tests {
         assert_eq!(
             invalid("20220401235960"),
             TimestampError::InvalidDate("second")
+        );
+    }
+
+    #[test]
+    fn compact_ms_is_17_digits_only() {
+        // 2017-06-21T18:55:32.100Z, the timeStamp of the V1 vector.
+        assert_eq!(parse_compact_ms("20170621185532100"), Ok(1_498_071_332_100));
+        assert_eq!(parse_compact_ms(""), Err(TimestampError::Empty));
+        assert!(matches!(
+            parse_compact_ms("20170621185532"),
+            Err(TimestampError::BadLength { got: 14, .. })
+        ));
+        assert!(matches!(
+            parse_compact_ms("201706211855321000"),
+            Err(TimestampError::BadLength { got: 18, .. })
+        ));
+        for bad in [
+            "2017062118553210x",
+            "2017-06-21 18:55",
+            "2017062118553210\u{663}",
+            " 20170621185532100",
+        ] {
+            assert_eq!(
+                parse_compact_ms(bad),
+                Err(TimestampError::NotDigits),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            parse_compact_ms("20171321185532100"),
+            Err(TimestampError::InvalidDate("month"))
         );
     }
 

@@ -2,9 +2,12 @@
 
 use koogate_protocol::aes_credentials::{self, EncryptType};
 use koogate_protocol::envelope;
+use koogate_protocol::legacy_request::decode_extend_params;
+use koogate_protocol::v1_auth::{self, Decoding};
 use koogate_protocol::{
-    basic_signature, body_sign, canonical_form, kit_signature, parse_basic, peek_activity,
-    timestamp, Activity, ResultCode,
+    basic_signature, body_sign, canonical_form, kit_signature, parse_basic, parse_legacy,
+    parse_license, parse_order_notify, peek_activity, timestamp, verify_get, verify_post, Activity,
+    LegacyActivity, LicenseActivity, ResultCode, V1Verification,
 };
 use proptest::prelude::*;
 
@@ -147,6 +150,101 @@ fn hostile_bytes() -> impl Strategy<Value = Vec<u8>> {
     ]
 }
 
+/// A License 2.0 or `orderNotify` shaped body.
+fn license_body() -> impl Strategy<Value = String> {
+    let activity = prop_oneof![
+        4 => prop::sample::select(
+            LicenseActivity::ALL
+                .iter()
+                .map(|a| a.name())
+                .chain(["orderNotify"])
+                .collect::<Vec<_>>()
+        )
+        .prop_map(|a| format!("\"{a}\"")),
+        1 => json_value(),
+    ];
+    let field = prop::sample::select(vec![
+        "license",
+        "orderId",
+        "orderLineId",
+        "scene",
+        "productId",
+        "expireTime",
+        "status",
+        "testFlag",
+    ]);
+    let value = prop_oneof![
+        3 => "[A-Z_a-z0-9-]{0,20}".prop_map(|s| format!("\"{s}\"")),
+        1 => "[0-9]{14}|[0-9]{17}".prop_map(|s| format!("\"{s}\"")),
+        1 => prop::sample::select(vec!["\"FREEZE\"", "\"UNFREEZE\"", "\"RENEWAL\"", "1", "null"])
+            .prop_map(str::to_owned),
+        1 => json_value(),
+    ];
+    (activity, prop::collection::vec((field, value), 0..10)).prop_map(|(a, fields)| {
+        let mut parts = vec![format!("\"activity\":{a}")];
+        parts.extend(fields.iter().map(|(k, v)| format!("\"{k}\":{v}")));
+        format!("{{{}}}", parts.join(","))
+    })
+}
+
+/// A V1 parameter name: the spec's, or anything.
+fn v1_name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => prop::sample::select(vec![
+            "activity", "authToken", "timeStamp", "testFlag", "orderId", "instanceId",
+            "customerId", "productId", "businessId", "expireTime", "instanceStatus", "skuCode",
+            "periodNumber", "amount", "diskSize", "bandWidth", "mobilePhone", "email",
+            "saasExtendParams", "trialToFormal",
+        ])
+        .prop_map(str::to_owned),
+        1 => ".{0,8}",
+    ]
+}
+
+/// A V1 parameter value: activity names, digits, Base64-ish text, or anything.
+fn v1_value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => prop::sample::select(LegacyActivity::ALL.iter().map(|a| a.name()).collect::<Vec<_>>())
+            .prop_map(str::to_owned),
+        1 => "[0-9]{14}|[0-9]{17}|[0-9]{0,25}",
+        2 => "[A-Za-z0-9+/= ,]{0,40}",
+        1 => prop::sample::select(vec!["FREEZE", "NORMAL", "1", "0", "", " "]).prop_map(str::to_owned),
+        1 => ".{0,20}",
+    ]
+}
+
+/// A raw query: encoded, raw and broken escapes, `+`, stray `=` and `&`.
+fn raw_query() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        "[A-Za-z0-9]{0,8}",
+        Just("+".to_owned()),
+        Just("=".to_owned()),
+        Just("&".to_owned()),
+        Just("%2B".to_owned()),
+        Just("%3D".to_owned()),
+        Just("%E4%B8%AD".to_owned()),
+        Just("%ff".to_owned()),
+        Just("%".to_owned()),
+        Just("%4".to_owned()),
+        Just("authToken=".to_owned()),
+        Just("timeStamp=20170621185532100".to_owned()),
+        ".{0,4}",
+    ];
+    prop::collection::vec(piece, 0..24).prop_map(|p| p.concat())
+}
+
+/// Percent-encodes every byte outside the RFC 3986 unreserved set.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 // ---- no panics ---------------------------------------------------------------------------------
 
 proptest! {
@@ -206,6 +304,76 @@ proptest! {
         let _ = body_sign::verify(&key, &body, &header);
         let structured = format!("sign_type=\"{sign_type}\", signature=\"{sig}\"");
         let _ = body_sign::verify(&key, &body, &structured);
+    }
+
+    #[test]
+    fn license_and_notify_parsers_never_panic(body in hostile_bytes(), shaped in license_body()) {
+        for b in [body.as_slice(), shaped.as_bytes()] {
+            match parse_license(b) {
+                Ok(r) => {
+                    let _ = (r.activity(), r.is_debug(), r.license(), format!("{r:?}"));
+                }
+                Err(e) => {
+                    prop_assert_eq!(e.result_code(), ResultCode::InvalidParam);
+                    prop_assert!(!e.to_string().is_empty() && e.to_string().len() <= 255);
+                }
+            }
+            if let Err(e) = parse_order_notify(b) {
+                prop_assert!(!e.to_string().is_empty() && e.to_string().len() <= 255);
+            }
+        }
+    }
+
+    #[test]
+    fn verify_get_never_panics(
+        query in prop_oneof![raw_query(), ".{0,200}"],
+        keys in prop::collection::vec(".{0,24}", 0..3),
+    ) {
+        let _ = verify_get(&keys, &query);
+        let _ = v1_auth::decode_query(&query, Decoding::Form);
+    }
+
+    #[test]
+    fn verify_post_never_panics(
+        body in hostile_bytes(),
+        token in "[A-Za-z0-9+/ ]{43}=|.{0,60}",
+        keys in prop::collection::vec(".{0,24}", 0..3),
+    ) {
+        let _ = verify_post(&keys, &token, &body);
+        let _ = v1_auth::post_timestamp(&body);
+    }
+
+    #[test]
+    fn parse_legacy_never_panics(params in prop::collection::vec((v1_name(), v1_value()), 0..16)) {
+        match parse_legacy(&params) {
+            Ok(r) => {
+                let _ = (r.activity(), r.is_debug(), r.instance_id(), format!("{r:?}"));
+            }
+            Err(e) => {
+                prop_assert_eq!(e.result_code(), ResultCode::InvalidParam);
+                prop_assert!(!e.to_string().is_empty() && e.to_string().len() <= 255);
+            }
+        }
+    }
+
+    #[test]
+    fn decode_extend_params_never_panics(
+        text in ".{0,80}|[A-Za-z0-9+/= \r\n]{0,80}",
+        json in json_value(),
+    ) {
+        let _ = decode_extend_params(&text);
+        use base64::Engine as _;
+        let encoded = base64::engine::general_purpose::STANDARD.encode(json.as_bytes());
+        if let Err(e) = decode_extend_params(&encoded) {
+            prop_assert!(e.to_string().contains("saasExtendParams"));
+        }
+    }
+
+    #[test]
+    fn v1_timestamps_never_panic(s in ".{0,30}|[0-9]{0,20}", a: i64, b: i64, w: i64, utc8: bool) {
+        let _ = v1_auth::parse_v1_timestamp(&s);
+        let _ = timestamp::parse_compact_ms(&s);
+        let _ = v1_auth::v1_fresh(a, b, w, utc8);
     }
 
     #[test]
@@ -295,6 +463,54 @@ proptest! {
         let msg = parsed["resultMsg"].as_str().unwrap_or_default();
         prop_assert!(msg.encode_utf16().count() <= 255);
         prop_assert!(message.starts_with(msg));
+    }
+
+    #[test]
+    fn v1_get_round_trip(
+        key in "[ -~]{1,40}",
+        params in prop::collection::vec(("[A-Za-z][A-Za-z0-9]{0,8}", ".{0,16}"), 0..8),
+        ts in "[0-9]{17}",
+        raw_token: bool,
+    ) {
+        let mut params = params;
+        params.retain(|(n, _)| n != "authToken" && n != "timeStamp");
+        params.push(("timeStamp".to_owned(), ts));
+        let token = v1_auth::sign_get(&key, &params);
+        let token_text = if raw_token { token.clone() } else { percent_encode(&token) };
+        let query: Vec<String> = params
+            .iter()
+            .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
+            .chain([format!("authToken={token_text}")])
+            .collect();
+        let keys = vec!["unrelated-current-key".to_owned(), key];
+        match verify_get(&keys, &query.join("&")) {
+            V1Verification::Verified { key_index, params: got, auth_token } => {
+                prop_assert_eq!(key_index, 1);
+                prop_assert_eq!(auth_token, token);
+                let mut expected: Vec<(String, String)> = Vec::new();
+                for (n, v) in params {
+                    if !expected.iter().any(|(e, _)| *e == n) {
+                        expected.push((n, v));
+                    }
+                }
+                prop_assert_eq!(got, expected);
+            }
+            other => prop_assert!(false, "not verified: {:?}", other),
+        }
+    }
+
+    #[test]
+    fn v1_post_round_trip(key in "[ -~]{1,40}", body in json_object(), ts in "[0-9]{17}") {
+        // Add a timeStamp member to any object body.
+        let trimmed = body.trim();
+        let inner = trimmed.get(1..trimmed.len().saturating_sub(1)).unwrap_or_default();
+        let sep = if inner.trim().is_empty() { "" } else { "," };
+        let body = format!("{{{inner}{sep}\"timeStamp\":\"{ts}\"}}");
+        let token = v1_auth::sign_post(&key, body.as_bytes());
+        prop_assert!(token.is_some(), "no token for {}", body);
+        let token = token.unwrap_or_default();
+        let keys = vec!["unrelated-current-key".to_owned(), key];
+        prop_assert_eq!(verify_post(&keys, &token, body.as_bytes()), Some(1));
     }
 
     #[test]
