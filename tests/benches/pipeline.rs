@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use koogate_runtime::App;
 use koogate_store::idempotency::IdemRecord;
 use koogate_store::{
-    keys, Acquire, AcquireOutcome, IdemStatus, Instance, Partition, Store, StoreError,
+    keys, Acquire, AcquireOutcome, IdemStatus, Instance, Partition, Record, Store, StoreError,
     VersionedWrite,
 };
 use koogate_tests::{event, invoke, signed_query, Answered, KEY};
@@ -44,6 +44,8 @@ struct Tables {
     idempotency: HashMap<String, IdemRow>,
     /// instance key → (version, JSON document), as both real backends store it
     instances: HashMap<String, (u64, String)>,
+    /// versioned documents (license codes, order notifications)
+    records: HashMap<String, Record>,
 }
 
 /// A `HashMap` behind a `std::sync::Mutex`. Instances are kept as JSON documents, as the SQLite
@@ -192,6 +194,35 @@ impl Store for MemoryStore {
             }
             (Some(expected), Some(row)) if row.0 == expected => {
                 *row = (instance.version, doc);
+                true
+            }
+            _ => false,
+        };
+        Ok(if written {
+            VersionedWrite::Written
+        } else {
+            VersionedWrite::Conflict
+        })
+    }
+
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        Ok(self.tables()?.records.get(key).cloned())
+    }
+
+    async fn put_record(
+        &self,
+        key: &str,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let mut t = self.tables()?;
+        let written = match (expected_version, t.records.get_mut(key)) {
+            (None, None) => {
+                t.records.insert(key.to_string(), record.clone());
+                true
+            }
+            (Some(expected), Some(row)) if row.version == expected => {
+                *row = record.clone();
                 true
             }
             _ => false,

@@ -22,7 +22,7 @@ use koogate_runtime::secrets::Secrets;
 use koogate_runtime::{pipeline, App};
 use koogate_store::dynamodb::DynamoStore;
 use koogate_store::{
-    Acquire, AcquireOutcome, Instance, Partition, Store, StoreError, VersionedWrite,
+    Acquire, AcquireOutcome, Instance, Partition, Record, Store, StoreError, VersionedWrite,
 };
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 
@@ -200,9 +200,21 @@ pub fn config(overrides: &[(&str, &str)]) -> Config {
     .unwrap()
 }
 
-/// An app on `store` with the test keys (current and previous basic key).
+/// The legacy (V1) key of test apps: the key of the spec's V1 vector.
+pub const LEGACY_KEY: &str = "TestAccessKey123";
+/// The License 2.0 interface key of test apps.
+pub const LICENSE_KEY: &str = "license-interface-key-789";
+/// The general interface key of test apps.
+pub const GENERAL_KEY: &str = "general-interface-key-012";
+
+/// An app on `store` with the test keys (current and previous basic key, one key per other type).
 pub fn app(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Arc<App> {
-    let secrets = Secrets::with_keys(&[(InterfaceType::Basic, &[KEY, PREVIOUS_KEY])]);
+    let secrets = Secrets::with_keys(&[
+        (InterfaceType::Basic, &[KEY, PREVIOUS_KEY]),
+        (InterfaceType::Legacy, &[LEGACY_KEY]),
+        (InterfaceType::License, &[LICENSE_KEY]),
+        (InterfaceType::General, &[GENERAL_KEY]),
+    ]);
     App::assemble(config(overrides), secrets, store)
 }
 
@@ -270,9 +282,19 @@ pub async fn invoke_as(
     event: ApiGatewayV2httpRequest,
     request_id: &str,
 ) -> Answered {
+    invoke_function(app, &koogate_saas::SaasFunction, event, request_id).await
+}
+
+/// Sends `event` through the Lambda adapter and the pipeline of any function, in process.
+pub async fn invoke_function(
+    app: &Arc<App>,
+    function: &dyn koogate_runtime::Function,
+    event: ApiGatewayV2httpRequest,
+    request_id: &str,
+) -> Answered {
     let deadline = pipeline::now_ms() + 5_000;
     let inbound = inbound_from_event(event, request_id.to_string(), deadline);
-    let out = pipeline::process(app, &koogate_saas::SaasFunction, &inbound).await;
+    let out = pipeline::process(app, function, &inbound).await;
     let resp: ProxyResponse = out.into();
     let json = serde_json::from_str(&resp.body).unwrap_or(serde_json::Value::Null);
     Answered {
@@ -388,4 +410,85 @@ impl Store for FaultyStore {
         self.gate().await?;
         self.inner.put_instance(i, v).await
     }
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        self.gate().await?;
+        self.inner.get_record(key).await
+    }
+    async fn put_record(
+        &self,
+        key: &str,
+        r: &Record,
+        v: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        self.gate().await?;
+        self.inner.put_record(key, r, v).await
+    }
+}
+
+/// Percent-encodes a query value the way the marketplace does (everything but unreserved).
+pub fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// How the V1 authToken goes into the URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenInUrl {
+    /// `%2B`, `%2F`, `%3D`.
+    PercentEncoded,
+    /// As Base64 is written: a raw `+` that form decoding would turn into a space.
+    Raw,
+}
+
+/// A V1 GET query: `params` (activity included) plus `timeStamp` now, signed with `key`.
+pub fn v1_query(key: &str, params: &[(&str, &str)], token: TokenInUrl) -> String {
+    v1_query_at(
+        key,
+        params,
+        token,
+        &koogate_protocol::timestamp::format_compact_ms(pipeline::now_ms()),
+    )
+}
+
+/// Like [`v1_query`] with a chosen `timeStamp`.
+pub fn v1_query_at(
+    key: &str,
+    params: &[(&str, &str)],
+    token: TokenInUrl,
+    time_stamp: &str,
+) -> String {
+    let mut all: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    all.push(("timeStamp".into(), time_stamp.to_string()));
+    let auth = koogate_protocol::v1_auth::sign_get(key, &all);
+    let mut q: Vec<String> = all
+        .iter()
+        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .collect();
+    q.push(match token {
+        TokenInUrl::PercentEncoded => format!("authToken={}", percent_encode(&auth)),
+        TokenInUrl::Raw => format!("authToken={auth}"),
+    });
+    q.join("&")
+}
+
+/// A GET event on `path` with `query`.
+pub fn get_event(path: &str, query: &str) -> ApiGatewayV2httpRequest {
+    let mut e = event("GET", query, b"");
+    e.raw_path = Some(path.to_string());
+    e.body = None;
+    e
+}
+
+/// A signed POST event with `key` (V2 URL signature).
+pub fn post_event(key: &str, body: &str) -> ApiGatewayV2httpRequest {
+    event("POST", &signed_query(key, body.as_bytes()), body.as_bytes())
 }

@@ -10,6 +10,10 @@
 //!   `GetSecretValue` on the secrets document only;
 //! * the table has the keys, TTL attribute, recovery, billing and stream the store relies on.
 //!
+//! Properties a function takes from the template's `Globals.Function` section (SAM merges them into
+//! every function; a function's own value wins, and its `Environment.Variables` add to and override
+//! the global ones) count as the function's: the checks below look there too.
+//!
 //! The template is read with a plain YAML parser. It is written with long-form intrinsics
 //! (`Ref: X`, `Fn::GetAtt: [X, Arn]`); short tags (`!Ref X`) are normalised to the long form first so
 //! that a stray short tag does not make a check pass or fail for the wrong reason.
@@ -102,6 +106,33 @@ fn single_resource<'a>(t: &'a Value, ty: &str) -> (String, &'a Value) {
 
 fn properties(resource: &Value) -> &Value {
     resource.get("Properties").unwrap_or(&Value::Null)
+}
+
+/// `Globals.Function`: the properties SAM merges into every `AWS::Serverless::Function`.
+fn function_globals(t: &Value) -> &Value {
+    t.get("Globals")
+        .and_then(|g| g.get("Function"))
+        .unwrap_or(&Value::Null)
+}
+
+/// A function's property as SAM resolves it for a scalar: the function's own value, else the one
+/// in `Globals.Function`.
+fn function_property<'a>(t: &'a Value, function: &'a Value, key: &str) -> Option<&'a Value> {
+    properties(function)
+        .get(key)
+        .or_else(|| function_globals(t).get(key))
+}
+
+/// A function's environment variable as SAM merges `Environment.Variables`: the function's own
+/// value, else the one in `Globals.Function`.
+fn function_env_var<'a>(t: &'a Value, function: &'a Value, name: &str) -> Option<&'a Value> {
+    let vars = |props: &'a Value| {
+        props
+            .get("Environment")
+            .and_then(|e| e.get("Variables"))
+            .and_then(|v| v.get(name))
+    };
+    vars(properties(function)).or_else(|| vars(function_globals(t)))
 }
 
 /// `{Ref: id}`.
@@ -370,11 +401,11 @@ fn http_functions_finish_within_the_marketplace_timeout() {
         if !functions.contains(&id) {
             continue;
         }
-        match properties(function).get("Timeout").and_then(Value::as_u64) {
+        match function_property(&t, function, "Timeout").and_then(Value::as_u64) {
             Some(secs) if secs <= 5 => {}
             other => wrong.push(format!(
-                "{id}: Timeout is {other:?}; it must be set and at most 5 s, the time the \
-                 marketplace waits for an answer"
+                "{id}: Timeout (its own or Globals.Function's) is {other:?}; it must be set and at \
+                 most 5 s, the time the marketplace waits for an answer"
             )),
         }
     }
@@ -388,23 +419,15 @@ fn functions_are_wired_to_the_table_and_the_secrets() {
     let (secret_id, _) = single_resource(&t, "AWS::SecretsManager::Secret");
     let mut wrong = Vec::new();
     for (id, function) in resources_of_type(&t, "AWS::Serverless::Function") {
-        let vars = properties(function)
-            .get("Environment")
-            .and_then(|e| e.get("Variables"))
-            .unwrap_or(&Value::Null);
-        if vars.get("KOOGATE_STORE").and_then(Value::as_str) != Some("dynamodb") {
+        // The function's own Environment.Variables, merged over Globals.Function's.
+        let var = |name: &str| function_env_var(&t, function, name);
+        if var("KOOGATE_STORE").and_then(Value::as_str) != Some("dynamodb") {
             wrong.push(format!("{id}: KOOGATE_STORE must be \"dynamodb\""));
         }
-        if !vars
-            .get("KOOGATE_TABLE")
-            .is_some_and(|v| is_ref(v, &table_id))
-        {
+        if !var("KOOGATE_TABLE").is_some_and(|v| is_ref(v, &table_id)) {
             wrong.push(format!("{id}: KOOGATE_TABLE must be {{Ref: {table_id}}}"));
         }
-        if !vars
-            .get("KOOGATE_SECRET_ID")
-            .is_some_and(|v| is_ref(v, &secret_id))
-        {
+        if !var("KOOGATE_SECRET_ID").is_some_and(|v| is_ref(v, &secret_id)) {
             wrong.push(format!(
                 "{id}: KOOGATE_SECRET_ID must be {{Ref: {secret_id}}}"
             ));

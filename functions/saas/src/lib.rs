@@ -5,18 +5,27 @@
 
 #![forbid(unsafe_code)]
 
-mod answers;
+pub mod answers;
 mod change_check;
 mod license_async;
-mod lifecycle;
-mod new_instance;
-mod query_instance;
+pub mod lifecycle;
+pub mod new_instance;
+pub mod query_instance;
 
 use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::{parse_basic, BasicRequest};
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome};
+use lifecycle::{OrderRef, Target};
+
+fn target<'a>(activity: &'static str, debug: bool, instance_id: &'a str) -> Target<'a> {
+    Target {
+        activity,
+        debug,
+        instance_id,
+    }
+}
 
 /// The function behind `POST /saas`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -51,10 +60,55 @@ impl Function for SaasFunction {
         match &request {
             BasicRequest::NewInstance(r) => new_instance::handle(call, r).await,
             BasicRequest::QueryInstance(r) => query_instance::handle(call, r).await,
-            BasicRequest::RefreshInstance(r) => lifecycle::refresh(call, r).await,
-            BasicRequest::UpdateInstanceStatus(r) => lifecycle::update_status(call, r).await,
-            BasicRequest::ReleaseInstance(r) => lifecycle::release(call, r).await,
-            BasicRequest::UpgradeInstance(r) => lifecycle::upgrade(call, r).await,
+            BasicRequest::RefreshInstance(r) => {
+                let order = OrderRef {
+                    order_id: &r.order_id,
+                    order_line_id: &r.order_line_id,
+                };
+                let t = target("refreshInstance", r.test_flag, &r.instance_id);
+                lifecycle::renew(
+                    call,
+                    t,
+                    order,
+                    r.scene.as_str(),
+                    r.product_id.as_deref(),
+                    &r.expire_time,
+                    r.expire_time_ms,
+                )
+                .await
+            }
+            BasicRequest::UpdateInstanceStatus(r) => {
+                lifecycle::set_status(
+                    call,
+                    target("updateInstanceStatus", r.test_flag, &r.instance_id),
+                    r.status,
+                )
+                .await
+            }
+            BasicRequest::ReleaseInstance(r) => {
+                let order = r.order_id.as_deref().map(|order_id| OrderRef {
+                    order_id,
+                    order_line_id: r.order_line_id.as_deref().unwrap_or(""),
+                });
+                lifecycle::release(
+                    call,
+                    target("releaseInstance", r.test_flag, &r.instance_id),
+                    order,
+                )
+                .await
+            }
+            BasicRequest::UpgradeInstance(r) => {
+                let order = OrderRef {
+                    order_id: &r.order_id,
+                    order_line_id: &r.order_line_id,
+                };
+                lifecycle::upgrade(
+                    call,
+                    target("upgradeInstance", r.test_flag, &r.instance_id),
+                    order,
+                )
+                .await
+            }
             BasicRequest::ChangeInstanceCheck(r) => change_check::handle(call, r).await,
             BasicRequest::GetLicenseAsync(r) => license_async::handle(call, r).await,
         }

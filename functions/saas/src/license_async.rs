@@ -1,15 +1,18 @@
 //! getLicenseAsync: the buyer applies for a license of an online-License product.
 //!
-//! What is built: the application is checked against the instance and recorded once per
-//! `(eventId, deviceFingerprint)` (documented idempotency key), and answered `000004` (accepted
-//! for asynchronous handling). What is not built yet: generating the license and uploading it
-//! to the marketplace (the license issuer and the upload client); the recorded application is
-//! the seam they will take it from. Debug traffic answers `000000` and records nothing (D6).
+//! The application is checked against the instance and handled once per `(eventId,
+//! deviceFingerprint)` (the documented idempotency key): with a synchronous license issuer (the
+//! default) the license is issued at once and answered `000000` with the license, and every
+//! repeat replays that answer; with an asynchronous issuer the application is recorded and
+//! answered `000004`. Uploading the license to the marketplace (`event_id` = eventId) belongs to
+//! the marketplace client, which is not built yet: the recorded answer is the seam it will read.
+//! Debug traffic answers `000000` and issues nothing (D6).
 
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::GetLicenseAsync;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::provisioner::{LicenseIssueRequest, ProvisionError};
 use koogate_runtime::{Call, Outcome, Reply};
 use koogate_store::{keys, AcquireOutcome, InstanceState, Partition};
 use sha2::{Digest, Sha256};
@@ -22,11 +25,11 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
     let debug = r.test_flag;
     let partition = Partition::from_debug_flag(debug);
     let store = &call.app.store;
-    match store.get_instance(partition, &r.instance_id).await {
-        Ok(Some(i)) if i.state != InstanceState::Released => {}
+    let instance = match store.get_instance(partition, &r.instance_id).await {
+        Ok(Some(i)) if i.state != InstanceState::Released => i,
         Ok(_) => return not_found(ACTIVITY, debug, &r.instance_id),
         Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
-    }
+    };
     if debug {
         return ok(ACTIVITY, true);
     }
@@ -62,7 +65,36 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
             reason: None,
         },
         Ok(AcquireOutcome::Acquired { .. }) => {
-            let body = Answer::code(ResultCode::Processing).render();
+            let issuer = &call.app.license_issuer;
+            let body = if issuer.is_synchronous() {
+                let req = LicenseIssueRequest {
+                    instance_id: &instance.instance_id,
+                    order_id: &instance.order_id,
+                    product_id: instance.product_id.as_deref().unwrap_or(""),
+                    sku_code: instance.sku_code.as_deref(),
+                };
+                match issuer.issue(&req).await {
+                    Ok(license) => Answer::ok().with("license", license).render(),
+                    Err(e) => {
+                        let _ = store.abandon(&key, call.request_id).await;
+                        let (code, message) = match &e {
+                            ProvisionError::Refused { code, reason } => (*code, reason.clone()),
+                            ProvisionError::Transient(_) => (
+                                ResultCode::InternalError,
+                                "license issuing failed, please retry".into(),
+                            ),
+                        };
+                        return Outcome::answer(
+                            Answer::error(code, message),
+                            Some(ACTIVITY),
+                            false,
+                        )
+                        .because(e.to_string());
+                    }
+                }
+            } else {
+                Answer::code(ResultCode::Processing).render()
+            };
             match store
                 .complete(&key, call.request_id, &String::from_utf8_lossy(&body), None)
                 .await
@@ -71,7 +103,7 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
                     reply: Reply::Stored(body),
                     activity: Some(ACTIVITY),
                     debug: false,
-                    reason: Some("license application recorded; delivery is not built yet".into()),
+                    reason: None,
                 },
                 Err(e) => {
                     let _ = store.abandon(&key, call.request_id).await;

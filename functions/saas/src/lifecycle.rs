@@ -7,9 +7,7 @@
 //! answers `000000` without a change (D10, D11).
 
 use koogate_protocol::envelope::Answer;
-use koogate_protocol::request::{
-    InstanceStatusChange, RefreshInstance, ReleaseInstance, UpdateInstanceStatus, UpgradeInstance,
-};
+use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::{Call, Outcome};
@@ -85,110 +83,112 @@ fn applied(activity: &str, order_id: &str, order_line_id: &str, now_ms: i64) -> 
     }
 }
 
-/// refreshInstance (D11): the absolute expiry replaces the stored one, once per order.
-pub async fn refresh(call: &Call<'_>, r: &RefreshInstance) -> Outcome {
+/// The instance an activity targets, and how to answer for it.
+#[derive(Debug, Clone, Copy)]
+pub struct Target<'a> {
+    /// The activity name for logs and metrics (`refreshInstance`, V1 `expireInstance`, …).
+    pub activity: &'static str,
+    pub debug: bool,
+    pub instance_id: &'a str,
+}
+
+/// The marketplace order behind a change. V1 orders have no line: `order_line_id` is "".
+#[derive(Debug, Clone, Copy)]
+pub struct OrderRef<'a> {
+    pub order_id: &'a str,
+    pub order_line_id: &'a str,
+}
+
+/// Renewal (refreshInstance, V1 refreshInstance and refreshLicense; D11): the absolute expiry
+/// replaces the stored one, once per order.
+pub async fn renew(
+    call: &Call<'_>,
+    t: Target<'_>,
+    order: OrderRef<'_>,
+    scene: &str,
+    product_id: Option<&str>,
+    expire_time: &str,
+    expire_time_ms: i64,
+) -> Outcome {
     let now = call.now_ms;
+    mutate(call, t.activity, t.debug, t.instance_id, true, |inst| {
+        if inst.has_applied(order.order_id, order.order_line_id) {
+            return Change::Unchanged;
+        }
+        inst.expire_time = Some(expire_time.to_string());
+        inst.expire_time_ms = Some(expire_time_ms);
+        if let Some(p) = product_id {
+            inst.product_id = Some(p.to_string());
+        }
+        let mut applied_order = applied(t.activity, order.order_id, order.order_line_id, now);
+        // Unknown scenes are kept as sent (D22): the expiry is what matters.
+        applied_order.scene = Some(scene.to_string());
+        applied_order.expire_time = Some(expire_time.to_string());
+        applied_order.product_id = product_id.map(str::to_string);
+        inst.orders.push(applied_order);
+        Change::Changed
+    })
+    .await
+}
+
+/// FREEZE / UNFREEZE (updateInstanceStatus, V1 expireInstance, instanceStatus, expireLicense);
+/// already in that state → `000000`.
+pub async fn set_status(call: &Call<'_>, t: Target<'_>, change: InstanceStatusChange) -> Outcome {
     mutate(
         call,
-        "refreshInstance",
-        r.test_flag,
-        &r.instance_id,
+        t.activity,
+        t.debug,
+        t.instance_id,
         true,
-        |inst| {
-            if inst.has_applied(&r.order_id, &r.order_line_id) {
-                return Change::Unchanged;
+        |inst| match (change, inst.state) {
+            (InstanceStatusChange::Freeze, InstanceState::Frozen) => Change::Unchanged,
+            (InstanceStatusChange::Freeze, _) => {
+                inst.state = InstanceState::Frozen;
+                Change::Changed
             }
-            inst.expire_time = Some(r.expire_time.clone());
-            inst.expire_time_ms = Some(r.expire_time_ms);
-            if let Some(p) = &r.product_id {
-                inst.product_id = Some(p.clone());
+            (InstanceStatusChange::Unfreeze, InstanceState::Frozen) => {
+                inst.state = InstanceState::Active;
+                Change::Changed
             }
-            let mut order = applied("refreshInstance", &r.order_id, &r.order_line_id, now);
-            // Unknown scenes are kept as sent (D22): the expiry is what matters.
-            order.scene = Some(r.scene.as_str().to_string());
-            order.expire_time = Some(r.expire_time.clone());
-            order.product_id = r.product_id.clone();
-            inst.orders.push(order);
-            Change::Changed
+            // Active already, or not yet provisioned: nothing to lift.
+            (InstanceStatusChange::Unfreeze, _) => Change::Unchanged,
         },
     )
     .await
 }
 
-/// updateInstanceStatus: FREEZE / UNFREEZE; already in that state → `000000`.
-pub async fn update_status(call: &Call<'_>, r: &UpdateInstanceStatus) -> Outcome {
-    mutate(
-        call,
-        "updateInstanceStatus",
-        r.test_flag,
-        &r.instance_id,
-        true,
-        |inst| {
-            match (r.status, inst.state) {
-                (InstanceStatusChange::Freeze, InstanceState::Frozen) => Change::Unchanged,
-                (InstanceStatusChange::Freeze, _) => {
-                    inst.state = InstanceState::Frozen;
-                    Change::Changed
-                }
-                (InstanceStatusChange::Unfreeze, InstanceState::Frozen) => {
-                    inst.state = InstanceState::Active;
-                    Change::Changed
-                }
-                // Active already, or not yet provisioned: nothing to lift.
-                (InstanceStatusChange::Unfreeze, _) => Change::Unchanged,
-            }
-        },
-    )
+/// Release (D10): released once; a repeat answers `000000`.
+pub async fn release(call: &Call<'_>, t: Target<'_>, order: Option<OrderRef<'_>>) -> Outcome {
+    let now = call.now_ms;
+    mutate(call, t.activity, t.debug, t.instance_id, false, |inst| {
+        if inst.state == InstanceState::Released {
+            return Change::Unchanged;
+        }
+        inst.state = InstanceState::Released;
+        if let Some(o) = order {
+            inst.orders
+                .push(applied(t.activity, o.order_id, o.order_line_id, now));
+        }
+        Change::Changed
+    })
     .await
 }
 
-/// releaseInstance (D10): released once; a repeat answers `000000`.
-pub async fn release(call: &Call<'_>, r: &ReleaseInstance) -> Outcome {
+/// Upgrade (upgradeInstance, V1 upgrade): the order is recorded once; the new spec comes from
+/// Query Order, which is not built yet (the order is kept on the record for that enrichment).
+pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Outcome {
     let now = call.now_ms;
-    mutate(
-        call,
-        "releaseInstance",
-        r.test_flag,
-        &r.instance_id,
-        false,
-        |inst| {
-            if inst.state == InstanceState::Released {
-                return Change::Unchanged;
-            }
-            inst.state = InstanceState::Released;
-            if let Some(order_id) = &r.order_id {
-                let line = r.order_line_id.as_deref().unwrap_or("");
-                inst.orders
-                    .push(applied("releaseInstance", order_id, line, now));
-            }
-            Change::Changed
-        },
-    )
-    .await
-}
-
-/// upgradeInstance: the order is recorded once; the new spec comes from Query Order, which is
-/// not built yet (the order is kept on the record for that enrichment).
-pub async fn upgrade(call: &Call<'_>, r: &UpgradeInstance) -> Outcome {
-    let now = call.now_ms;
-    mutate(
-        call,
-        "upgradeInstance",
-        r.test_flag,
-        &r.instance_id,
-        true,
-        |inst| {
-            if inst.has_applied(&r.order_id, &r.order_line_id) {
-                return Change::Unchanged;
-            }
-            inst.orders.push(applied(
-                "upgradeInstance",
-                &r.order_id,
-                &r.order_line_id,
-                now,
-            ));
-            Change::Changed
-        },
-    )
+    mutate(call, t.activity, t.debug, t.instance_id, true, |inst| {
+        if inst.has_applied(order.order_id, order.order_line_id) {
+            return Change::Unchanged;
+        }
+        inst.orders.push(applied(
+            t.activity,
+            order.order_id,
+            order.order_line_id,
+            now,
+        ));
+        Change::Changed
+    })
     .await
 }

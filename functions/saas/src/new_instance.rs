@@ -30,36 +30,51 @@ const ANSWER_MARGIN_MS: i64 = 500;
 /// the next delivery (the process that ran it is presumed gone).
 const STALE_PROVISIONING_MS: i64 = 60_000;
 
-/// The idempotency key parts: `(orderId, orderLineId)`, or `(orderId, productId)` for a
-/// pay-per-use order (D7). The thin body names no charging mode, so it always uses the line.
-fn key_parts(r: &NewInstance) -> (&str, &str) {
-    match (r.charging_mode(), r.product_id()) {
-        (Some("ON_DEMAND"), Some(product)) => (&r.order_id, product),
-        _ => (&r.order_id, &r.order_line_id),
-    }
+/// One purchase, as the V2 and V1 newInstance bodies both describe it.
+#[derive(Debug, Clone)]
+pub struct Purchase {
+    pub debug: bool,
+    /// The idempotency lock and permanent order → instanceId mapping.
+    pub key: String,
+    /// Hash of the fields that must not change between deliveries (design §5).
+    pub validation: String,
+    /// This delivery's proposal for the instanceId (its businessId, D7).
+    pub proposed_id: String,
+    pub order_id: String,
+    pub order_line_id: String,
+    pub product_id: Option<String>,
+    pub sku_code: Option<String>,
+    pub charging_mode: Option<String>,
+    pub expire_time: Option<String>,
 }
 
-/// The fields that must not change between deliveries of one order (design §5). The thin body
-/// has none besides the key; the fat body fixes buyer and product.
-fn validation(r: &NewInstance) -> String {
-    match &r.fat {
-        None => String::new(),
-        Some(f) => {
-            let mut h = Sha256::new();
-            for part in [&f.customer_id, &f.product_id, &f.sku_code] {
-                h.update(part.as_deref().unwrap_or("").as_bytes());
-                h.update([0u8]);
-            }
-            hex::encode(h.finalize())
-        }
-    }
+/// How a purchase ended.
+pub enum Purchased {
+    /// The order has its instance (`000000`) or is being provisioned (`000004`); `stored` is the
+    /// V2 answer, replayed byte for byte on later deliveries.
+    Done {
+        instance_id: String,
+        code: ResultCode,
+        stored: Vec<u8>,
+    },
+    /// Anything else (mismatch, store or provisioning failure): answer this.
+    Refused(Outcome),
 }
 
-/// The instanceId this delivery proposes: its businessId, or a UUID when that is absent or
-/// longer than 64 characters (D7).
-fn proposed_instance_id(r: &NewInstance) -> String {
-    r.business_id
-        .as_deref()
+/// The fields of `parts` hashed, for [`Purchase::validation`].
+pub fn validation_of(parts: &[Option<&str>]) -> String {
+    let mut h = Sha256::new();
+    for part in parts {
+        h.update(part.unwrap_or("").as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+/// The instanceId a delivery proposes: its businessId, or a UUID when that is absent or longer
+/// than 64 characters (D7).
+pub fn proposed_instance_id(business_id: Option<&str>) -> String {
+    business_id
         .map(str::trim)
         .filter(|b| !b.is_empty() && b.chars().count() <= 64)
         .map(str::to_string)
@@ -70,75 +85,122 @@ fn answer_with_id(code: ResultCode, instance_id: &str) -> Answer {
     Answer::code(code).with("instanceId", instance_id.to_string())
 }
 
-pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
-    let debug = r.test_flag;
-    let partition = Partition::from_debug_flag(debug);
-    let (order_id, line) = key_parts(r);
-    let key = keys::order(partition, order_id, line);
-    let proposed = proposed_instance_id(r);
-    match call.acquire(&key, &validation(r), &proposed, None).await {
-        Err(e) => store_failure(Some(ACTIVITY), debug, &e),
-        Ok(AcquireOutcome::Mismatch) => Outcome::answer(
-            Answer::error(
-                ResultCode::InvalidParam,
-                "orderId was already used for a different buyer or product",
-            ),
-            Some(ACTIVITY),
-            debug,
-        )
-        .because("idempotency validation mismatch"),
-        Ok(AcquireOutcome::InFlight { reference }) => Outcome::answer(
-            answer_with_id(ResultCode::Processing, &reference),
-            Some(ACTIVITY),
-            debug,
-        )
-        .because("duplicate while the first delivery is processed"),
-        Ok(AcquireOutcome::Completed {
-            reference,
-            response,
-        }) => {
-            if !debug && call.app.config.provisioning == ProvisioningMode::Async {
-                if let Some(outcome) = resume_async(call, partition, &reference, &response).await {
-                    return outcome;
-                }
-            }
-            Outcome {
-                reply: Reply::Stored(response.into_bytes()),
-                activity: Some(ACTIVITY),
-                debug,
-                reason: None,
-            }
-        }
-        Ok(AcquireOutcome::Acquired { reference }) => create(call, r, &key, &reference).await,
-    }
-}
-
-fn new_record(
-    call: &Call<'_>,
-    r: &NewInstance,
-    instance_id: &str,
-    state: InstanceState,
-) -> Instance {
+/// The V2 body as a [`Purchase`]: key `(orderId, orderLineId)`, or `(orderId, productId)` for a
+/// pay-per-use order (D7; the thin body names no charging mode, so it always uses the line).
+fn purchase_of(r: &NewInstance) -> Purchase {
+    let partition = Partition::from_debug_flag(r.test_flag);
+    let key = match (r.charging_mode(), r.product_id()) {
+        (Some("ON_DEMAND"), Some(product)) => keys::order(partition, &r.order_id, product),
+        _ => keys::order(partition, &r.order_id, &r.order_line_id),
+    };
+    // The thin body fixes nothing besides the key; the fat body fixes buyer and product.
+    let validation = match &r.fat {
+        None => String::new(),
+        Some(f) => validation_of(&[
+            f.customer_id.as_deref(),
+            f.product_id.as_deref(),
+            f.sku_code.as_deref(),
+        ]),
+    };
     let fat = r.fat.as_ref();
-    Instance {
-        instance_id: instance_id.to_string(),
+    Purchase {
         debug: r.test_flag,
-        state,
+        key,
+        validation,
+        proposed_id: proposed_instance_id(r.business_id.as_deref()),
         order_id: r.order_id.clone(),
         order_line_id: r.order_line_id.clone(),
         product_id: r.product_id().map(str::to_string),
         sku_code: fat.and_then(|f| f.sku_code.clone()),
         charging_mode: r.charging_mode().map(str::to_string),
         expire_time: fat.and_then(|f| f.expire_time.clone()),
-        expire_time_ms: fat
-            .and_then(|f| f.expire_time.as_deref())
+    }
+}
+
+/// V2 newInstance.
+pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
+    match purchase(call, &purchase_of(r)).await {
+        Purchased::Done { stored, .. } => Outcome {
+            reply: Reply::Stored(stored),
+            activity: Some(ACTIVITY),
+            debug: r.test_flag,
+            reason: None,
+        },
+        Purchased::Refused(outcome) => outcome,
+    }
+}
+
+/// newInstance, whatever the interface generation: one instance per order, forever.
+pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
+    let debug = p.debug;
+    let partition = Partition::from_debug_flag(debug);
+    match call
+        .acquire(&p.key, &p.validation, &p.proposed_id, None)
+        .await
+    {
+        Err(e) => Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e)),
+        Ok(AcquireOutcome::Mismatch) => Purchased::Refused(
+            Outcome::answer(
+                Answer::error(
+                    ResultCode::InvalidParam,
+                    "orderId was already used for a different buyer or product",
+                ),
+                Some(ACTIVITY),
+                debug,
+            )
+            .because("idempotency validation mismatch"),
+        ),
+        Ok(AcquireOutcome::InFlight { reference }) => Purchased::Done {
+            stored: answer_with_id(ResultCode::Processing, &reference).render(),
+            instance_id: reference,
+            code: ResultCode::Processing,
+        },
+        Ok(AcquireOutcome::Completed {
+            reference,
+            response,
+        }) => {
+            if !debug && call.app.config.provisioning == ProvisioningMode::Async {
+                if let Some(done) = resume_async(call, partition, &reference, &response).await {
+                    return done;
+                }
+            }
+            let code = if response.contains("\"resultCode\":\"000004\"") {
+                ResultCode::Processing
+            } else {
+                ResultCode::Success
+            };
+            Purchased::Done {
+                instance_id: reference,
+                code,
+                stored: response.into_bytes(),
+            }
+        }
+        Ok(AcquireOutcome::Acquired { reference }) => create(call, p, &reference).await,
+    }
+}
+
+fn new_record(call: &Call<'_>, p: &Purchase, instance_id: &str, state: InstanceState) -> Instance {
+    Instance {
+        instance_id: instance_id.to_string(),
+        debug: p.debug,
+        state,
+        order_id: p.order_id.clone(),
+        order_line_id: p.order_line_id.clone(),
+        product_id: p.product_id.clone(),
+        sku_code: p.sku_code.clone(),
+        charging_mode: p.charging_mode.clone(),
+        expire_time: p.expire_time.clone(),
+        expire_time_ms: p
+            .expire_time
+            .as_deref()
             .and_then(|t| koogate_protocol::timestamp::parse_expire_time(t).ok()),
         app_info: None,
         failure: None,
+        license: None,
         orders: vec![AppliedOrder {
             activity: ACTIVITY.into(),
-            order_id: r.order_id.clone(),
-            order_line_id: r.order_line_id.clone(),
+            order_id: p.order_id.clone(),
+            order_line_id: p.order_line_id.clone(),
             scene: None,
             expire_time: None,
             product_id: None,
@@ -185,14 +247,15 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
     }
 }
 
-/// First delivery: we own the lock on `key`, the instanceId is `instance_id`.
-async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) -> Outcome {
+/// First delivery: we own the lock on `p.key`, the instanceId is `instance_id`.
+async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
     let app = call.app;
-    let debug = r.test_flag;
+    let debug = p.debug;
+    let key = p.key.as_str();
 
     // Debug traffic never provisions (D6) and always answers 000000, even in async mode.
     if debug {
-        let mut inst = new_record(call, r, instance_id, InstanceState::Active);
+        let mut inst = new_record(call, p, instance_id, InstanceState::Active);
         inst.app_info = Some(app.provisioner.demo_app_info(instance_id));
         return finish(
             call,
@@ -206,7 +269,7 @@ async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) 
     }
 
     if app.config.provisioning == ProvisioningMode::Async {
-        let inst = new_record(call, r, instance_id, InstanceState::Provisioning);
+        let inst = new_record(call, p, instance_id, InstanceState::Provisioning);
         let saved = save_new(app, &inst).await;
         if let Ok(saved) = &saved {
             if saved.state == InstanceState::Provisioning {
@@ -226,10 +289,10 @@ async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) 
 
     let req = ProvisionRequest {
         instance_id,
-        order_id: &r.order_id,
-        order_line_id: &r.order_line_id,
-        product_id: r.product_id(),
-        sku_code: r.fat.as_ref().and_then(|f| f.sku_code.as_deref()),
+        order_id: &p.order_id,
+        order_line_id: &p.order_line_id,
+        product_id: p.product_id.as_deref(),
+        sku_code: p.sku_code.as_deref(),
     };
     let room = Duration::from_millis(
         u64::try_from(call.deadline_ms - call.now_ms - ANSWER_MARGIN_MS).unwrap_or(0),
@@ -242,7 +305,7 @@ async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) 
     };
     match provisioned {
         Ok(app_info) => {
-            let mut inst = new_record(call, r, instance_id, InstanceState::Active);
+            let mut inst = new_record(call, p, instance_id, InstanceState::Active);
             inst.app_info = Some(app_info);
             finish(
                 call,
@@ -264,12 +327,14 @@ async fn create(call: &Call<'_>, r: &NewInstance, key: &str, instance_id: &str) 
                     "provisioning failed, please retry".into(),
                 ),
             };
-            Outcome::answer(
-                Answer::error(code, message).with("instanceId", instance_id.to_string()),
-                Some(ACTIVITY),
-                debug,
+            Purchased::Refused(
+                Outcome::answer(
+                    Answer::error(code, message).with("instanceId", instance_id.to_string()),
+                    Some(ACTIVITY),
+                    debug,
+                )
+                .because(e.to_string()),
             )
-            .because(e.to_string())
         }
     }
 }
@@ -283,26 +348,25 @@ async fn finish(
     code: ResultCode,
     instance_id: &str,
     debug: bool,
-) -> Outcome {
+) -> Purchased {
     let store = &call.app.store;
     if let Err(e) = saved {
         let _ = store.abandon(key, call.request_id).await;
-        return store_failure(Some(ACTIVITY), debug, &e);
+        return Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e));
     }
     let body = answer_with_id(code, instance_id).render();
     let stored = String::from_utf8_lossy(&body).into_owned();
     match store.complete(key, call.request_id, &stored, None).await {
         // Not the owner any more (our lease ran out and a retry took over): the retry stores its
         // own, identical answer; ours is still true.
-        Ok(_) => Outcome {
-            reply: Reply::Stored(body),
-            activity: Some(ACTIVITY),
-            debug,
-            reason: None,
+        Ok(_) => Purchased::Done {
+            instance_id: instance_id.to_string(),
+            code,
+            stored: body,
         },
         Err(e) => {
             let _ = store.abandon(key, call.request_id).await;
-            store_failure(Some(ACTIVITY), debug, &e)
+            Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e))
         }
     }
 }
@@ -314,7 +378,7 @@ async fn resume_async(
     partition: Partition,
     instance_id: &str,
     stored: &str,
-) -> Option<Outcome> {
+) -> Option<Purchased> {
     if !stored.contains("\"resultCode\":\"000004\"") {
         return None;
     }
@@ -322,7 +386,7 @@ async fn resume_async(
     let inst = match app.store.get_instance(partition, instance_id).await {
         Ok(Some(i)) => i,
         Ok(None) => return None,
-        Err(e) => return Some(store_failure(Some(ACTIVITY), false, &e)),
+        Err(e) => return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e))),
     };
     let code = match inst.state {
         InstanceState::Provisioning if call.now_ms - inst.updated_at_ms < STALE_PROVISIONING_MS => {
@@ -337,17 +401,19 @@ async fn resume_async(
             match app.store.put_instance(&next, Some(inst.version)).await {
                 Ok(VersionedWrite::Written) => spawn_provisioning(Arc::clone(app), next),
                 Ok(VersionedWrite::Conflict) => {}
-                Err(e) => return Some(store_failure(Some(ACTIVITY), false, &e)),
+                Err(e) => {
+                    return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e)))
+                }
             }
             ResultCode::Processing
         }
         _ => ResultCode::Success,
     };
-    Some(Outcome::answer(
-        answer_with_id(code, instance_id),
-        Some(ACTIVITY),
-        false,
-    ))
+    Some(Purchased::Done {
+        instance_id: instance_id.to_string(),
+        code,
+        stored: answer_with_id(code, instance_id).render(),
+    })
 }
 
 /// Asynchronous mode: provision after answering, then record the result on the instance.

@@ -50,22 +50,102 @@ fn entry(
     Value::Object(m)
 }
 
-pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
-    let debug = r.test_flag;
+/// One `info` entry: an instance and the access it grants (none once released).
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub instance_id: String,
+    pub app_info: Option<AppInfo>,
+}
+
+/// What a query found, decided per D8 (and D6 for debug traffic).
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub code: ResultCode,
+    pub message: Option<String>,
+    pub entries: Vec<Entry>,
+}
+
+/// queryInstance's decision, shared by V2 and V1 (which differ only in how they render it).
+pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Lookup, Outcome> {
     let app = call.app;
     let partition = Partition::from_debug_flag(debug);
-    let found = match app.store.get_instances(partition, &r.instance_ids).await {
-        Ok(f) => f,
-        Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
-    };
+    let found = app
+        .store
+        .get_instances(partition, ids)
+        .await
+        .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
     let by_id: HashMap<&str, &Instance> =
         found.iter().map(|i| (i.instance_id.as_str(), i)).collect();
-    let known: Vec<&Instance> = r
-        .instance_ids
+    let known: Vec<&Instance> = ids
         .iter()
         .filter_map(|id| by_id.get(id.as_str()).copied())
         .collect();
 
+    if known.is_empty() {
+        if !debug {
+            return Ok(Lookup {
+                code: ResultCode::InstanceNotFound,
+                message: None,
+                entries: Vec::new(),
+            });
+        }
+        // D6: the console's saved query case keeps passing with a demo entry per ID.
+        let entries = ids
+            .iter()
+            .map(|id| Entry {
+                instance_id: id.clone(),
+                app_info: Some(app.provisioner.demo_app_info(id)),
+            })
+            .collect();
+        return Ok(Lookup {
+            code: ResultCode::Success,
+            message: None,
+            entries,
+        });
+    }
+    let entries = known
+        .iter()
+        .filter(|i| !matches!(i.state, InstanceState::Provisioning | InstanceState::Failed))
+        .map(|i| Entry {
+            instance_id: i.instance_id.clone(),
+            app_info: (i.state != InstanceState::Released)
+                .then(|| i.app_info.clone())
+                .flatten(),
+        })
+        .collect();
+    if known.iter().any(|i| i.state == InstanceState::Provisioning) {
+        return Ok(Lookup {
+            code: ResultCode::Processing,
+            message: None,
+            entries,
+        });
+    }
+    if let Some(failed) = known.iter().find(|i| i.state == InstanceState::Failed) {
+        let message = format!(
+            "provisioning of instance {} failed; it is retried on the next newInstance",
+            failed.instance_id
+        );
+        return Ok(Lookup {
+            code: ResultCode::InternalError,
+            message: Some(message),
+            entries: Vec::new(),
+        });
+    }
+    Ok(Lookup {
+        code: ResultCode::Success,
+        message: None,
+        entries,
+    })
+}
+
+/// V2 queryInstance.
+pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
+    let debug = r.test_flag;
+    let found = match lookup(call, debug, &r.instance_ids).await {
+        Ok(l) => l,
+        Err(outcome) => return outcome,
+    };
+    let app = call.app;
     let encrypt_type = app.config.credential_encryption;
     let current_key = app
         .secrets
@@ -73,69 +153,24 @@ pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
         .first()
         .map(String::as_str);
     let encrypt = encrypt_type.zip(current_key).map(|(t, k)| (k, t));
-    let with_mode = |answer: Answer| match encrypt_type {
-        Some(t) => answer.with("encryptType", t.as_str()),
-        None => answer,
+    let mut answer = match &found.message {
+        Some(m) => Answer::error(found.code, m.clone()),
+        None => Answer::code(found.code),
     };
-
-    if known.is_empty() {
-        if !debug {
-            return Outcome::answer(
-                Answer::code(ResultCode::InstanceNotFound),
-                Some(ACTIVITY),
-                false,
-            )
-            .because("none of the requested instances is known");
+    if found.code != ResultCode::InstanceNotFound && found.code != ResultCode::InternalError {
+        if let Some(t) = encrypt_type {
+            answer = answer.with("encryptType", t.as_str());
         }
-        // D6: the console's saved query case keeps passing with a demo entry per ID.
-        let info: Vec<Value> = r
-            .instance_ids
+        let info: Vec<Value> = found
+            .entries
             .iter()
-            .map(|id| entry(id, Some(&app.provisioner.demo_app_info(id)), encrypt))
+            .map(|e| entry(&e.instance_id, e.app_info.as_ref(), encrypt))
             .collect();
-        return Outcome::answer(
-            with_mode(Answer::ok().with("info", info)),
-            Some(ACTIVITY),
-            true,
-        );
+        answer = answer.with("info", info);
     }
-
-    let ready =
-        |i: &&&Instance| !matches!(i.state, InstanceState::Provisioning | InstanceState::Failed);
-    let info: Vec<Value> = known
-        .iter()
-        .filter(ready)
-        .map(|i| {
-            let shown = (i.state != InstanceState::Released)
-                .then_some(i.app_info.as_ref())
-                .flatten();
-            entry(&i.instance_id, shown, encrypt)
-        })
-        .collect();
-
-    if known.iter().any(|i| i.state == InstanceState::Provisioning) {
-        return Outcome::answer(
-            with_mode(Answer::code(ResultCode::Processing).with("info", info)),
-            Some(ACTIVITY),
-            debug,
-        );
+    let outcome = Outcome::answer(answer, Some(ACTIVITY), debug);
+    if found.code == ResultCode::InstanceNotFound {
+        return outcome.because("none of the requested instances is known");
     }
-    if let Some(failed) = known.iter().find(|i| i.state == InstanceState::Failed) {
-        return Outcome::answer(
-            Answer::error(
-                ResultCode::InternalError,
-                format!(
-                    "provisioning of instance {} failed; it is retried on the next newInstance",
-                    failed.instance_id
-                ),
-            ),
-            Some(ACTIVITY),
-            debug,
-        );
-    }
-    Outcome::answer(
-        with_mode(Answer::ok().with("info", info)),
-        Some(ACTIVITY),
-        debug,
-    )
+    outcome
 }

@@ -7,7 +7,7 @@ use koogate_store::sqlite::SqliteStore;
 use koogate_store::Store;
 
 use crate::config::{Config, StoreConfig};
-use crate::provisioner::{Provisioner, TemplateProvisioner};
+use crate::provisioner::{LicenseIssuer, Provisioner, RandomLicenseIssuer, TemplateProvisioner};
 use crate::routes::InterfaceType;
 use crate::secrets::{self, Secrets};
 
@@ -17,6 +17,7 @@ pub struct App {
     pub secrets: Secrets,
     pub store: Arc<dyn Store>,
     pub provisioner: Arc<dyn Provisioner>,
+    pub license_issuer: Arc<dyn LicenseIssuer>,
 }
 
 /// Why a process could not start.
@@ -51,6 +52,7 @@ impl App {
             secrets,
             store,
             provisioner,
+            license_issuer: Arc::new(RandomLicenseIssuer),
         })
     }
 }

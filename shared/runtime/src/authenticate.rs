@@ -1,11 +1,14 @@
-//! Authentication of the V2 basic scheme (URL query `signature`, `timestamp`, `nonce`), in the
-//! order of inbound-basic.md §2.3: the first failure decides the answer.
+//! Authentication of each scheme, in the order the spec gives (inbound-basic.md §2.3 for the V2
+//! URL signature, inbound-legacy.md §1.3 for the V1 authToken): the first failure decides.
 //!
 //! This is the pure half; the replay guard (which needs the store) runs in the pipeline right
-//! after, so that only verified nonces are ever stored.
+//! after, so that only verified nonces and tokens are ever stored.
+
+use std::time::Duration;
 
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::result_code::ResultCode;
+use koogate_protocol::v1_auth::{self, Decoding, V1Verification};
 use koogate_protocol::{basic_signature, timestamp};
 
 use crate::inbound::Inbound;
@@ -15,7 +18,74 @@ use crate::inbound::Inbound;
 pub struct Verified {
     /// Index of the key that matched (0 = current, 1 = previous): it signs the answer (D5).
     pub key_index: usize,
-    pub nonce: String,
+    /// What the replay guard remembers: the V2 nonce, or the V1 authToken.
+    pub replay_token: String,
+    /// V1: the verified, decoded query parameters (without authToken). V2: empty.
+    pub params: Vec<(String, String)>,
+}
+
+/// V1 GET: authToken present, `timeStamp` valid and fresh, token matching a legacy key.
+pub fn v1_query(
+    inbound: &Inbound,
+    keys: &[String],
+    now_ms: i64,
+    window: Option<Duration>,
+) -> Result<Verified, Answer> {
+    let strict = v1_auth::decode_query(&inbound.raw_query, Decoding::Strict);
+    if v1_auth::param(&strict, v1_auth::AUTH_TOKEN).is_none_or(|t| t.trim().is_empty()) {
+        return Err(Answer::error(
+            ResultCode::AuthFailed,
+            "authToken is missing",
+        ));
+    }
+    let ts = v1_auth::param(&strict, v1_auth::TIME_STAMP).unwrap_or("");
+    if ts.is_empty() {
+        return Err(Answer::error(
+            ResultCode::InvalidParam,
+            "timeStamp is missing",
+        ));
+    }
+    let ts_ms = v1_auth::parse_v1_timestamp(ts).map_err(|_| {
+        Answer::error(
+            ResultCode::InvalidParam,
+            "timeStamp is not a UTC time yyyyMMddHHmmssSSS",
+        )
+    })?;
+    if let Some(w) = window {
+        let w_ms = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+        if !v1_auth::v1_fresh(ts_ms, now_ms, w_ms, false) {
+            return Err(Answer::error(
+                ResultCode::InvalidParam,
+                format!(
+                    "timeStamp is outside the accepted window of {} s",
+                    w.as_secs()
+                ),
+            ));
+        }
+    }
+    match v1_auth::verify_get(keys, &inbound.raw_query) {
+        V1Verification::Verified {
+            key_index,
+            params,
+            auth_token,
+        } => Ok(Verified {
+            key_index,
+            replay_token: auth_token,
+            params,
+        }),
+        V1Verification::MissingToken => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "authToken is missing",
+        )),
+        V1Verification::MissingTimestamp => Err(Answer::error(
+            ResultCode::InvalidParam,
+            "timeStamp is missing",
+        )),
+        V1Verification::Mismatch => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "authToken does not match",
+        )),
+    }
 }
 
 /// Checks method, size, timestamp, nonce and signature. On failure, the answer to send (signed
@@ -75,7 +145,11 @@ pub fn basic(
         ));
     }
     match basic_signature::verify(keys, &nonce, &ts, &signature, &inbound.body) {
-        Some(key_index) => Ok(Verified { key_index, nonce }),
+        Some(key_index) => Ok(Verified {
+            key_index,
+            replay_token: nonce,
+            params: Vec::new(),
+        }),
         None => Err(Answer::error(
             ResultCode::AuthFailed,
             "signature does not match",

@@ -37,6 +37,10 @@ pub struct Config {
     pub secrets: SecretsSource,
     /// Accepted clock difference for `timestamp` (D3), both directions.
     pub clock_skew: Duration,
+    /// V1 `timeStamp` freshness (D16), both directions; `None` disables the check.
+    pub v1_window: Option<Duration>,
+    /// AES key length of the encrypted V1 `mobilePhone`/`email` (fixed per product at publication).
+    pub v1_contact_encryption: EncryptType,
     /// How long a request may work before it answers `000005` (the marketplace waits 5 s).
     pub request_budget: Duration,
     pub provisioning: ProvisioningMode,
@@ -92,6 +96,21 @@ impl Config {
             var("KOOGATE_CLOCK_SKEW_SECS"),
             60,
         )?);
+        let v1_window =
+            match parse_num("KOOGATE_V1_WINDOW_SECS", var("KOOGATE_V1_WINDOW_SECS"), 900)? {
+                0 => None,
+                secs => Some(Duration::from_secs(secs)),
+            };
+        let v1_contact_encryption = match var("KOOGATE_V1_CONTACT_ENCRYPTION").as_deref() {
+            None | Some("aes256") => EncryptType::Aes256,
+            Some("aes128") => EncryptType::Aes128,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_V1_CONTACT_ENCRYPTION",
+                    reason: format!("{other:?} is neither aes256 nor aes128"),
+                })
+            }
+        };
         let request_budget = Duration::from_millis(parse_num(
             "KOOGATE_REQUEST_BUDGET_MS",
             var("KOOGATE_REQUEST_BUDGET_MS"),
@@ -134,6 +153,8 @@ impl Config {
             store,
             secrets,
             clock_skew,
+            v1_window,
+            v1_contact_encryption,
             request_budget,
             provisioning,
             front_end_url_template: var("KOOGATE_FRONTEND_URL_TEMPLATE")
@@ -143,6 +164,12 @@ impl Config {
             credential_encryption,
             emit_metrics,
         })
+    }
+
+    /// How long a verified V1 authToken is remembered: twice the freshness window (a token is
+    /// fresh from `timeStamp - window` to `timeStamp + window`), 30 minutes when the check is off.
+    pub fn v1_token_retention(&self) -> Duration {
+        self.v1_window.map_or(Duration::from_secs(1800), |w| w * 2)
     }
 
     /// How long a verified nonce is remembered: twice the window, at least 120 s (D4).

@@ -20,23 +20,37 @@ use crate::app::App;
 use crate::inbound::Inbound;
 use crate::pipeline::{self, Function};
 
-/// The functions of a process, by route path.
+/// The functions of a process, by route method and path.
 #[derive(Clone)]
 pub struct Router {
-    by_path: HashMap<&'static str, Arc<dyn Function>>,
+    by_route: HashMap<(&'static str, &'static str), Arc<dyn Function>>,
 }
 
 impl Router {
-    /// Mounts `functions` at their routes' paths. A path is served by one function; a request
-    /// with another method reaches it too and is answered by the pipeline (D5 framing, `000002`).
+    /// Mounts `functions` at their routes.
     pub fn new(functions: Vec<Arc<dyn Function>>) -> Router {
         Router {
-            by_path: functions.into_iter().map(|f| (f.route().path, f)).collect(),
+            by_route: functions
+                .into_iter()
+                .map(|f| ((f.route().method, f.route().path), f))
+                .collect(),
         }
     }
 
-    pub fn get(&self, path: &str) -> Option<&Arc<dyn Function>> {
-        self.by_path.get(path)
+    /// The function for a method and path. A method no route declares on a known path goes to
+    /// that path's V2 (POST) function, whose pipeline answers it `000002` in the D5 framing.
+    pub fn get(&self, method: &str, path: &str) -> Option<&Arc<dyn Function>> {
+        let exact = self
+            .by_route
+            .iter()
+            .find(|((m, p), _)| m.eq_ignore_ascii_case(method) && *p == path);
+        exact
+            .or_else(|| {
+                self.by_route
+                    .iter()
+                    .find(|((m, p), _)| *m == "POST" && *p == path)
+            })
+            .map(|(_, f)| f)
     }
 }
 
@@ -62,7 +76,7 @@ async fn handle(
     router: Router,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let Some(function) = router.get(req.uri().path()).cloned() else {
+    let Some(function) = router.get(req.method().as_str(), req.uri().path()).cloned() else {
         let mut resp = Response::new(Full::new(Bytes::from_static(
             b"{\"error\":\"no such route\"}",
         )));

@@ -17,7 +17,7 @@ use koogate_store::{Acquire, AcquireOutcome, StoreError};
 use crate::app::App;
 use crate::authenticate;
 use crate::inbound::{Inbound, Outbound};
-use crate::routes::Route;
+use crate::routes::{AuthScheme, Route};
 use crate::telemetry::{self, RequestRecord};
 
 /// What a function answers.
@@ -63,9 +63,23 @@ pub struct Call<'a> {
     /// Epoch ms by which the answer must be out; idempotency leases end here.
     pub deadline_ms: i64,
     pub body: &'a [u8],
+    /// V1 routes: the verified, decoded query parameters. V2 routes: empty.
+    pub params: &'a [(String, String)],
+    /// Index of the key that verified the request (0 = current).
+    pub key_index: usize,
 }
 
 impl Call<'_> {
+    /// The key that verified this request (it also signs the answer and, on V1, encrypts
+    /// credentials).
+    pub fn key(&self, interface: crate::routes::InterfaceType) -> &str {
+        let keys = self.app.secrets.keys(interface);
+        keys.get(self.key_index)
+            .or_else(|| keys.first())
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+
     /// Takes the idempotency lock on `key` for this call (design §5).
     pub async fn acquire(
         &self,
@@ -124,7 +138,13 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         });
     let window_ms = i64::try_from(app.config.clock_skew.as_millis()).unwrap_or(i64::MAX);
 
-    let (outcome, key_index) = match authenticate::basic(inbound, keys, now, window_ms) {
+    let authenticated = match route.scheme {
+        AuthScheme::UrlSignature => authenticate::basic(inbound, keys, now, window_ms),
+        AuthScheme::V1QueryToken => {
+            authenticate::v1_query(inbound, keys, now, app.config.v1_window)
+        }
+    };
+    let (outcome, key_index) = match authenticated {
         Err(answer) => {
             let reason = answer.message.clone();
             (Outcome::answer(answer, None, false).because(reason), None)
@@ -136,10 +156,12 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                 now_ms: now,
                 deadline_ms,
                 body: &inbound.body,
+                params: &verified.params,
+                key_index: verified.key_index,
             };
             let remaining = Duration::from_millis(u64::try_from(deadline_ms - now).unwrap_or(0));
             let work = async {
-                match guard_replay(app, route, &verified.nonce, now).await {
+                match guard_replay(app, route, &verified.replay_token, now).await {
                     Some(rejection) => rejection,
                     None => function.handle(&call).await,
                 }
@@ -194,11 +216,16 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     out
 }
 
-/// The replay guard (D4): a verified nonce seen within the retention period answers `000001`.
-async fn guard_replay(app: &App, route: &Route, nonce: &str, now_ms: i64) -> Option<Outcome> {
+/// The replay guard (D4, D16): a verified nonce (V2) or authToken (V1) seen within the retention
+/// period answers `000001`.
+async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Option<Outcome> {
     let now_s = now_ms.div_euclid(1000);
-    let retention = i64::try_from(app.config.nonce_retention().as_secs()).unwrap_or(i64::MAX);
-    let key = koogate_store::keys::nonce(route.interface.name(), nonce);
+    let retention = match route.scheme {
+        AuthScheme::UrlSignature => app.config.nonce_retention(),
+        AuthScheme::V1QueryToken => app.config.v1_token_retention(),
+    };
+    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    let key = koogate_store::keys::nonce(route.interface.name(), token);
     match app
         .store
         .remember_nonce(&key, now_s, now_s.saturating_add(retention))

@@ -135,9 +135,59 @@ impl Provisioner for TemplateProvisioner {
     }
 }
 
+/// What an old-License (V1 `getLicense`) purchase asks for.
+#[derive(Debug, Clone)]
+pub struct LicenseIssueRequest<'a> {
+    pub instance_id: &'a str,
+    pub order_id: &'a str,
+    pub product_id: &'a str,
+    pub sku_code: Option<&'a str>,
+}
+
+/// The license-issuer hook of the old License interface, where the merchant issues the license
+/// string. Called once per order: the answer is stored and replayed for every repeat.
+#[async_trait]
+pub trait LicenseIssuer: Send + Sync + 'static {
+    async fn issue(&self, req: &LicenseIssueRequest<'_>) -> Result<String, ProvisionError>;
+
+    /// Whether `issue` answers within the callback budget. An online-License application
+    /// (getLicenseAsync) is then answered `000000` with the license; otherwise it is recorded
+    /// and answered `000004` for later delivery.
+    fn is_synchronous(&self) -> bool {
+        true
+    }
+}
+
+/// The default issuer: an opaque random code, `LIC-` and 32 upper-case hex digits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RandomLicenseIssuer;
+
+#[async_trait]
+impl LicenseIssuer for RandomLicenseIssuer {
+    async fn issue(&self, _req: &LicenseIssueRequest<'_>) -> Result<String, ProvisionError> {
+        let bytes: [u8; 16] = rand::rngs::OsRng.gen();
+        let hex: String = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        Ok(format!("LIC-{hex}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn random_licenses_are_opaque_and_distinct() {
+        let req = LicenseIssueRequest {
+            instance_id: "i",
+            order_id: "o",
+            product_id: "p",
+            sku_code: None,
+        };
+        let a = RandomLicenseIssuer.issue(&req).await.unwrap();
+        let b = RandomLicenseIssuer.issue(&req).await.unwrap();
+        assert!(a.starts_with("LIC-") && a.len() == 36, "{a}");
+        assert_ne!(a, b);
+    }
 
     #[test]
     fn passwords_have_every_class_and_differ() {

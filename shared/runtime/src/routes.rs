@@ -33,6 +33,15 @@ impl InterfaceType {
     }
 }
 
+/// How requests on a route are authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuthScheme {
+    /// V2: `signature`, `timestamp`, `nonce` in the URL query, over the JSON body.
+    UrlSignature,
+    /// V1: `authToken` and `timeStamp` in the URL query, over the other query parameters.
+    V1QueryToken,
+}
+
 /// One API Gateway route served by one Lambda function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
@@ -44,16 +53,53 @@ pub struct Route {
     pub function: &'static str,
     /// Whose keys authenticate the route.
     pub interface: InterfaceType,
+    pub scheme: AuthScheme,
 }
 
-/// Every route koogate serves today. Routes of later work (kit, license, legacy, SSO) are added
-/// here as their functions land.
-pub const ROUTES: &[Route] = &[Route {
-    method: "POST",
-    path: "/saas",
-    function: "saas",
-    interface: InterfaceType::Basic,
-}];
+/// Every route koogate serves today. Routes of later work (kit sync, SSO) are added here as their
+/// functions land.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "POST",
+        path: "/saas",
+        function: "saas",
+        interface: InterfaceType::Basic,
+        scheme: AuthScheme::UrlSignature,
+    },
+    Route {
+        method: "GET",
+        path: "/saas",
+        function: "saas-legacy",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1QueryToken,
+    },
+    Route {
+        method: "POST",
+        path: "/license",
+        function: "license",
+        interface: InterfaceType::License,
+        scheme: AuthScheme::UrlSignature,
+    },
+    Route {
+        method: "GET",
+        path: "/license",
+        function: "license-legacy",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1QueryToken,
+    },
+    Route {
+        method: "POST",
+        path: "/order-notify",
+        function: "order-notify",
+        interface: InterfaceType::General,
+        scheme: AuthScheme::UrlSignature,
+    },
+];
+
+/// The route of a function by its name.
+pub fn by_function(function: &str) -> Option<&'static Route> {
+    ROUTES.iter().find(|r| r.function == function)
+}
 
 /// The route for a method and path, if koogate serves it.
 pub fn find(method: &str, path: &str) -> Option<&'static Route> {

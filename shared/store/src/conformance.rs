@@ -289,6 +289,7 @@ fn sample_instance(id: &str, debug: bool) -> Instance {
             memo: Some("中文".into()),
         }),
         failure: None,
+        license: None,
         orders: vec![AppliedOrder {
             activity: "newInstance".into(),
             order_id: "CS1".into(),
@@ -407,6 +408,40 @@ pub async fn batch_read_of_one_hundred(store: &dyn Store) {
     assert_eq!(found.len(), ids.iter().step_by(3).count());
 }
 
+/// Versioned records: insert once, update only on the expected version.
+pub async fn record_versioning(store: &dyn Store) {
+    let k = unique("record");
+    assert_eq!(store.get_record(&k).await.unwrap(), None);
+    let r1 = crate::Record {
+        version: 1,
+        doc: "{\"a\":1}".into(),
+    };
+    assert_eq!(
+        store.put_record(&k, &r1, None).await.unwrap(),
+        VersionedWrite::Written
+    );
+    assert_eq!(
+        store.put_record(&k, &r1, None).await.unwrap(),
+        VersionedWrite::Conflict,
+        "insert once"
+    );
+    assert_eq!(store.get_record(&k).await.unwrap().as_ref(), Some(&r1));
+    let r2 = crate::Record {
+        version: 2,
+        doc: "{\"a\":2}".into(),
+    };
+    assert_eq!(
+        store.put_record(&k, &r2, Some(1)).await.unwrap(),
+        VersionedWrite::Written
+    );
+    assert_eq!(
+        store.put_record(&k, &r2, Some(1)).await.unwrap(),
+        VersionedWrite::Conflict,
+        "stale version"
+    );
+    assert_eq!(store.get_record(&k).await.unwrap().as_ref(), Some(&r2));
+}
+
 /// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
 /// (an async expression yielding `Arc<dyn Store>`).
 #[macro_export]
@@ -451,6 +486,11 @@ macro_rules! conformance_tests {
         async fn conformance_instance_versioning_and_partitions() {
             let s = $make.await;
             $crate::conformance::instance_versioning_and_partitions(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_record_versioning() {
+            let s = $make.await;
+            $crate::conformance::record_versioning(&*s).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_batch_read_of_one_hundred() {

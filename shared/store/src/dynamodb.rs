@@ -19,7 +19,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
-use crate::records::Instance;
+use crate::records::{Instance, Record};
 use crate::{keys, Partition, Store, StoreError, VersionedWrite};
 
 /// The sort key of every single-item entity.
@@ -600,6 +600,61 @@ impl Store for DynamoStore {
                     Ok(VersionedWrite::Conflict)
                 }
                 _ => Err(unavailable("PutItem(instance)", &err)),
+            },
+        }
+    }
+
+    async fn get_record(&self, k: &str) -> Result<Option<Record>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(k)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem(record)", &e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        let doc = get_s(&item, "doc").ok_or_else(|| corrupt(k, "missing doc"))?;
+        let version = get_n(&item, "version").ok_or_else(|| corrupt(k, "missing version"))?;
+        Ok(Some(Record {
+            version: u64::try_from(version).unwrap_or(0),
+            doc: doc.to_string(),
+        }))
+    }
+
+    async fn put_record(
+        &self,
+        k: &str,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let mut item = key(k);
+        item.insert(
+            "version".into(),
+            n(i64::try_from(record.version).unwrap_or(i64::MAX)),
+        );
+        item.insert("doc".into(), s(record.doc.clone()));
+        let e = put_instance_expr(expected_version);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(&e.condition)
+            .set_expression_attribute_names(names_map(&e))
+            .set_expression_attribute_values(values_map(&e))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(VersionedWrite::Written),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    Ok(VersionedWrite::Conflict)
+                }
+                _ => Err(unavailable("PutItem(record)", &err)),
             },
         }
     }

@@ -54,3 +54,21 @@ pub fn license_event(partition: Partition, event_id: &str, device_fingerprint: &
         partition.prefix()
     )
 }
+
+/// `license#<code>`: a License 2.0 code.
+pub fn license_code(partition: Partition, code: &str) -> String {
+    format!("{}license#{code}", partition.prefix())
+}
+
+/// `order-notify#<orderId>#<orderLineId>`: one order notification.
+pub fn order_notification(partition: Partition, order_id: &str, order_line_id: &str) -> String {
+    format!(
+        "{}order-notify#{order_id}#{order_line_id}",
+        partition.prefix()
+    )
+}
+
+/// `legacy-license#<orderId>`: the old License `getLicense` lock and its stored answer.
+pub fn legacy_license(partition: Partition, order_id: &str) -> String {
+    format!("{}legacy-license#{order_id}", partition.prefix())
+}

@@ -25,7 +25,7 @@ use async_trait::async_trait;
 
 pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
 pub use keys::Partition;
-pub use records::{AppInfo, AppliedOrder, Instance, InstanceState};
+pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
 
 /// Why a store operation failed. Every variant is answered `000005` by the pipeline, so the
 /// marketplace retries; the message says what failed and never carries record contents.
@@ -100,6 +100,18 @@ pub trait Store: Send + Sync + 'static {
     async fn put_instance(
         &self,
         instance: &Instance,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError>;
+
+    /// A versioned document under `key` (license codes, order notifications), if any.
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;
+
+    /// Writes `record` under `key` if the stored version equals `expected_version` (`None`: only
+    /// if no record exists), like [`Store::put_instance`].
+    async fn put_record(
+        &self,
+        key: &str,
+        record: &Record,
         expected_version: Option<u64>,
     ) -> Result<VersionedWrite, StoreError>;
 }

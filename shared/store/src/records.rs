@@ -92,6 +92,9 @@ pub struct Instance {
     pub expire_time_ms: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_info: Option<AppInfo>,
+    /// The license string issued for an old-License (V1 `getLicense`) purchase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
     /// Why provisioning failed, for queryInstance's `000005` message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<String>,
@@ -114,4 +117,49 @@ impl Instance {
             .iter()
             .any(|o| o.order_id == order_id && o.order_line_id == order_line_id)
     }
+}
+
+/// A versioned JSON document: the storage form of entities that need no attribute of their own
+/// in conditions (license codes, order notifications).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub version: u64,
+    pub doc: String,
+}
+
+/// A License 2.0 code (授权码): the marketplace's, recorded when first seen (D21).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LicenseCode {
+    pub license: String,
+    pub debug: bool,
+    pub state: InstanceState,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default)]
+    pub orders: Vec<AppliedOrder>,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}
+
+impl LicenseCode {
+    pub fn has_applied(&self, order_id: &str, order_line_id: &str) -> bool {
+        self.orders
+            .iter()
+            .any(|o| o.order_id == order_id && o.order_line_id == order_line_id)
+    }
+}
+
+/// An order notification (orderNotify), kept for enrichment by Query Order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderNotification {
+    pub order_id: String,
+    pub order_line_id: String,
+    pub debug: bool,
+    pub received_at_ms: i64,
+    /// `pending` until the order details have been fetched with Query Order (not built yet).
+    pub enrichment: String,
 }

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
-use crate::records::Instance;
+use crate::records::{Instance, Record};
 use crate::{keys, Partition, Store, StoreError, VersionedWrite};
 
 const SCHEMA: &str = "
@@ -30,6 +30,11 @@ CREATE TABLE IF NOT EXISTS idempotency (
     response    TEXT,
     expires_at  INTEGER,
     created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS records (
+    key     TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    doc     TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instances (
     key     TEXT PRIMARY KEY,
@@ -340,6 +345,57 @@ impl Store for SqliteStore {
                             doc,
                             i64::try_from(expected).unwrap_or(i64::MAX)
                         ],
+                    )
+                    .map_err(unavailable)?,
+            };
+            Ok(if n == 1 {
+                VersionedWrite::Written
+            } else {
+                VersionedWrite::Conflict
+            })
+        })
+        .await
+    }
+
+    async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
+        let key = key.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT version, doc FROM records WHERE key = ?1",
+                params![key],
+                |r| {
+                    Ok(Record {
+                        version: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                        doc: r.get(1)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn put_record(
+        &self,
+        key: &str,
+        record: &Record,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        let (key, doc) = (key.to_string(), record.doc.clone());
+        let version = i64::try_from(record.version).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let n = match expected_version {
+                None => conn
+                    .execute(
+                        "INSERT INTO records (key, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
+                        params![key, version, doc],
+                    )
+                    .map_err(unavailable)?,
+                Some(expected) => conn
+                    .execute(
+                        "UPDATE records SET version = ?2, doc = ?3 WHERE key = ?1 AND version = ?4",
+                        params![key, version, doc, i64::try_from(expected).unwrap_or(i64::MAX)],
                     )
                     .map_err(unavailable)?,
             };

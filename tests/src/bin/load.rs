@@ -679,7 +679,11 @@ fn run() -> Result<u64, String> {
 
     let dir = TempDir::new()?;
     let key: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
-    let secrets = serde_json::json!({"access_keys": {"basic": [key.as_ref()]}});
+    // The basic key signs the traffic; every other interface type gets its own random key,
+    // because `serve` refuses to start without a key for each route it mounts.
+    let other = || uuid::Uuid::new_v4().to_string();
+    let secrets = serde_json::json!({"access_keys": {"basic": [key.as_ref()], "kit": [other()],
+        "license": [other()], "general": [other()], "legacy": [other()]}});
     std::fs::write(dir.0.join("secrets.json"), secrets.to_string())
         .map_err(|e| format!("cannot write the secrets file: {e}"))?;
 

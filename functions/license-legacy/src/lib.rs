@@ -1,0 +1,228 @@
+//! `GET /license`: the old License interface (inbound-legacy.md §3), V1 authToken. The merchant
+//! issues the license string (through the runtime's license-issuer hook) once per `orderId`: the
+//! answer is stored on the order's lock and replayed for every repeat, so the same order gets the
+//! same license and instanceId forever. The license lives on an instance record, so renewal,
+//! expiry and release follow the instance lifecycle rules shared with the SaaS interfaces.
+
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::legacy_answer;
+use koogate_protocol::legacy_request::{self, LegacyRequest, LegacyRoute, V1GetLicense};
+use koogate_protocol::request::InstanceStatusChange;
+use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::provisioner::{LicenseIssueRequest, ProvisionError};
+use koogate_runtime::routes::{self, Route};
+use koogate_runtime::{Call, Function, Outcome, Reply};
+use koogate_saas::lifecycle::{self, OrderRef, Target};
+use koogate_saas::new_instance;
+use koogate_store::{
+    keys, AcquireOutcome, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite,
+};
+
+/// The function behind `GET /license`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LicenseLegacyFunction;
+
+#[async_trait]
+impl Function for LicenseLegacyFunction {
+    fn route(&self) -> &'static Route {
+        routes::by_function("license-legacy").unwrap_or(&routes::ROUTES[0])
+    }
+
+    async fn handle(&self, call: &Call<'_>) -> Outcome {
+        let request = match legacy_request::parse_legacy_on(LegacyRoute::License, call.params) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
+                    .because(e.to_string())
+            }
+        };
+        let debug = request.is_debug();
+        let t = |activity: &'static str, instance_id| Target {
+            activity,
+            debug,
+            instance_id,
+        };
+        match &request {
+            LegacyRequest::GetLicense(r) => get_license(call, r).await,
+            LegacyRequest::RefreshLicense(r) => {
+                let order = OrderRef {
+                    order_id: &r.order_id,
+                    order_line_id: "",
+                };
+                lifecycle::renew(
+                    call,
+                    t("refreshLicense", &r.instance_id),
+                    order,
+                    "RENEWAL",
+                    r.product_id.as_deref(),
+                    &r.expire_time,
+                    r.expire_time_ms,
+                )
+                .await
+            }
+            LegacyRequest::ExpireLicense(r) => {
+                lifecycle::set_status(
+                    call,
+                    t("expireLicense", &r.instance_id),
+                    InstanceStatusChange::Freeze,
+                )
+                .await
+            }
+            LegacyRequest::ReleaseLicense(r) => {
+                lifecycle::release(call, t("releaseLicense", &r.instance_id), None).await
+            }
+            other => Outcome::answer(
+                Answer::error(
+                    ResultCode::InvalidParam,
+                    format!(
+                        "activity {} is not served on GET /license",
+                        other.activity().name()
+                    ),
+                ),
+                None,
+                debug,
+            ),
+        }
+    }
+}
+
+async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
+    const ACTIVITY: &str = "getLicense";
+    let debug = r.test_flag;
+    let partition = Partition::from_debug_flag(debug);
+    let key = keys::legacy_license(partition, &r.order_id);
+    let validation = new_instance::validation_of(&[Some(&r.customer_id), Some(&r.product_id)]);
+    let proposed = new_instance::proposed_instance_id(r.business_id.as_deref());
+    let store = &call.app.store;
+    let instance_id = match call.acquire(&key, &validation, &proposed, None).await {
+        Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
+        Ok(AcquireOutcome::Mismatch) => {
+            return Outcome::answer(
+                Answer::error(
+                    ResultCode::InvalidParam,
+                    "orderId was already used for a different buyer or product",
+                ),
+                Some(ACTIVITY),
+                debug,
+            )
+        }
+        Ok(AcquireOutcome::InFlight { reference }) => {
+            return Outcome::answer(
+                Answer::code(ResultCode::Processing).with("instanceId", reference),
+                Some(ACTIVITY),
+                debug,
+            )
+        }
+        Ok(AcquireOutcome::Completed { response, .. }) => {
+            return Outcome {
+                reply: Reply::Stored(response.into_bytes()),
+                activity: Some(ACTIVITY),
+                debug,
+                reason: None,
+            }
+        }
+        Ok(AcquireOutcome::Acquired { reference }) => reference,
+    };
+
+    // A crashed earlier attempt may have issued and recorded the license already: reuse it.
+    let existing = match store.get_instance(partition, &instance_id).await {
+        Ok(i) => i,
+        Err(e) => {
+            let _ = store.abandon(&key, call.request_id).await;
+            return store_failure(Some(ACTIVITY), debug, &e);
+        }
+    };
+    let license = match existing.as_ref().and_then(|i| i.license.clone()) {
+        Some(l) => l,
+        // Debug traffic issues nothing real (D6): a stable demo code.
+        None if debug => format!("DEBUG-{instance_id}"),
+        None => {
+            let req = LicenseIssueRequest {
+                instance_id: &instance_id,
+                order_id: &r.order_id,
+                product_id: &r.product_id,
+                sku_code: r.sku_code.as_deref(),
+            };
+            match call.app.license_issuer.issue(&req).await {
+                Ok(l) => l,
+                Err(e) => {
+                    let _ = store.abandon(&key, call.request_id).await;
+                    let (code, message) = match &e {
+                        ProvisionError::Refused { code, reason } => (*code, reason.clone()),
+                        ProvisionError::Transient(_) => (
+                            ResultCode::InternalError,
+                            "license issuing failed, please retry".into(),
+                        ),
+                    };
+                    return Outcome::answer(Answer::error(code, message), Some(ACTIVITY), debug)
+                        .because(e.to_string());
+                }
+            }
+        }
+    };
+    if existing.is_none() {
+        let inst = Instance {
+            instance_id: instance_id.clone(),
+            debug,
+            state: InstanceState::Active,
+            order_id: r.order_id.clone(),
+            order_line_id: String::new(),
+            product_id: Some(r.product_id.clone()),
+            sku_code: r.sku_code.clone(),
+            charging_mode: None,
+            expire_time: r.expire_time.clone(),
+            expire_time_ms: r.expire_time_ms,
+            app_info: None,
+            failure: None,
+            license: Some(license.clone()),
+            orders: vec![AppliedOrder {
+                activity: ACTIVITY.into(),
+                order_id: r.order_id.clone(),
+                order_line_id: String::new(),
+                scene: None,
+                expire_time: None,
+                product_id: None,
+                applied_at_ms: call.now_ms,
+            }],
+            created_at_ms: call.now_ms,
+            updated_at_ms: call.now_ms,
+            version: 1,
+        };
+        match store.put_instance(&inst, None).await {
+            Ok(VersionedWrite::Written) => {}
+            // Another attempt wrote it first; its license is the one to keep.
+            Ok(VersionedWrite::Conflict) => {
+                let _ = store.abandon(&key, call.request_id).await;
+                return Outcome::answer(
+                    Answer::code(ResultCode::Processing).with("instanceId", instance_id),
+                    Some(ACTIVITY),
+                    debug,
+                );
+            }
+            Err(e) => {
+                let _ = store.abandon(&key, call.request_id).await;
+                return store_failure(Some(ACTIVITY), debug, &e);
+            }
+        }
+    }
+    let body = legacy_answer::get_license_answer(&instance_id, &license).render();
+    match store
+        .complete(&key, call.request_id, &String::from_utf8_lossy(&body), None)
+        .await
+    {
+        Ok(_) => Outcome {
+            reply: Reply::Stored(body),
+            activity: Some(ACTIVITY),
+            debug,
+            reason: None,
+        },
+        Err(e) => {
+            let _ = store.abandon(&key, call.request_id).await;
+            store_failure(Some(ACTIVITY), debug, &e)
+        }
+    }
+}

@@ -1,0 +1,188 @@
+//! `POST /license`: the License 2.0 merchant interfaces (inbound-basic.md §6). The marketplace
+//! owns the codes, so a code seen for the first time in one of these calls is recorded (D21);
+//! every change is a versioned read-modify-write of the code's record, and repeats change
+//! nothing and answer `000000` (D11).
+
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::license_request::{parse_license, LicenseRequest};
+use koogate_protocol::request::InstanceStatusChange;
+use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::routes::{self, Route};
+use koogate_runtime::{Call, Function, Outcome};
+use koogate_store::records::LicenseCode;
+use koogate_store::{keys, AppliedOrder, InstanceState, Partition, Record, VersionedWrite};
+
+/// Attempts of a read-modify-write before answering `000005`.
+const ATTEMPTS: usize = 4;
+
+/// The function behind `POST /license`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct LicenseFunction;
+
+#[async_trait]
+impl Function for LicenseFunction {
+    fn route(&self) -> &'static Route {
+        routes::by_function("license").unwrap_or(&routes::ROUTES[0])
+    }
+
+    async fn handle(&self, call: &Call<'_>) -> Outcome {
+        let request = match parse_license(call.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
+                    .because(e.to_string())
+            }
+        };
+        let activity = request.activity().name();
+        let debug = request.is_debug();
+        let now = call.now_ms;
+        mutate(
+            call,
+            activity,
+            debug,
+            request.license(),
+            |code| match &request {
+                LicenseRequest::RefreshLicenseCode(r) => {
+                    if code.has_applied(&r.order_id, &r.order_line_id) {
+                        return false;
+                    }
+                    code.expire_time = Some(r.expire_time.clone());
+                    code.expire_time_ms = Some(r.expire_time_ms);
+                    if let Some(p) = &r.product_id {
+                        code.product_id = Some(p.clone());
+                    }
+                    code.orders.push(AppliedOrder {
+                        activity: activity.into(),
+                        order_id: r.order_id.clone(),
+                        order_line_id: r.order_line_id.clone(),
+                        scene: Some(r.scene.as_str().to_string()),
+                        expire_time: Some(r.expire_time.clone()),
+                        product_id: r.product_id.clone(),
+                        applied_at_ms: now,
+                    });
+                    true
+                }
+                LicenseRequest::UpdateLicenseCodeStatus(r) => match (r.status, code.state) {
+                    // A released code stays released; a repeat is a no-op.
+                    (_, InstanceState::Released) => false,
+                    (InstanceStatusChange::Freeze, InstanceState::Frozen) => false,
+                    (InstanceStatusChange::Freeze, _) => {
+                        code.state = InstanceState::Frozen;
+                        true
+                    }
+                    (InstanceStatusChange::Unfreeze, InstanceState::Frozen) => {
+                        code.state = InstanceState::Active;
+                        true
+                    }
+                    (InstanceStatusChange::Unfreeze, _) => false,
+                },
+                LicenseRequest::ReleaseLicenseCode(r) => {
+                    if code.state == InstanceState::Released {
+                        return false;
+                    }
+                    code.state = InstanceState::Released;
+                    if let Some(order_id) = &r.order_id {
+                        code.orders.push(AppliedOrder {
+                            activity: activity.into(),
+                            order_id: order_id.clone(),
+                            order_line_id: r.order_line_id.clone().unwrap_or_default(),
+                            scene: None,
+                            expire_time: None,
+                            product_id: None,
+                            applied_at_ms: now,
+                        });
+                    }
+                    true
+                }
+            },
+        )
+        .await
+    }
+}
+
+/// Applies `change` to the code's record (created on first sight, D21) with optimistic
+/// concurrency; `change` returns whether it changed anything.
+async fn mutate(
+    call: &Call<'_>,
+    activity: &'static str,
+    debug: bool,
+    license: &str,
+    change: impl Fn(&mut LicenseCode) -> bool,
+) -> Outcome {
+    let store = &call.app.store;
+    let key = keys::license_code(Partition::from_debug_flag(debug), license);
+    for _ in 0..ATTEMPTS {
+        let stored = match store.get_record(&key).await {
+            Ok(r) => r,
+            Err(e) => return store_failure(Some(activity), debug, &e),
+        };
+        let (mut code, expected) = match &stored {
+            Some(r) => match serde_json::from_str::<LicenseCode>(&r.doc) {
+                Ok(c) => (c, Some(r.version)),
+                Err(e) => {
+                    return Outcome::answer(
+                        Answer::error(
+                            ResultCode::InternalError,
+                            "stored license record is unreadable",
+                        ),
+                        Some(activity),
+                        debug,
+                    )
+                    .because(e.to_string())
+                }
+            },
+            None => (
+                LicenseCode {
+                    license: license.to_string(),
+                    debug,
+                    state: InstanceState::Active,
+                    expire_time: None,
+                    expire_time_ms: None,
+                    product_id: None,
+                    orders: Vec::new(),
+                    created_at_ms: call.now_ms,
+                    updated_at_ms: call.now_ms,
+                },
+                None,
+            ),
+        };
+        if !change(&mut code) && expected.is_some() {
+            return Outcome::answer(Answer::ok(), Some(activity), debug);
+        }
+        code.updated_at_ms = call.now_ms;
+        let doc = match serde_json::to_string(&code) {
+            Ok(d) => d,
+            Err(e) => {
+                return Outcome::answer(
+                    Answer::code(ResultCode::InternalError),
+                    Some(activity),
+                    debug,
+                )
+                .because(e.to_string())
+            }
+        };
+        let record = Record {
+            version: expected.map_or(1, |v| v + 1),
+            doc,
+        };
+        match store.put_record(&key, &record, expected).await {
+            Ok(VersionedWrite::Written) => {
+                return Outcome::answer(Answer::ok(), Some(activity), debug)
+            }
+            Ok(VersionedWrite::Conflict) => continue,
+            Err(e) => return store_failure(Some(activity), debug, &e),
+        }
+    }
+    Outcome::answer(
+        Answer::error(
+            ResultCode::InternalError,
+            "the license code is being changed concurrently, please retry",
+        ),
+        Some(activity),
+        debug,
+    )
+}

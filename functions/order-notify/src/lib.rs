@@ -1,0 +1,72 @@
+//! `POST /order-notify`: order notifications (inbound-basic.md §7). Each `(orderId,
+//! orderLineId)` is recorded once (a conditional insert) and every delivery answers `000000`.
+//! The record waits for enrichment by Query Order, which is not built yet: its `enrichment`
+//! field stays `pending` until then.
+
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::order_notify::parse_order_notify;
+use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::routes::{self, Route};
+use koogate_runtime::{Call, Function, Outcome};
+use koogate_store::records::OrderNotification;
+use koogate_store::{keys, Partition, Record};
+
+const ACTIVITY: &str = "orderNotify";
+
+/// The function behind `POST /order-notify`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OrderNotifyFunction;
+
+#[async_trait]
+impl Function for OrderNotifyFunction {
+    fn route(&self) -> &'static Route {
+        routes::by_function("order-notify").unwrap_or(&routes::ROUTES[0])
+    }
+
+    async fn handle(&self, call: &Call<'_>) -> Outcome {
+        let r = match parse_order_notify(call.body) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
+                    .because(e.to_string())
+            }
+        };
+        let debug = r.test_flag;
+        let partition = Partition::from_debug_flag(debug);
+        let notification = OrderNotification {
+            order_id: r.order_id.clone(),
+            order_line_id: r.order_line_id.clone(),
+            debug,
+            received_at_ms: call.now_ms,
+            enrichment: "pending".into(),
+        };
+        let doc = match serde_json::to_string(&notification) {
+            Ok(d) => d,
+            Err(e) => {
+                return Outcome::answer(
+                    Answer::error(
+                        koogate_protocol::result_code::ResultCode::InternalError,
+                        "cannot record the notification",
+                    ),
+                    Some(ACTIVITY),
+                    debug,
+                )
+                .because(e.to_string())
+            }
+        };
+        let key = keys::order_notification(partition, &r.order_id, &r.order_line_id);
+        // Written (first delivery) or Conflict (a repeat): both are success.
+        match call
+            .app
+            .store
+            .put_record(&key, &Record { version: 1, doc }, None)
+            .await
+        {
+            Ok(_) => Outcome::answer(Answer::ok(), Some(ACTIVITY), debug),
+            Err(e) => store_failure(Some(ACTIVITY), debug, &e),
+        }
+    }
+}

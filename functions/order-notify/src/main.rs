@@ -1,0 +1,8 @@
+//! The Lambda entry of this route: configuration and clients once per cold start, then the loop.
+
+use std::sync::Arc;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
+    koogate_runtime::lambda::run(Arc::new(koogate_order_notify::OrderNotifyFunction)).await
+}

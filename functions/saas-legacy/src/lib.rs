@@ -1,0 +1,227 @@
+//! `GET /saas`: the SaaS V1 interface. Everything arrives in the query string, verified by the
+//! pipeline's V1 authToken scheme (D16); the activities share the instance records and the
+//! lifecycle rules of V2 (`koogate_saas`), so an instance created through one interface is seen
+//! by the other. V1 answers always carry `encryptType` and AES-encrypted credentials.
+
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use koogate_protocol::aes_credentials::{self, EncryptType};
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::legacy_answer::{self, V1AppInfo, V1InstanceInfo};
+use koogate_protocol::legacy_request::{
+    self, LegacyRequest, LegacyRoute, V1NewInstance, V1QueryInstance,
+};
+use koogate_protocol::request::InstanceStatusChange;
+use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::routes::{self, InterfaceType, Route};
+use koogate_runtime::{Call, Function, Outcome};
+use koogate_saas::lifecycle::{self, OrderRef, Target};
+use koogate_saas::new_instance::{self, Purchase, Purchased};
+use koogate_saas::query_instance;
+use koogate_store::{keys, AppInfo, Partition};
+
+/// The function behind `GET /saas`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SaasLegacyFunction;
+
+/// V1 credentials are always encrypted (documented); the key size follows the V2 setting when
+/// one is made, AES-256 otherwise (the V1 default).
+fn encrypt_type(call: &Call<'_>) -> EncryptType {
+    call.app
+        .config
+        .credential_encryption
+        .unwrap_or(EncryptType::Aes256)
+}
+
+fn v1_app_info(call: &Call<'_>, info: &AppInfo) -> V1AppInfo {
+    let key = call.key(InterfaceType::Legacy);
+    let t = encrypt_type(call);
+    V1AppInfo {
+        front_end_url: info.front_end_url.clone(),
+        admin_url: info.admin_url.clone(),
+        user_name: info
+            .user_name
+            .as_deref()
+            .map(|v| aes_credentials::encrypt(key, t, v)),
+        password: info
+            .password
+            .as_deref()
+            .map(|v| aes_credentials::encrypt(key, t, v)),
+        memo: info.memo.clone(),
+    }
+}
+
+#[async_trait]
+impl Function for SaasLegacyFunction {
+    fn route(&self) -> &'static Route {
+        routes::by_function("saas-legacy").unwrap_or(&routes::ROUTES[0])
+    }
+
+    async fn handle(&self, call: &Call<'_>) -> Outcome {
+        let request = match legacy_request::parse_legacy_on(LegacyRoute::Saas, call.params) {
+            Ok(r) => r,
+            Err(e) => {
+                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
+                    .because(e.to_string())
+            }
+        };
+        let debug = request.is_debug();
+        let t = |activity: &'static str, instance_id| Target {
+            activity,
+            debug,
+            instance_id,
+        };
+        match &request {
+            LegacyRequest::NewInstance(r) => new_instance(call, r).await,
+            LegacyRequest::RefreshInstance(r) => {
+                let scene = if r.trial_to_formal {
+                    "TRIAL_TO_FORMAL"
+                } else {
+                    "RENEWAL"
+                };
+                let order = OrderRef {
+                    order_id: &r.order_id,
+                    order_line_id: "",
+                };
+                lifecycle::renew(
+                    call,
+                    t("refreshInstance", &r.instance_id),
+                    order,
+                    scene,
+                    r.product_id.as_deref(),
+                    &r.expire_time,
+                    r.expire_time_ms,
+                )
+                .await
+            }
+            LegacyRequest::ExpireInstance(r) => {
+                lifecycle::set_status(
+                    call,
+                    t("expireInstance", &r.instance_id),
+                    InstanceStatusChange::Freeze,
+                )
+                .await
+            }
+            LegacyRequest::ReleaseInstance(r) => {
+                lifecycle::release(call, t("releaseInstance", &r.instance_id), None).await
+            }
+            LegacyRequest::Upgrade(r) => {
+                let order = OrderRef {
+                    order_id: &r.order_id,
+                    order_line_id: "",
+                };
+                lifecycle::upgrade(call, t("upgrade", &r.instance_id), order).await
+            }
+            LegacyRequest::InstanceStatus(r) => {
+                lifecycle::set_status(call, t("instanceStatus", &r.instance_id), r.status).await
+            }
+            LegacyRequest::QueryInstance(r) => query(call, r).await,
+            // parse_legacy_on(Saas) returns only the activities of this route.
+            other => Outcome::answer(
+                Answer::error(
+                    ResultCode::InvalidParam,
+                    format!(
+                        "activity {} is not served on GET /saas",
+                        other.activity().name()
+                    ),
+                ),
+                None,
+                debug,
+            ),
+        }
+    }
+}
+
+/// V1 newInstance: one instance per `orderId` (D7 with the V1 key), then the V1 answer built from
+/// the instance record every time, because V1 repeats the call to display the credentials.
+async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
+    const ACTIVITY: &str = "newInstance";
+    let debug = r.test_flag;
+    // Encrypted contacts must decrypt (inbound-legacy.md §5); they are checked, never logged.
+    let key = call.key(InterfaceType::Legacy);
+    let contact_type = call.app.config.v1_contact_encryption;
+    for (name, value) in [("mobilePhone", &r.mobile_phone), ("email", &r.email)] {
+        if let Some(v) = value {
+            if legacy_request::decrypt_contact(key, contact_type, v).is_err() {
+                return Outcome::answer(
+                    Answer::error(
+                        ResultCode::InvalidParam,
+                        format!("{name} cannot be decrypted with the legacy key"),
+                    ),
+                    Some(ACTIVITY),
+                    debug,
+                );
+            }
+        }
+    }
+    let partition = Partition::from_debug_flag(debug);
+    let purchase = Purchase {
+        debug,
+        key: keys::order(partition, &r.order_id, ""),
+        validation: new_instance::validation_of(&[
+            Some(&r.customer_id),
+            Some(&r.product_id),
+            r.sku_code.as_deref(),
+        ]),
+        proposed_id: new_instance::proposed_instance_id(r.business_id.as_deref()),
+        order_id: r.order_id.clone(),
+        order_line_id: String::new(),
+        product_id: Some(r.product_id.clone()),
+        sku_code: r.sku_code.clone(),
+        charging_mode: r.charging_mode.clone(),
+        expire_time: r.expire_time.clone(),
+    };
+    match new_instance::purchase(call, &purchase).await {
+        Purchased::Refused(outcome) => outcome,
+        Purchased::Done {
+            instance_id, code, ..
+        } => {
+            if code != ResultCode::Success {
+                let answer = Answer::code(code)
+                    .with("encryptType", encrypt_type(call).as_str())
+                    .with("instanceId", instance_id);
+                return Outcome::answer(answer, Some(ACTIVITY), debug);
+            }
+            let info = match call.app.store.get_instance(partition, &instance_id).await {
+                Ok(inst) => inst.and_then(|i| i.app_info),
+                Err(e) => {
+                    return koogate_runtime::pipeline::store_failure(Some(ACTIVITY), debug, &e)
+                }
+            };
+            let info = info.unwrap_or_else(|| call.app.provisioner.demo_app_info(&instance_id));
+            let answer = legacy_answer::new_instance_answer(
+                &instance_id,
+                encrypt_type(call),
+                Some(&v1_app_info(call, &info)),
+            );
+            Outcome::answer(answer, Some(ACTIVITY), debug)
+        }
+    }
+}
+
+/// V1 queryInstance: the V2 decision (D8), rendered with encrypted credentials.
+async fn query(call: &Call<'_>, r: &V1QueryInstance) -> Outcome {
+    const ACTIVITY: &str = "queryInstance";
+    let found = match query_instance::lookup(call, r.test_flag, &r.instance_ids).await {
+        Ok(l) => l,
+        Err(outcome) => return outcome,
+    };
+    let answer = match (found.code, found.message) {
+        (ResultCode::InstanceNotFound, _) => Answer::code(ResultCode::InstanceNotFound),
+        (code, Some(message)) => Answer::error(code, message),
+        (code, None) => {
+            let info: Vec<V1InstanceInfo> = found
+                .entries
+                .iter()
+                .map(|e| V1InstanceInfo {
+                    instance_id: e.instance_id.clone(),
+                    app_info: e.app_info.as_ref().map(|a| v1_app_info(call, a)),
+                    usage_info: Vec::new(),
+                })
+                .collect();
+            legacy_answer::query_instance_answer(code, encrypt_type(call), &info)
+        }
+    };
+    Outcome::answer(answer, Some(ACTIVITY), r.test_flag)
+}
