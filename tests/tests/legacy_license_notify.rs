@@ -12,6 +12,9 @@ use koogate_tests::{
 };
 
 async fn v1(app: &Arc<App>, path: &str, params: &[(&str, &str)], token: TokenInUrl) -> Answered {
+    // A repeat is a new delivery with a new timeStamp, hence a new authToken: never the same
+    // millisecond (the same token would rightly be refused as a replay).
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     let q = v1_query(LEGACY_KEY, params, token);
     send_get(app, path, &q).await
 }
