@@ -85,12 +85,16 @@ impl From<RequestError> for crate::envelope::Answer {
 }
 
 fn unknown_activity_message(name: &str, supported: &str) -> String {
-    // Echo at most 40 characters of the unknown name so the list of supported activities fits
-    // in the 255-character resultMsg.
-    const ECHO: usize = 40;
-    let mut shown: String = name.chars().take(ECHO).collect();
-    if name.chars().nth(ECHO).is_some() {
-        shown.push_str("...");
+    // Echo at most 40 bytes of the unknown name (whole characters) so the list of supported
+    // activities fits in the 255-character resultMsg whatever the script of the name.
+    const ECHO_BYTES: usize = 40;
+    let mut shown = String::new();
+    for c in name.chars() {
+        if shown.len() + c.len_utf8() > ECHO_BYTES {
+            shown.push_str("...");
+            break;
+        }
+        shown.push(c);
     }
     format!("unsupported activity \"{shown}\"; supported activities: {supported}")
 }

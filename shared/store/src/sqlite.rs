@@ -20,6 +20,7 @@ CREATE TABLE IF NOT EXISTS nonces (
     key        TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS idempotency (
     key         TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
