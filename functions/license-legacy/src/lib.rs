@@ -13,7 +13,7 @@ use koogate_protocol::legacy_request::{self, LegacyRequest, LegacyRoute, V1GetLi
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::provisioner::{LicenseIssueRequest, ProvisionError};
+use koogate_runtime::provisioner::LicenseIssueRequest;
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
@@ -151,14 +151,7 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = store.abandon(&key, call.request_id).await;
-                    let (code, message) = match &e {
-                        ProvisionError::Refused { code, reason } => (*code, reason.clone()),
-                        ProvisionError::Transient(_) => (
-                            ResultCode::InternalError,
-                            "license issuing failed, please retry".into(),
-                        ),
-                    };
-                    return Outcome::answer(Answer::error(code, message), Some(ACTIVITY), debug)
+                    return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
                         .because(e.to_string());
                 }
             }

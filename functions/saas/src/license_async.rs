@@ -12,7 +12,7 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::GetLicenseAsync;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::provisioner::{LicenseIssueRequest, ProvisionError};
+use koogate_runtime::provisioner::LicenseIssueRequest;
 use koogate_runtime::{Call, Outcome, Reply};
 use koogate_store::{keys, AcquireOutcome, InstanceState, Partition};
 use sha2::{Digest, Sha256};
@@ -77,19 +77,8 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
                     Ok(license) => Answer::ok().with("license", license).render(),
                     Err(e) => {
                         let _ = store.abandon(&key, call.request_id).await;
-                        let (code, message) = match &e {
-                            ProvisionError::Refused { code, reason } => (*code, reason.clone()),
-                            ProvisionError::Transient(_) => (
-                                ResultCode::InternalError,
-                                "license issuing failed, please retry".into(),
-                            ),
-                        };
-                        return Outcome::answer(
-                            Answer::error(code, message),
-                            Some(ACTIVITY),
-                            false,
-                        )
-                        .because(e.to_string());
+                        return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
+                            .because(e.to_string());
                     }
                 }
             } else {

@@ -320,16 +320,10 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
         Err(e) => {
             // Free the lock at once and keep the instanceId: the next delivery retries (D7).
             let _ = app.store.abandon(key, call.request_id).await;
-            let (code, message) = match &e {
-                ProvisionError::Refused { code, reason } => (*code, reason.clone()),
-                ProvisionError::Transient(_) => (
-                    ResultCode::InternalError,
-                    "provisioning failed, please retry".into(),
-                ),
-            };
             Purchased::Refused(
                 Outcome::answer(
-                    Answer::error(code, message).with("instanceId", instance_id.to_string()),
+                    e.answer("provisioning")
+                        .with("instanceId", instance_id.to_string()),
                     Some(ACTIVITY),
                     debug,
                 )

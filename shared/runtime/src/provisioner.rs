@@ -34,6 +34,21 @@ pub enum ProvisionError {
     Transient(String),
 }
 
+impl ProvisionError {
+    /// The answer for the marketplace: a refusal's own code and reason, or `000005` with
+    /// "`what` failed, please retry" (the transient cause is logged, not shown).
+    pub fn answer(&self, what: &str) -> koogate_protocol::envelope::Answer {
+        use koogate_protocol::envelope::Answer;
+        match self {
+            ProvisionError::Refused { code, reason } => Answer::error(*code, reason.clone()),
+            ProvisionError::Transient(_) => Answer::error(
+                ResultCode::InternalError,
+                format!("{what} failed, please retry"),
+            ),
+        }
+    }
+}
+
 /// The ISV's side of an instance's life.
 #[async_trait]
 pub trait Provisioner: Send + Sync + 'static {
