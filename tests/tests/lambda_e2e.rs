@@ -144,8 +144,6 @@ async fn new_instance_through_cargo_lambda_watch_and_moto() {
     let url = format!("{url_base}?{}", signed_query(KEY, body.as_bytes()));
     let (status, headers, text) = post(&url, body).await.unwrap();
     assert_eq!(status, 200);
-    let answer = (headers, text);
-    let (headers, text) = answer;
     assert_eq!(
         text,
         r#"{"resultCode":"000000","resultMsg":"success.","instanceId":"e2e-business-1"}"#

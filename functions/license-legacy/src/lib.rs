@@ -35,10 +35,7 @@ impl Function for LicenseLegacyFunction {
     async fn handle(&self, call: &Call<'_>) -> Outcome {
         let request = match legacy_request::parse_legacy_on(LegacyRoute::License, call.params) {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
-                    .because(e.to_string())
-            }
+            Err(e) => return Outcome::rejected(&e, None),
         };
         let debug = request.is_debug();
         let t = |activity: &'static str, instance_id| Target {

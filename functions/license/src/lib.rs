@@ -32,10 +32,7 @@ impl Function for LicenseFunction {
     async fn handle(&self, call: &Call<'_>) -> Outcome {
         let request = match parse_license(call.body) {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
-                    .because(e.to_string())
-            }
+            Err(e) => return Outcome::rejected(&e, None),
         };
         let activity = request.activity().name();
         let debug = request.is_debug();

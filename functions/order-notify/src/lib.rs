@@ -29,10 +29,7 @@ impl Function for OrderNotifyFunction {
     async fn handle(&self, call: &Call<'_>) -> Outcome {
         let r = match parse_order_notify(call.body) {
             Ok(r) => r,
-            Err(e) => {
-                return Outcome::answer(Answer::error(e.result_code(), e.to_string()), None, false)
-                    .because(e.to_string())
-            }
+            Err(e) => return Outcome::rejected(&e, None),
         };
         let debug = r.test_flag;
         let partition = Partition::from_debug_flag(debug);

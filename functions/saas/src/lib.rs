@@ -13,7 +13,6 @@ pub mod new_instance;
 pub mod query_instance;
 
 use async_trait::async_trait;
-use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::{parse_basic, BasicRequest};
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome};
@@ -49,12 +48,7 @@ impl Function for SaasFunction {
                 let activity = koogate_protocol::activity::peek_activity(call.body)
                     .and_then(|a| koogate_protocol::activity::Activity::parse(&a))
                     .map(|a| a.name());
-                return Outcome::answer(
-                    Answer::error(e.result_code(), e.to_string()),
-                    activity,
-                    false,
-                )
-                .because(e.to_string());
+                return Outcome::rejected(&e, activity);
             }
         };
         match &request {

@@ -624,10 +624,7 @@ fn test_flag(p: &[(String, String)]) -> bool {
 
 /// A mandatory absolute expiry, 14 or 17 digits UTC (D11).
 fn required_expire_time(p: &[(String, String)]) -> Result<(String, i64), RequestError> {
-    let text = required(p, "expireTime")?;
-    let ms =
-        parse_expire_time(&text).map_err(|e| RequestError::invalid("expireTime", e.to_string()))?;
-    Ok((text, ms))
+    crate::request::expire_time(required(p, "expireTime")?)
 }
 
 /// An informational expiry: kept as text, epoch ms only when it parses.

@@ -14,7 +14,7 @@ use crate::request::{
     activity_of, json_object, optional, required, test_flag, InstanceStatusChange, RequestError,
     Scene,
 };
-use crate::timestamp::parse_expire_time;
+use crate::request::{expire_time, required_status};
 
 /// The activities of the License 2.0 merchant interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -186,9 +186,7 @@ fn refresh_license_code(obj: &Json) -> Result<RefreshLicenseCode, RequestError> 
     let order_line_id = required(obj, "orderLineId")?;
     let license = required(obj, "license")?;
     let product_id = optional(obj, "productId")?;
-    let expire_time = required(obj, "expireTime")?;
-    let expire_time_ms = parse_expire_time(&expire_time)
-        .map_err(|e| RequestError::invalid("expireTime", e.to_string()))?;
+    let (expire_time, expire_time_ms) = expire_time(required(obj, "expireTime")?)?;
     Ok(RefreshLicenseCode {
         license,
         order_id,
@@ -203,8 +201,7 @@ fn refresh_license_code(obj: &Json) -> Result<RefreshLicenseCode, RequestError> 
 
 fn update_license_code_status(obj: &Json) -> Result<UpdateLicenseCodeStatus, RequestError> {
     let license = required(obj, "license")?;
-    let status = InstanceStatusChange::parse(&required(obj, "status")?)
-        .ok_or_else(|| RequestError::invalid("status", "must be FREEZE or UNFREEZE"))?;
+    let status = required_status(obj)?;
     Ok(UpdateLicenseCodeStatus {
         license,
         status,

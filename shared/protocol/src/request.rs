@@ -544,6 +544,19 @@ fn required_at(obj: &Json, key: &str, field: &'static str) -> Result<String, Req
     }
 }
 
+/// A mandatory absolute `expireTime` (D11): the text as sent and its epoch milliseconds.
+pub(crate) fn expire_time(text: String) -> Result<(String, i64), RequestError> {
+    let ms =
+        parse_expire_time(&text).map_err(|e| RequestError::invalid("expireTime", e.to_string()))?;
+    Ok((text, ms))
+}
+
+/// A mandatory `status` of FREEZE or UNFREEZE.
+pub(crate) fn required_status(obj: &Json) -> Result<InstanceStatusChange, RequestError> {
+    InstanceStatusChange::parse(&required(obj, "status")?)
+        .ok_or_else(|| RequestError::invalid("status", "must be FREEZE or UNFREEZE"))
+}
+
 pub(crate) fn required(obj: &Json, field: &'static str) -> Result<String, RequestError> {
     required_at(obj, field, field)
 }
@@ -729,9 +742,7 @@ fn refresh_instance(obj: &Json) -> Result<RefreshInstance, RequestError> {
     let order_line_id = required(obj, "orderLineId")?;
     let scene = Scene::parse(&required(obj, "scene")?);
     let product_id = optional(obj, "productId")?;
-    let expire_time = required(obj, "expireTime")?;
-    let expire_time_ms = parse_expire_time(&expire_time)
-        .map_err(|e| RequestError::invalid("expireTime", e.to_string()))?;
+    let (expire_time, expire_time_ms) = expire_time(required(obj, "expireTime")?)?;
     Ok(RefreshInstance {
         instance_id,
         order_id,
@@ -746,9 +757,7 @@ fn refresh_instance(obj: &Json) -> Result<RefreshInstance, RequestError> {
 
 fn update_instance_status(obj: &Json) -> Result<UpdateInstanceStatus, RequestError> {
     let instance_id = required(obj, "instanceId")?;
-    let status = required(obj, "status")?;
-    let status = InstanceStatusChange::parse(&status)
-        .ok_or_else(|| RequestError::invalid("status", "must be FREEZE or UNFREEZE"))?;
+    let status = required_status(obj)?;
     Ok(UpdateInstanceStatus {
         instance_id,
         status,

@@ -3,7 +3,6 @@
 //! HTTP/1.1 with title-case header names, so that `Body-Sign` and `Content-Type` go on the wire
 //! capitalised exactly as the console expects.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -23,34 +22,24 @@ use crate::pipeline::{self, Function};
 /// The functions of a process, by route method and path.
 #[derive(Clone)]
 pub struct Router {
-    by_route: HashMap<(&'static str, &'static str), Arc<dyn Function>>,
+    functions: Vec<Arc<dyn Function>>,
 }
 
 impl Router {
     /// Mounts `functions` at their routes.
     pub fn new(functions: Vec<Arc<dyn Function>>) -> Router {
-        Router {
-            by_route: functions
-                .into_iter()
-                .map(|f| ((f.route().method, f.route().path), f))
-                .collect(),
-        }
+        Router { functions }
     }
 
     /// The function for a method and path. A method no route declares on a known path goes to
     /// that path's V2 (POST) function, whose pipeline answers it `000002` in the D5 framing.
     pub fn get(&self, method: &str, path: &str) -> Option<&Arc<dyn Function>> {
-        let exact = self
-            .by_route
-            .iter()
-            .find(|((m, p), _)| m.eq_ignore_ascii_case(method) && *p == path);
-        exact
-            .or_else(|| {
-                self.by_route
-                    .iter()
-                    .find(|((m, p), _)| *m == "POST" && *p == path)
-            })
-            .map(|(_, f)| f)
+        let on_path = |m: &str| {
+            self.functions
+                .iter()
+                .find(|f| f.route().method.eq_ignore_ascii_case(m) && f.route().path == path)
+        };
+        on_path(method).or_else(|| on_path("POST"))
     }
 }
 

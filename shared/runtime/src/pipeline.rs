@@ -49,6 +49,19 @@ impl Outcome {
         }
     }
 
+    /// A request body that did not parse or validate: `000002` naming the problem (D13).
+    pub fn rejected(
+        e: &koogate_protocol::request::RequestError,
+        activity: Option<&'static str>,
+    ) -> Outcome {
+        Outcome::answer(
+            Answer::error(e.result_code(), e.to_string()),
+            activity,
+            false,
+        )
+        .because(e.to_string())
+    }
+
     pub fn because(mut self, reason: impl Into<String>) -> Outcome {
         self.reason = Some(reason.into());
         self
@@ -186,9 +199,10 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         }
     };
 
-    let body = match outcome.reply {
-        Reply::Answer(ref a) => a.render(),
-        Reply::Stored(ref bytes) => bytes.clone(),
+    // A fresh answer knows its code; only a replayed body is read back for the log line.
+    let (body, code) = match outcome.reply {
+        Reply::Answer(ref a) => (a.render(), a.code.as_str().to_string()),
+        Reply::Stored(ref bytes) => (bytes.clone(), result_code_of(bytes)),
     };
     let key = key_index
         .and_then(|i| keys.get(i))
@@ -197,7 +211,6 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         .unwrap_or("");
     let out = Outbound::signed(body, key);
 
-    let code = result_code_of(&out.body);
     let record = RequestRecord {
         function: route.function,
         route: route.path,

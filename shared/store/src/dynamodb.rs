@@ -351,7 +351,7 @@ pub(crate) fn abandon_expr(owner: &str) -> Expr {
     )
 }
 
-pub(crate) fn put_instance_expr(expected_version: Option<u64>) -> Expr {
+pub(crate) fn versioned_put_expr(expected_version: Option<u64>) -> Expr {
     match expected_version {
         None => Expr {
             condition: "attribute_not_exists(pk)".into(),
@@ -385,6 +385,43 @@ fn values_map(e: &Expr) -> Option<HashMap<String, AttributeValue>> {
 }
 
 impl DynamoStore {
+    /// Writes `item` with its `version` and `doc`, conditioned on the stored version (instances
+    /// and records share this shape).
+    async fn put_versioned(
+        &self,
+        op: &str,
+        mut item: HashMap<String, AttributeValue>,
+        version: u64,
+        doc: String,
+        expected_version: Option<u64>,
+    ) -> Result<VersionedWrite, StoreError> {
+        item.insert(
+            "version".into(),
+            n(i64::try_from(version).unwrap_or(i64::MAX)),
+        );
+        item.insert("doc".into(), s(doc));
+        let e = versioned_put_expr(expected_version);
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(&e.condition)
+            .set_expression_attribute_names(names_map(&e))
+            .set_expression_attribute_values(values_map(&e))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(VersionedWrite::Written),
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => {
+                    Ok(VersionedWrite::Conflict)
+                }
+                _ => Err(unavailable(op, &err)),
+            },
+        }
+    }
+
     async fn conditional_update(
         &self,
         op: &str,
@@ -576,32 +613,15 @@ impl Store for DynamoStore {
         let pk = keys::instance(instance.partition(), &instance.instance_id);
         let doc = serde_json::to_string(instance).map_err(|e| corrupt(&pk, e.to_string()))?;
         let mut item = key(&pk);
-        item.insert(
-            "version".into(),
-            n(i64::try_from(instance.version).unwrap_or(i64::MAX)),
-        );
         item.insert("state".into(), s(instance.state.as_str()));
-        item.insert("doc".into(), s(doc));
-        let e = put_instance_expr(expected_version);
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(&e.condition)
-            .set_expression_attribute_names(names_map(&e))
-            .set_expression_attribute_values(values_map(&e))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(VersionedWrite::Written),
-            Err(err) => match err.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => {
-                    Ok(VersionedWrite::Conflict)
-                }
-                _ => Err(unavailable("PutItem(instance)", &err)),
-            },
-        }
+        self.put_versioned(
+            "PutItem(instance)",
+            item,
+            instance.version,
+            doc,
+            expected_version,
+        )
+        .await
     }
 
     async fn get_record(&self, k: &str) -> Result<Option<Record>, StoreError> {
@@ -631,32 +651,14 @@ impl Store for DynamoStore {
         record: &Record,
         expected_version: Option<u64>,
     ) -> Result<VersionedWrite, StoreError> {
-        let mut item = key(k);
-        item.insert(
-            "version".into(),
-            n(i64::try_from(record.version).unwrap_or(i64::MAX)),
-        );
-        item.insert("doc".into(), s(record.doc.clone()));
-        let e = put_instance_expr(expected_version);
-        let res = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(&e.condition)
-            .set_expression_attribute_names(names_map(&e))
-            .set_expression_attribute_values(values_map(&e))
-            .send()
-            .await;
-        match res {
-            Ok(_) => Ok(VersionedWrite::Written),
-            Err(err) => match err.as_service_error() {
-                Some(se) if se.is_conditional_check_failed_exception() => {
-                    Ok(VersionedWrite::Conflict)
-                }
-                _ => Err(unavailable("PutItem(record)", &err)),
-            },
-        }
+        self.put_versioned(
+            "PutItem(record)",
+            key(k),
+            record.version,
+            record.doc.clone(),
+            expected_version,
+        )
+        .await
     }
 }
 
@@ -740,7 +742,7 @@ mod tests {
             ("acquire", acquire_expr(&acquire(Some(1)))),
             ("complete", complete_expr("o", "{}", None)),
             ("abandon", abandon_expr("o")),
-            ("update instance", put_instance_expr(Some(1))),
+            ("update instance", versioned_put_expr(Some(1))),
         ] {
             assert_no_bare_reserved_words(label, &e);
         }
@@ -754,8 +756,8 @@ mod tests {
         assert_placeholders_match("complete forever", &complete_expr("o", "{}", None));
         assert_placeholders_match("complete expiring", &complete_expr("o", "{}", Some(9)));
         assert_placeholders_match("abandon", &abandon_expr("o"));
-        assert_placeholders_match("insert instance", &put_instance_expr(None));
-        assert_placeholders_match("update instance", &put_instance_expr(Some(3)));
+        assert_placeholders_match("insert instance", &versioned_put_expr(None));
+        assert_placeholders_match("update instance", &versioned_put_expr(Some(3)));
     }
 
     #[test]
