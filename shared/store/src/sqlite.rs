@@ -77,16 +77,27 @@ impl SqliteStore {
     fn init(conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(2))
             .map_err(unavailable)?;
-        // WAL + NORMAL: a commit is durable against a process crash, and fsyncs only at checkpoints.
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(unavailable)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(unavailable)?;
-        conn.execute_batch(SCHEMA).map_err(unavailable)?;
+        // Switching a new file to WAL takes an exclusive lock for which SQLite does not always call
+        // the busy handler, so two processes opening one new file at once can see "database is
+        // locked" here: retry for as long as the busy timeout would have waited.
+        let started = std::time::Instant::now();
+        while let Err(e) = Self::prepare(&conn) {
+            if !is_busy(&e) || started.elapsed() > std::time::Duration::from_secs(2) {
+                return Err(unavailable(e));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         Ok(SqliteStore {
             conn: Arc::new(Mutex::new(conn)),
             inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
+    }
+
+    /// WAL + NORMAL: a commit is durable against a process crash, and fsyncs only at checkpoints.
+    fn prepare(conn: &Connection) -> rusqlite::Result<()> {
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.execute_batch(SCHEMA)
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -105,6 +116,14 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("sqlite task failed: {e}")))?
     }
+}
+
+/// SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock for now.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
 }
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
