@@ -22,7 +22,8 @@ use koogate_runtime::secrets::Secrets;
 use koogate_runtime::{pipeline, App};
 use koogate_store::dynamodb::DynamoStore;
 use koogate_store::{
-    Acquire, AcquireOutcome, Instance, Partition, Record, Store, StoreError, VersionedWrite,
+    Acquire, AcquireOutcome, DirectoryItem, DirectoryWrite, Instance, Partition, Record, Store,
+    StoreError, VersionedWrite,
 };
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
 
@@ -422,6 +423,33 @@ impl Store for FaultyStore {
     ) -> Result<VersionedWrite, StoreError> {
         self.gate().await?;
         self.inner.put_record(key, r, v).await
+    }
+    async fn write_directory(
+        &self,
+        p: Partition,
+        tenant_id: &str,
+        writes: &[DirectoryWrite],
+    ) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.write_directory(p, tenant_id, writes).await
+    }
+    async fn get_directory_item(
+        &self,
+        p: Partition,
+        tenant_id: &str,
+        sk: &str,
+    ) -> Result<Option<DirectoryItem>, StoreError> {
+        self.gate().await?;
+        self.inner.get_directory_item(p, tenant_id, sk).await
+    }
+    async fn list_directory(
+        &self,
+        p: Partition,
+        tenant_id: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<DirectoryItem>, StoreError> {
+        self.gate().await?;
+        self.inner.list_directory(p, tenant_id, sk_prefix).await
     }
 }
 

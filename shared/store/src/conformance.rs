@@ -442,6 +442,104 @@ pub async fn record_versioning(store: &dyn Store) {
     assert_eq!(store.get_record(&k).await.unwrap().as_ref(), Some(&r2));
 }
 
+/// The directory: typed entries round-trip; a tenant's items are apart from other tenants' and
+/// from the debug partition; a prefix lists only its kind; deletes remove; repeats change nothing;
+/// a write of hundreds of items (more than one DynamoDB batch) lands whole, and the last write of
+/// a key wins.
+pub async fn directory_items(store: &dyn Store) {
+    use crate::directory::{sk, Access, Department, Directory, Entry, Tenant};
+    use crate::{DirectoryItem, DirectoryWrite};
+
+    let tenant_id = unique("tenant");
+    let other_id = unique("tenant-other");
+    let dir = Directory::new(store, Partition::Production, &tenant_id);
+    let debug = Directory::new(store, Partition::Debug, &tenant_id);
+    let other = Directory::new(store, Partition::Production, &other_id);
+    assert_eq!(dir.tenant().await.unwrap(), None);
+
+    let tenant = Tenant {
+        tenant_id: tenant_id.clone(),
+        tenant_code: "huawei".into(),
+        name: "企业 A".into(),
+        domain_name: "https://idp.example.com".into(),
+        instance_id: "inst-1".into(),
+        order_id: "CS1".into(),
+        deleted: false,
+        updated_at_ms: 1,
+    };
+    let dept = |code: &str, parent: &str| Department {
+        org_code: code.into(),
+        org_name: format!("dept {code}"),
+        parent_code: parent.into(),
+        deleted: false,
+        updated_at_ms: 1,
+    };
+    let writes = vec![
+        Entry::Tenant(tenant.clone()).put(),
+        Entry::Department(dept("10", "")).put(),
+        Entry::Department(dept("11", "10")).put(),
+        Entry::Access(Access {
+            user_name: "zhangsan".into(),
+            app_id: "app#1".into(),
+            granted_at_ms: 1,
+        })
+        .put(),
+    ];
+    dir.apply(&writes).await.unwrap();
+    dir.apply(&writes).await.unwrap();
+    assert_eq!(dir.tenant().await.unwrap().as_ref(), Some(&tenant));
+    assert_eq!(debug.tenant().await.unwrap(), None, "debug is apart");
+    assert_eq!(other.tenant().await.unwrap(), None, "tenants are apart");
+    let codes: Vec<String> = dir
+        .departments()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| d.org_code)
+        .collect();
+    assert_eq!(
+        codes,
+        ["10", "11"],
+        "in sk order, no duplicates after a repeat"
+    );
+    assert!(dir.access("zhangsan", "app#1").await.unwrap().is_some());
+    assert_eq!(dir.accesses_of("zhangsan").await.unwrap().len(), 1);
+    assert!(
+        dir.accesses_of("zhang").await.unwrap().is_empty(),
+        "prefix is exact"
+    );
+
+    dir.apply(&[DirectoryWrite::Delete {
+        sk: sk::access("zhangsan", "app#1"),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(dir.access("zhangsan", "app#1").await.unwrap(), None);
+    dir.apply(&[DirectoryWrite::Delete {
+        sk: sk::access("zhangsan", "app#1"),
+    }])
+    .await
+    .expect("deleting an absent item succeeds");
+
+    // Hundreds of items in one write, with one key written twice: the last write wins.
+    let mut many: Vec<DirectoryWrite> = (0..600)
+        .map(|i| Entry::Department(dept(&format!("m{i:04}"), "10")).put())
+        .collect();
+    many.push(DirectoryWrite::Put(DirectoryItem {
+        sk: sk::org("m0000"),
+        doc: serde_json::to_string(&Department {
+            deleted: true,
+            ..dept("m0000", "10")
+        })
+        .unwrap(),
+    }));
+    dir.apply(&many).await.unwrap();
+    let all = dir.departments().await.unwrap();
+    assert_eq!(all.len(), 602);
+    assert!(all.iter().any(|d| d.org_code == "m0000" && d.deleted));
+    assert!(other.departments().await.unwrap().is_empty());
+}
+
 /// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
 /// (an async expression yielding `Arc<dyn Store>`).
 #[macro_export]
@@ -496,6 +594,11 @@ macro_rules! conformance_tests {
         async fn conformance_batch_read_of_one_hundred() {
             let s = $make.await;
             $crate::conformance::batch_read_of_one_hundred(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_directory_items() {
+            let s = $make.await;
+            $crate::conformance::directory_items(&*s).await;
         }
     };
 }

@@ -3,7 +3,8 @@
 //! without a second read.
 //!
 //! Each trait method is exactly one DynamoDB request (BatchGetItem may repeat for unprocessed
-//! keys). The actions used are listed in [`crate::dynamodb_actions::ACTIONS_USED`], which the
+//! keys), except the directory's: a directory write is one BatchWriteItem per 25 items and a
+//! listing one Query per page. The actions used are listed in [`crate::dynamodb_actions::ACTIONS_USED`], which the
 //! infrastructure test holds the IAM policy to.
 
 use std::collections::HashMap;
@@ -14,18 +15,25 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::{BoxError, SdkError};
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue,
+    ReturnValuesOnConditionCheckFailure, WriteRequest,
 };
 use aws_sdk_dynamodb::Client;
 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
-use crate::{keys, Partition, Store, StoreError, VersionedWrite};
+use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
 /// The sort key of every single-item entity.
 const SK: &str = "-";
 /// BatchGetItem rounds before unprocessed keys count as a failure.
 const BATCH_GET_ROUNDS: usize = 4;
+/// BatchWriteItem takes at most 25 writes per request.
+const BATCH_WRITE_SIZE: usize = 25;
+/// BatchWriteItem rounds (unprocessed items are resent) before they count as a failure.
+const BATCH_WRITE_ROUNDS: usize = 5;
+/// BatchWriteItem requests in flight at once for one directory write (500 users = 40 requests).
+const BATCH_WRITE_PARALLEL: usize = 8;
 
 /// The DynamoDB store.
 #[derive(Clone)]
@@ -74,12 +82,14 @@ struct RequestCounter {
     counts: Arc<[AtomicU64; ACTIONS.len()]>,
 }
 
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 9] = [
     "GetItem",
     "BatchGetItem",
     "PutItem",
     "UpdateItem",
     "DeleteItem",
+    "BatchWriteItem",
+    "Query",
     "CreateTable",
     "Other",
 ];
@@ -164,7 +174,11 @@ fn n(v: i64) -> AttributeValue {
 }
 
 fn key(pk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(SK))])
+    item_key(pk, SK)
+}
+
+fn item_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
 fn unavailable<E: std::fmt::Debug>(op: &str, e: &SdkError<E>) -> StoreError {
@@ -660,6 +674,162 @@ impl Store for DynamoStore {
         )
         .await
     }
+
+    async fn write_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        writes: &[DirectoryWrite],
+    ) -> Result<(), StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        // A batch may not name one key twice, and only the last write of a key matters: keep
+        // that one, so that the batches are independent and may run side by side.
+        let mut last: HashMap<&str, &DirectoryWrite> = HashMap::new();
+        for w in writes {
+            let sk = match w {
+                DirectoryWrite::Put(item) => item.sk.as_str(),
+                DirectoryWrite::Delete { sk } => sk.as_str(),
+            };
+            last.insert(sk, w);
+        }
+        let requests: Vec<WriteRequest> = last
+            .into_values()
+            .map(|w| directory_write_request(&pk, w))
+            .collect::<Result<_, _>>()?;
+        let mut chunks = requests.chunks(BATCH_WRITE_SIZE);
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < BATCH_WRITE_PARALLEL {
+                let Some(chunk) = chunks.next() else { break };
+                let (client, table, chunk) =
+                    (self.client.clone(), self.table.clone(), chunk.to_vec());
+                running.spawn(async move { batch_write(&client, &table, chunk).await });
+            }
+            match running.join_next().await {
+                None => return Ok(()),
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "dynamodb BatchWriteItem task failed: {e}"
+                    )))
+                }
+            }
+        }
+    }
+
+    async fn get_directory_item(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk: &str,
+    ) -> Result<Option<DirectoryItem>, StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(item_key(&pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetItem(directory)", &e))?;
+        out.item.map(|item| directory_item(&pk, &item)).transpose()
+    }
+
+    async fn list_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<DirectoryItem>, StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let mut found = Vec::new();
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_names("#sk", "sk")
+                .expression_attribute_values(":pk", s(pk.as_str()))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("Query(directory)", &e))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(directory_item(&pk, &item)?);
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+fn directory_item(
+    pk: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<DirectoryItem, StoreError> {
+    let sk = get_s(item, "sk").ok_or_else(|| corrupt(pk, "missing sk"))?;
+    let doc = get_s(item, "doc").ok_or_else(|| corrupt(pk, format!("{sk}: missing doc")))?;
+    Ok(DirectoryItem {
+        sk: sk.to_string(),
+        doc: doc.to_string(),
+    })
+}
+
+fn directory_write_request(pk: &str, w: &DirectoryWrite) -> Result<WriteRequest, StoreError> {
+    let built = match w {
+        DirectoryWrite::Put(item) => {
+            let mut attrs = item_key(pk, &item.sk);
+            attrs.insert("doc".into(), s(item.doc.as_str()));
+            PutRequest::builder()
+                .set_item(Some(attrs))
+                .build()
+                .map(|p| WriteRequest::builder().put_request(p).build())
+        }
+        DirectoryWrite::Delete { sk } => DeleteRequest::builder()
+            .set_key(Some(item_key(pk, sk)))
+            .build()
+            .map(|d| WriteRequest::builder().delete_request(d).build()),
+    };
+    built.map_err(|e| StoreError::Unavailable(format!("dynamodb BatchWriteItem: {e}")))
+}
+
+/// One BatchWriteItem of at most 25 writes, resending what DynamoDB left unprocessed.
+async fn batch_write(
+    client: &Client,
+    table: &str,
+    mut pending: Vec<WriteRequest>,
+) -> Result<(), StoreError> {
+    for round in 0..BATCH_WRITE_ROUNDS {
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(20 << round)).await;
+        }
+        let out = client
+            .batch_write_item()
+            .request_items(table, std::mem::take(&mut pending))
+            .send()
+            .await
+            .map_err(|e| unavailable("BatchWriteItem(directory)", &e))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut u| u.remove(table))
+            .unwrap_or_default();
+        if pending.is_empty() {
+            return Ok(());
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "dynamodb BatchWriteItem: {} writes still unprocessed after {BATCH_WRITE_ROUNDS} rounds",
+        pending.len()
+    )))
 }
 
 #[cfg(test)]

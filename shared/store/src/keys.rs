@@ -72,3 +72,9 @@ pub fn order_notification(partition: Partition, order_id: &str, order_line_id: &
 pub fn legacy_license(partition: Partition, order_id: &str) -> String {
     format!("{}legacy-license#{order_id}", partition.prefix())
 }
+
+/// `tenant#<tenantId>`: the partition of one joint-operation tenant's directory (tenant, apps,
+/// users, access grants, departments), so that a tenant's departments are one Query.
+pub fn tenant(partition: Partition, tenant_id: &str) -> String {
+    format!("{}tenant#{tenant_id}", partition.prefix())
+}

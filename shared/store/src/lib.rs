@@ -11,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod directory;
 pub mod dynamodb;
 pub mod dynamodb_actions;
 pub mod idempotency;
@@ -46,6 +47,22 @@ pub enum VersionedWrite {
     Written,
     /// Someone else wrote first (or the record already exists on an insert): re-read and decide.
     Conflict,
+}
+
+/// One item of a tenant's joint-operation directory as the backends keep it: `sk` names the item
+/// inside the tenant's partition (see [`directory`] for the typed entries), `doc` is its JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryItem {
+    pub sk: String,
+    pub doc: String,
+}
+
+/// One change to a tenant's directory: each replaces or removes a whole item, so applying the
+/// same changes twice leaves the same state (the kit interfaces' documented idempotency).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DirectoryWrite {
+    Put(DirectoryItem),
+    Delete { sk: String },
 }
 
 /// The operations koogate needs from a store. Implementations must be safe to call concurrently
@@ -114,4 +131,32 @@ pub trait Store: Send + Sync + 'static {
         record: &Record,
         expected_version: Option<u64>,
     ) -> Result<VersionedWrite, StoreError>;
+
+    /// Applies `writes`, in order, to the directory of tenant `tenant_id` (design §4: one
+    /// partition per tenant). SQLite applies them in one transaction; DynamoDB in batches of 25,
+    /// which is safe because every write is idempotent: a repeat after a partial failure
+    /// converges on the same state.
+    async fn write_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        writes: &[DirectoryWrite],
+    ) -> Result<(), StoreError>;
+
+    /// The directory item `sk` of tenant `tenant_id`, if any (a strongly consistent read).
+    async fn get_directory_item(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk: &str,
+    ) -> Result<Option<DirectoryItem>, StoreError>;
+
+    /// Every directory item of tenant `tenant_id` whose `sk` starts with `sk_prefix`, in `sk`
+    /// order (a strongly consistent Query on DynamoDB, never a Scan).
+    async fn list_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<DirectoryItem>, StoreError>;
 }

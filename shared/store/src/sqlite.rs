@@ -13,7 +13,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
-use crate::{keys, Partition, Store, StoreError, VersionedWrite};
+use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS nonces (
@@ -36,6 +36,12 @@ CREATE TABLE IF NOT EXISTS records (
     key     TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
     doc     TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS directory (
+    pk  TEXT NOT NULL,
+    sk  TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (pk, sk)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS instances (
     key     TEXT PRIMARY KEY,
@@ -424,6 +430,90 @@ impl Store for SqliteStore {
             } else {
                 VersionedWrite::Conflict
             })
+        })
+        .await
+    }
+
+    async fn write_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        writes: &[DirectoryWrite],
+    ) -> Result<(), StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let writes = writes.to_vec();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            {
+                let mut put = tx
+                    .prepare_cached(
+                        "INSERT INTO directory (pk, sk, doc) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT(pk, sk) DO UPDATE SET doc = excluded.doc",
+                    )
+                    .map_err(unavailable)?;
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM directory WHERE pk = ?1 AND sk = ?2")
+                    .map_err(unavailable)?;
+                for w in &writes {
+                    match w {
+                        DirectoryWrite::Put(item) => put.execute(params![pk, item.sk, item.doc]),
+                        DirectoryWrite::Delete { sk } => delete.execute(params![pk, sk]),
+                    }
+                    .map_err(unavailable)?;
+                }
+            }
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn get_directory_item(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk: &str,
+    ) -> Result<Option<DirectoryItem>, StoreError> {
+        let (pk, sk) = (keys::tenant(partition, tenant_id), sk.to_string());
+        self.with(move |conn| {
+            conn.query_row(
+                "SELECT doc FROM directory WHERE pk = ?1 AND sk = ?2",
+                params![pk, sk],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map(|doc| doc.map(|doc| DirectoryItem { sk, doc }))
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn list_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<DirectoryItem>, StoreError> {
+        let (pk, prefix) = (keys::tenant(partition, tenant_id), sk_prefix.to_string());
+        self.with(move |conn| {
+            // A range on the primary key: every string starting with the prefix sorts between the
+            // prefix and the prefix followed by the highest code point.
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT sk, doc FROM directory \
+                     WHERE pk = ?1 AND sk >= ?2 AND sk < ?2 || char(1114111) ORDER BY sk",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![pk, prefix], |r| {
+                    Ok(DirectoryItem {
+                        sk: r.get(0)?,
+                        doc: r.get(1)?,
+                    })
+                })
+                .map_err(unavailable)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
         })
         .await
     }
