@@ -65,11 +65,26 @@ impl fmt::Display for JsonError {
 
 /// Parses one complete JSON text (any value at the top level, surrounded by optional whitespace).
 pub(crate) fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
+    parse_with(bytes, false)
+}
+
+/// Like [`parse`], but member names may also be written without quotes, as bare identifiers
+/// (`{orgCode:"1"}`): the form of allOrgSync's `orgInfoList` string in the published example
+/// (D14). Everything else is as strict as [`parse`].
+pub(crate) fn parse_lenient(bytes: &[u8]) -> Result<Json, JsonError> {
+    parse_with(bytes, true)
+}
+
+fn parse_with(bytes: &[u8], bare_names: bool) -> Result<Json, JsonError> {
     let src = std::str::from_utf8(bytes).map_err(|e| JsonError {
         offset: e.valid_up_to(),
         reason: "invalid UTF-8",
     })?;
-    let mut p = Parser { src, pos: 0 };
+    let mut p = Parser {
+        src,
+        pos: 0,
+        bare_names,
+    };
     let value = p.value(0)?;
     p.skip_ws();
     if p.pos != src.len() {
@@ -78,9 +93,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Json, JsonError> {
     Ok(value)
 }
 
+fn is_bare_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
+}
+
 struct Parser<'a> {
     src: &'a str,
     pos: usize,
+    /// Accept unquoted member names (see [`parse_lenient`]).
+    bare_names: bool,
 }
 
 impl Parser<'_> {
@@ -150,10 +171,11 @@ impl Parser<'_> {
         }
         loop {
             self.skip_ws();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a member name"));
-            }
-            let name = self.string()?;
+            let name = match self.peek() {
+                Some(b'"') => self.string()?,
+                Some(b) if self.bare_names && is_bare_name_byte(b) => self.bare_name(),
+                _ => return Err(self.error("expected a member name")),
+            };
             self.skip_ws();
             self.expect(b':', "expected ':' after a member name")?;
             let value = self.value(depth)?;
@@ -168,6 +190,15 @@ impl Parser<'_> {
                 _ => return Err(self.error("expected ',' or '}' in an object")),
             }
         }
+    }
+
+    /// An unquoted member name: ASCII letters, digits, `_` and `$` (JavaScript identifiers).
+    fn bare_name(&mut self) -> String {
+        let start = self.pos;
+        while self.peek().is_some_and(is_bare_name_byte) {
+            self.pos += 1;
+        }
+        self.src.get(start..self.pos).unwrap_or_default().to_string()
     }
 
     fn array(&mut self, depth: usize) -> Result<Json, JsonError> {

@@ -17,6 +17,8 @@
 //! * [`order_notify::parse_order_notify`] — the order notification (inbound-basic.md §7);
 //! * [`v1_auth`] — the V1 `authToken`, GET query and POST header forms, and the V1 `timeStamp`
 //!   (signatures.md §6, D16);
+//! * [`kit_request::parse_kit`] — the five joint-operation kit sync bodies, V2 and V1
+//!   (inbound-kit.md, D14);
 //! * [`legacy_request::parse_legacy`] — typed V1 GET requests of the SaaS V1 and old License
 //!   interfaces, and [`legacy_answer`] — their answers with fields (inbound-legacy.md).
 //!
@@ -42,6 +44,7 @@ pub mod body_sign;
 pub mod canonical;
 pub mod envelope;
 mod json;
+pub mod kit_request;
 pub mod kit_signature;
 pub mod legacy_answer;
 pub mod legacy_request;

@@ -519,4 +519,62 @@ proptest! {
         prop_assert_eq!(text.len(), 17);
         prop_assert_eq!(timestamp::parse_expire_time(&text), Ok(ms));
     }
+
+    #[test]
+    fn kit_parsers_never_panic(body in hostile_bytes(), shaped in kit_body()) {
+        use koogate_protocol::kit_request::{parse_kit, KitOp, KitVersion};
+        for op in KitOp::ALL {
+            for version in [KitVersion::V2, KitVersion::V1] {
+                for b in [&body[..], shaped.as_bytes()] {
+                    match parse_kit(op, version, b) {
+                        Ok(r) => { let _ = (r.tenant_id(), format!("{r:?}")); }
+                        Err(e) => prop_assert_eq!(e.result_code(), ResultCode::InvalidParam),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A kit-shaped body: the kit fields with values of any type, lists as arrays or as strings
+/// (with quoted or bare member names).
+fn kit_body() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(vec![
+        "instanceId", "tenantId", "tenantCode", "name", "domainName", "appId", "clientId",
+        "clientSecret", "flag", "testFlag", "timeStamp", "orderId", "orgCode", "orgName",
+        "parentCode", "currentSyncTime",
+    ]);
+    let entry = prop::collection::vec(
+        (
+            prop::sample::select(vec![
+                "userName", "name", "orgCode", "orgName", "role", "enable", "employeeType",
+                "extension", "parentCode",
+            ]),
+            json_value(),
+        ),
+        0..6,
+    )
+    .prop_map(|m| {
+        let members: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", members.join(","))
+    });
+    // The list as an array, as a string holding it, or as a string with bare member names.
+    let list_value = (prop::collection::vec(entry, 0..4), 0u8..3).prop_map(|(e, form)| {
+        let list = format!("[{}]", e.join(","));
+        match form {
+            0 => list,
+            1 => format!("{list:?}"),
+            _ => format!("{:?}", list.replace('"', "")),
+        }
+    });
+    (
+        prop::collection::vec((name, json_value()), 0..12),
+        prop::sample::select(vec!["userList", "orgInfoList", "orgInfo"]),
+        list_value,
+    )
+        .prop_map(|(members, list_name, list)| {
+            let mut parts: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            parts.push(format!("\"{list_name}\":{list}"));
+            format!("{{{}}}", parts.join(","))
+        })
 }

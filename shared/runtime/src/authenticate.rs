@@ -9,7 +9,7 @@ use std::time::Duration;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::result_code::ResultCode;
 use koogate_protocol::v1_auth::{self, Decoding, V1Verification};
-use koogate_protocol::{basic_signature, timestamp};
+use koogate_protocol::{basic_signature, kit_signature, timestamp};
 
 use crate::inbound::Inbound;
 
@@ -88,21 +88,94 @@ pub fn v1_query(
     }
 }
 
-/// Checks method, size, timestamp, nonce and signature. On failure, the answer to send (signed
-/// with the current key by the caller).
-pub fn basic(
+/// Kit V2 (inbound-kit.md §1.1): method, size, `x-timestamp`, `x-nonce`, `x-sign`, in that
+/// order; the signature over the canonical body first, then the raw bytes (D2).
+pub fn kit_headers(
     inbound: &Inbound,
     keys: &[String],
     now_ms: i64,
     window_ms: i64,
 ) -> Result<Verified, Answer> {
+    post_within_cap(inbound, "the kit interfaces are POST")?;
+    let ts = inbound.header("x-timestamp").unwrap_or_default().trim();
+    fresh_epoch(ts, "x-timestamp", now_ms, window_ms)?;
+    let nonce = inbound.header("x-nonce").unwrap_or_default().trim();
+    if nonce.is_empty() {
+        return Err(Answer::error(ResultCode::InvalidParam, "x-nonce is missing"));
+    }
+    let signature = inbound.header("x-sign").unwrap_or_default().trim();
+    if signature.is_empty() {
+        return Err(Answer::error(ResultCode::AuthFailed, "x-sign is missing"));
+    }
+    match kit_signature::verify(keys, nonce, ts, signature, &inbound.body) {
+        Some(key_index) => Ok(Verified {
+            key_index,
+            replay_token: nonce.to_string(),
+            params: Vec::new(),
+        }),
+        None => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "x-sign does not match",
+        )),
+    }
+}
+
+/// Kit V1 (inbound-kit.md §8): `authToken` header over the body members, the body's `timeStamp`
+/// fresh under either time-zone reading (D16), then the token against every legacy key.
+pub fn v1_body(
+    inbound: &Inbound,
+    keys: &[String],
+    now_ms: i64,
+    window: Option<Duration>,
+) -> Result<Verified, Answer> {
+    post_within_cap(inbound, "the V1 kit interfaces are POST")?;
+    let token = inbound.header(v1_auth::AUTH_TOKEN).unwrap_or_default().trim();
+    if token.is_empty() {
+        return Err(Answer::error(
+            ResultCode::AuthFailed,
+            "authToken header is missing",
+        ));
+    }
+    let ts = v1_auth::post_timestamp(&inbound.body).ok_or_else(|| {
+        Answer::error(ResultCode::InvalidParam, "timeStamp is missing from the body")
+    })?;
+    let ts_ms = v1_auth::parse_v1_timestamp(&ts).map_err(|_| {
+        Answer::error(
+            ResultCode::InvalidParam,
+            "timeStamp is not a time yyyyMMddHHmmssSSS",
+        )
+    })?;
+    if let Some(w) = window {
+        let w_ms = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+        if !v1_auth::v1_fresh(ts_ms, now_ms, w_ms, true) {
+            return Err(Answer::error(
+                ResultCode::InvalidParam,
+                format!(
+                    "timeStamp is outside the accepted window of {} s",
+                    w.as_secs()
+                ),
+            ));
+        }
+    }
+    match v1_auth::verify_post(keys, token, &inbound.body) {
+        Some(key_index) => Ok(Verified {
+            key_index,
+            replay_token: token.to_string(),
+            params: Vec::new(),
+        }),
+        None => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "authToken does not match",
+        )),
+    }
+}
+
+/// Method POST and a body within the cap (000002 otherwise).
+fn post_within_cap(inbound: &Inbound, what: &str) -> Result<(), Answer> {
     if !inbound.method.eq_ignore_ascii_case("POST") {
         return Err(Answer::error(
             ResultCode::InvalidParam,
-            format!(
-                "method {} is not supported here: the V2 interface is POST",
-                inbound.method
-            ),
+            format!("method {} is not supported here: {what}", inbound.method),
         ));
     }
     if inbound.body_too_large {
@@ -111,28 +184,46 @@ pub fn basic(
             "request body is larger than 1 MiB",
         ));
     }
-    let ts = inbound.query_param("timestamp").unwrap_or_default();
+    Ok(())
+}
+
+/// A present, decimal epoch timestamp within the window (D3), else 000002 naming `name`.
+fn fresh_epoch(ts: &str, name: &str, now_ms: i64, window_ms: i64) -> Result<(), Answer> {
     if ts.is_empty() {
         return Err(Answer::error(
             ResultCode::InvalidParam,
-            "timestamp is missing",
+            format!("{name} is missing"),
         ));
     }
-    let ts_ms = timestamp::parse_epoch_ms(&ts).map_err(|_| {
+    let ts_ms = timestamp::parse_epoch_ms(ts).map_err(|_| {
         Answer::error(
             ResultCode::InvalidParam,
-            "timestamp is not a decimal epoch time",
+            format!("{name} is not a decimal epoch time"),
         )
     })?;
     if !timestamp::within_window(ts_ms, now_ms, window_ms) {
         return Err(Answer::error(
             ResultCode::InvalidParam,
             format!(
-                "timestamp is outside the accepted window of {} s",
+                "{name} is outside the accepted window of {} s",
                 window_ms / 1000
             ),
         ));
     }
+    Ok(())
+}
+
+/// Checks method, size, timestamp, nonce and signature. On failure, the answer to send (signed
+/// with the current key by the caller).
+pub fn basic(
+    inbound: &Inbound,
+    keys: &[String],
+    now_ms: i64,
+    window_ms: i64,
+) -> Result<Verified, Answer> {
+    post_within_cap(inbound, "the V2 interface is POST")?;
+    let ts = inbound.query_param("timestamp").unwrap_or_default();
+    fresh_epoch(&ts, "timestamp", now_ms, window_ms)?;
     let nonce = inbound.query_param("nonce").unwrap_or_default();
     if nonce.is_empty() {
         return Err(Answer::error(ResultCode::InvalidParam, "nonce is missing"));

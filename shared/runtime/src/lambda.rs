@@ -93,15 +93,28 @@ pub fn inbound_from_event(
 
 /// The whole `main` of a function: configuration and clients once, then the Lambda loop.
 pub async fn run(function: Arc<dyn Function>) -> Result<(), lambda_runtime::Error> {
+    run_routes(vec![function]).await
+}
+
+/// Like [`run`] for a function that serves several routes (the kit functions serve their V2 and
+/// their V1 path), one [`Function`] per route: each event goes to the one its route names.
+pub async fn run_routes(functions: Vec<Arc<dyn Function>>) -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
+    let Some(first) = functions.first().cloned() else {
+        return Err("run_routes needs at least one function".into());
+    };
     let config = Config::from_env("dynamodb")?;
-    let app = App::build(config, &[function.route().interface]).await?;
+    let interfaces: Vec<_> = functions.iter().map(|f| f.route().interface).collect();
+    let app = App::build(config, &interfaces).await?;
+    let functions = Arc::new(functions);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
             let app = Arc::clone(&app);
-            let function = Arc::clone(&function);
+            let functions = Arc::clone(&functions);
+            let first = Arc::clone(&first);
             async move {
                 let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
+                let function = function_for(&functions, &event.payload).unwrap_or(first);
                 let inbound = inbound_from_event(event.payload, event.context.request_id, deadline);
                 let out = pipeline::process(&app, function.as_ref(), &inbound).await;
                 Ok::<ProxyResponse, lambda_runtime::Error>(out.into())
@@ -109,6 +122,30 @@ pub async fn run(function: Arc<dyn Function>) -> Result<(), lambda_runtime::Erro
         },
     ))
     .await
+}
+
+/// The function of the event's route: by API Gateway's `routeKey` (`POST /saas/…`), else by the
+/// end of the raw path (which carries the stage name in front on execute-api URLs). API Gateway
+/// sends a function only its own routes, so `None` happens only under an emulator; the caller
+/// then uses the first route, whose pipeline answers like for any request it cannot verify.
+fn function_for(
+    functions: &[Arc<dyn Function>],
+    event: &ApiGatewayV2httpRequest,
+) -> Option<Arc<dyn Function>> {
+    let route_key = event.route_key.as_deref().unwrap_or_default();
+    let raw_path = event.raw_path.as_deref().unwrap_or_default();
+    let method = event.request_context.http.method.as_str();
+    let by_key = functions.iter().find(|f| {
+        let r = f.route();
+        route_key == format!("{} {}", r.method, r.path)
+    });
+    let by_path = || {
+        functions.iter().find(|f| {
+            let r = f.route();
+            r.method.eq_ignore_ascii_case(method) && raw_path.ends_with(r.path)
+        })
+    };
+    by_key.or_else(by_path).cloned()
 }
 
 #[cfg(test)]

@@ -156,6 +156,8 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         AuthScheme::V1QueryToken => {
             authenticate::v1_query(inbound, keys, now, app.config.v1_window)
         }
+        AuthScheme::KitHeaders => authenticate::kit_headers(inbound, keys, now, window_ms),
+        AuthScheme::V1BodyToken => authenticate::v1_body(inbound, keys, now, app.config.v1_window),
     };
     let (outcome, key_index) = match authenticated {
         Err(answer) => {
@@ -234,8 +236,8 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
 async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Option<Outcome> {
     let now_s = now_ms.div_euclid(1000);
     let retention = match route.scheme {
-        AuthScheme::UrlSignature => app.config.nonce_retention(),
-        AuthScheme::V1QueryToken => app.config.v1_token_retention(),
+        AuthScheme::UrlSignature | AuthScheme::KitHeaders => app.config.nonce_retention(),
+        AuthScheme::V1QueryToken | AuthScheme::V1BodyToken => app.config.v1_token_retention(),
     };
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let key = koogate_store::keys::nonce(route.interface.name(), token);

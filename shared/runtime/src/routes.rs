@@ -40,6 +40,11 @@ pub enum AuthScheme {
     UrlSignature,
     /// V1: `authToken` and `timeStamp` in the URL query, over the other query parameters.
     V1QueryToken,
+    /// Kit V2: `x-sign`, `x-timestamp`, `x-nonce` headers over the JSON body (signatures.md §4).
+    KitHeaders,
+    /// Kit V1: `authToken` header over the body's members, keyed with the body's `timeStamp`
+    /// (signatures.md §6.3).
+    V1BodyToken,
 }
 
 /// One API Gateway route served by one Lambda function.
@@ -56,8 +61,9 @@ pub struct Route {
     pub scheme: AuthScheme,
 }
 
-/// Every route koogate serves today. Routes of later work (kit sync, SSO) are added here as their
-/// functions land.
+/// Every route koogate serves. Each kit function serves two routes, its V2 and its V1 path
+/// (design §2): the marketplace appends `/produceAPI/v2/<op>` or `/produceAPI/<op>` to the
+/// registered production address, `/saas`.
 pub const ROUTES: &[Route] = &[
     Route {
         method: "POST",
@@ -94,11 +100,86 @@ pub const ROUTES: &[Route] = &[
         interface: InterfaceType::General,
         scheme: AuthScheme::UrlSignature,
     },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/v2/tenantSync",
+        function: "tenant-sync",
+        interface: InterfaceType::Kit,
+        scheme: AuthScheme::KitHeaders,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/tenantSync",
+        function: "tenant-sync",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1BodyToken,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/v2/applicationSync",
+        function: "application-sync",
+        interface: InterfaceType::Kit,
+        scheme: AuthScheme::KitHeaders,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/applicationSync",
+        function: "application-sync",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1BodyToken,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/v2/authSync",
+        function: "auth-sync",
+        interface: InterfaceType::Kit,
+        scheme: AuthScheme::KitHeaders,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/authSync",
+        function: "auth-sync",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1BodyToken,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/v2/singleOrgSync",
+        function: "single-org-sync",
+        interface: InterfaceType::Kit,
+        scheme: AuthScheme::KitHeaders,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/singleOrgSync",
+        function: "single-org-sync",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1BodyToken,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/v2/allOrgSync",
+        function: "all-org-sync",
+        interface: InterfaceType::Kit,
+        scheme: AuthScheme::KitHeaders,
+    },
+    Route {
+        method: "POST",
+        path: "/saas/produceAPI/allOrgSync",
+        function: "all-org-sync",
+        interface: InterfaceType::Legacy,
+        scheme: AuthScheme::V1BodyToken,
+    },
 ];
 
-/// The route of a function by its name.
+/// The first route of a function by its name (kit functions have two: V2 first).
 pub fn by_function(function: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.function == function)
+}
+
+/// Every route of a function, by its name.
+pub fn of_function(function: &str) -> impl Iterator<Item = &'static Route> + '_ {
+    ROUTES.iter().filter(move |r| r.function == function)
 }
 
 /// The route for a method and path, if koogate serves it.
