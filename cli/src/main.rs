@@ -4,8 +4,11 @@
 //! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--send]` — a signed
 //!   request like the seller console's 生成请求命令, printed as curl or sent and checked.
 //! * `koogate init-secrets PATH` — a secrets document with fresh random keys, for local use.
+//! * `koogate keygen [--bits N] [--secrets PATH]` — the RSA key pair of joint-operation login:
+//!   the public key for the app credential, the private key for the secrets document.
 
 mod client;
+mod keygen;
 mod serve;
 mod sign;
 
@@ -15,6 +18,7 @@ const USAGE: &str = "usage:
   koogate serve [--addr HOST:PORT]
   koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
   koogate init-secrets PATH
+  koogate keygen [--bits N] [--secrets PATH]
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
         "serve" => serve::run(rest),
         "sign" => sign::run(rest),
         "init-secrets" => sign::init_secrets(rest),
+        "keygen" => keygen::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

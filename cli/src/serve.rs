@@ -11,13 +11,15 @@ use koogate_runtime::{telemetry, App, Function};
 /// Every function of the route table. A route whose function is not built yet is missing here,
 /// and `serve` refuses to start rather than serve a partial table silently.
 fn functions() -> Vec<Arc<dyn Function>> {
-    vec![
+    let mut functions: Vec<Arc<dyn Function>> = vec![
         Arc::new(koogate_saas::SaasFunction),
         Arc::new(koogate_saas_legacy::SaasLegacyFunction),
         Arc::new(koogate_license::LicenseFunction),
         Arc::new(koogate_license_legacy::LicenseLegacyFunction),
         Arc::new(koogate_order_notify::OrderNotifyFunction),
-    ]
+    ];
+    functions.extend(koogate_kit::KitFunction::all());
+    functions
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {

@@ -165,12 +165,24 @@ pub fn init_secrets(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     let key = || uuid::Uuid::new_v4().to_string();
+    // The RSA key decrypts the kit's clientSecret (D15), so that `make run` serves every route.
+    let rsa = crate::keygen::generate(crate::keygen::MIN_BITS)?;
     let doc = json!({"access_keys": {"basic": [key()], "kit": [key()], "license": [key()],
-                     "general": [key()], "legacy": [key()]}});
+                     "general": [key()], "legacy": [key()]},
+                     "rsa_private_key_pem": rsa.private_pem});
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     write_private(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!("koogate: wrote {} with fresh local keys", path.display());
     Ok(())
+}
+
+/// Replaces `path` with `text`, readable by the owner only: written beside it, then renamed over
+/// it, so a failure never leaves half a secrets document.
+pub fn replace_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    write_private(&tmp, text)?;
+    std::fs::rename(&tmp, path)
 }
 
 #[cfg(unix)]

@@ -25,8 +25,8 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use koogate_runtime::App;
 use koogate_store::idempotency::IdemRecord;
 use koogate_store::{
-    keys, Acquire, AcquireOutcome, IdemStatus, Instance, Partition, Record, Store, StoreError,
-    VersionedWrite,
+    keys, Acquire, AcquireOutcome, DirectoryItem, DirectoryWrite, IdemStatus, Instance, Partition,
+    Record, Store, StoreError, VersionedWrite,
 };
 use koogate_tests::{event, invoke, signed_query, Answered, KEY};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -132,6 +132,8 @@ struct Tables {
     instances: HashMap<String, (u64, String)>,
     /// versioned documents (license codes, order notifications)
     records: HashMap<String, Record>,
+    /// (tenant partition, sk) → JSON document: the joint-operation directory
+    directory: std::collections::BTreeMap<(String, String), String>,
 }
 
 /// A `HashMap` behind a `std::sync::Mutex`. Instances are kept as JSON documents, as the SQLite
@@ -318,6 +320,61 @@ impl Store for MemoryStore {
         } else {
             VersionedWrite::Conflict
         })
+    }
+    async fn write_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        writes: &[DirectoryWrite],
+    ) -> Result<(), StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let mut t = self.tables()?;
+        for w in writes {
+            match w {
+                DirectoryWrite::Put(item) => {
+                    t.directory
+                        .insert((pk.clone(), item.sk.clone()), item.doc.clone());
+                }
+                DirectoryWrite::Delete { sk } => {
+                    t.directory.remove(&(pk.clone(), sk.clone()));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_directory_item(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk: &str,
+    ) -> Result<Option<DirectoryItem>, StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let t = self.tables()?;
+        Ok(t.directory
+            .get(&(pk, sk.to_string()))
+            .map(|doc| DirectoryItem {
+                sk: sk.to_string(),
+                doc: doc.clone(),
+            }))
+    }
+
+    async fn list_directory(
+        &self,
+        partition: Partition,
+        tenant_id: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<DirectoryItem>, StoreError> {
+        let pk = keys::tenant(partition, tenant_id);
+        let t = self.tables()?;
+        Ok(t.directory
+            .range((pk.clone(), sk_prefix.to_string())..)
+            .take_while(|((p, sk), _)| *p == pk && sk.starts_with(sk_prefix))
+            .map(|((_, sk), doc)| DirectoryItem {
+                sk: sk.clone(),
+                doc: doc.clone(),
+            })
+            .collect())
     }
 }
 

@@ -207,6 +207,10 @@ pub const LEGACY_KEY: &str = "TestAccessKey123";
 pub const LICENSE_KEY: &str = "license-interface-key-789";
 /// The general interface key of test apps.
 pub const GENERAL_KEY: &str = "general-interface-key-012";
+/// The joint-operation kit key of test apps.
+pub const KIT_KEY: &str = "kit-interface-key-345";
+/// The merchant's RSA private key of test apps (3072 bit, PKCS#8), which decrypts clientSecret.
+pub const MERCHANT_RSA_PEM: &str = include_str!("../fixtures/merchant_rsa_pkcs8.pem");
 
 /// An app on `store` with the test keys (current and previous basic key, one key per other type).
 pub fn app(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Arc<App> {
@@ -215,7 +219,10 @@ pub fn app(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Arc<App> {
         (InterfaceType::Legacy, &[LEGACY_KEY]),
         (InterfaceType::License, &[LICENSE_KEY]),
         (InterfaceType::General, &[GENERAL_KEY]),
+        (InterfaceType::Kit, &[KIT_KEY]),
     ]);
+    let mut secrets = secrets;
+    secrets.rsa_private_key_pem = Some(MERCHANT_RSA_PEM.to_string());
     App::assemble(config(overrides), secrets, store)
 }
 
@@ -249,6 +256,42 @@ pub fn event(method: &str, raw_query: &str, body: &[u8]) -> ApiGatewayV2httpRequ
     v["routeKey"] = format!("{method} /saas").into();
     v["body"] = String::from_utf8_lossy(body).into_owned().into();
     serde_json::from_value(v).unwrap()
+}
+
+/// An API Gateway event for a POST to `path` with extra `headers` (the kit interfaces sign in
+/// headers, not in the query).
+pub fn post_to(path: &str, headers: &[(String, String)], body: &[u8]) -> ApiGatewayV2httpRequest {
+    let mut e = event("POST", "", body);
+    e.route_key = Some(format!("POST {path}"));
+    e.raw_path = Some(format!("/prod{path}"));
+    for (k, v) in headers {
+        e.headers.insert(
+            lambda_http::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            lambda_http::http::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    e
+}
+
+/// The kit V2 headers for `body`, signed with `key` now over `signed` (the raw body, or its
+/// canonical form as the marketplace's Java side produces it).
+pub fn kit_headers(key: &str, signed: &[u8]) -> Vec<(String, String)> {
+    let ts = pipeline::now_ms().to_string();
+    let n = nonce();
+    let sign = koogate_protocol::kit_signature::sign(key, &n, &ts, signed);
+    vec![
+        ("x-timestamp".into(), ts),
+        ("x-nonce".into(), n),
+        ("x-sign".into(), sign),
+    ]
+}
+
+/// The kit V1 `authToken` header for `body` (which carries its own `timeStamp`).
+pub fn v1_post_headers(key: &str, body: &[u8]) -> Vec<(String, String)> {
+    vec![(
+        "authToken".into(),
+        koogate_protocol::v1_auth::sign_post(key, body).unwrap(),
+    )]
 }
 
 /// A decoded proxy response.

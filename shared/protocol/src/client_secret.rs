@@ -22,6 +22,9 @@ use sha2::Sha256;
 /// key, the ciphertext or any plaintext.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClientSecretError {
+    /// The secrets document has no `rsa_private_key_pem` (see `koogate keygen`).
+    #[error("no RSA private key is configured (rsa_private_key_pem in the secrets document)")]
+    NoPrivateKey,
     /// The configured private key is neither a PKCS#8 (`BEGIN PRIVATE KEY`) nor a PKCS#1
     /// (`BEGIN RSA PRIVATE KEY`) PEM RSA key.
     #[error("the RSA private key (rsa_private_key_pem) is not a PKCS#8 or PKCS#1 PEM RSA key")]

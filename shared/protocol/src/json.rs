@@ -198,7 +198,10 @@ impl Parser<'_> {
         while self.peek().is_some_and(is_bare_name_byte) {
             self.pos += 1;
         }
-        self.src.get(start..self.pos).unwrap_or_default().to_string()
+        self.src
+            .get(start..self.pos)
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn array(&mut self, depth: usize) -> Result<Json, JsonError> {

@@ -275,8 +275,7 @@ fn common(obj: &Json) -> Result<KitCommon, RequestError> {
             _ => return Err(RequestError::invalid("testFlag", "must be 0 or 1")),
         },
     };
-    let time_stamp =
-        text(obj.get("timeStamp")).ok_or(RequestError::MissingField("timeStamp"))?;
+    let time_stamp = text(obj.get("timeStamp")).ok_or(RequestError::MissingField("timeStamp"))?;
     Ok(KitCommon {
         instance_id,
         debug,
@@ -426,7 +425,11 @@ fn auth_sync(obj: &Json, version: KitVersion, common: KitCommon) -> Result<AuthS
 
 /// A list documented as an array (V2) or as a string holding the array (V1, and allOrgSync's
 /// published example): both are accepted, the string parsed leniently (unquoted member names).
-fn embedded_array(obj: &Json, member: &str, field: &'static str) -> Result<Vec<Json>, RequestError> {
+fn embedded_array(
+    obj: &Json,
+    member: &str,
+    field: &'static str,
+) -> Result<Vec<Json>, RequestError> {
     match obj.get(member) {
         None | Some(Json::Null) => Err(RequestError::MissingField(field)),
         Some(Json::Array(items)) => Ok(items.clone()),
@@ -455,17 +458,24 @@ fn kit_user(user: &Json, flag: Flag) -> Result<KitUser, RequestError> {
             format!("entries must be objects, got {}", user.type_name()),
         ));
     }
-    let user_name = bounded_id("userList.userName", required_in(user, "userName", "userList.userName")?)?;
+    let user_name = bounded_id(
+        "userList.userName",
+        required_in(user, "userName", "userList.userName")?,
+    )?;
     // V1 may nest entryDate, employeeType and workPlace in `extension`.
     let extension = user.get("extension");
-    let nested = |name: &str| user.get(name).or_else(|| extension.and_then(|e| e.get(name)));
-    let employee_type = match nested("employeeType") {
-        None | Some(Json::Null) => None,
-        Some(Json::String(s)) if s.trim().is_empty() => None,
-        Some(v) => Some(integer(v).ok_or_else(|| {
-            RequestError::invalid("userList.employeeType", "must be an integer")
-        })?),
+    let nested = |name: &str| {
+        user.get(name)
+            .or_else(|| extension.and_then(|e| e.get(name)))
     };
+    let employee_type =
+        match nested("employeeType") {
+            None | Some(Json::Null) => None,
+            Some(Json::String(s)) if s.trim().is_empty() => None,
+            Some(v) => Some(integer(v).ok_or_else(|| {
+                RequestError::invalid("userList.employeeType", "must be an integer")
+            })?),
+        };
     let mut out = KitUser {
         user_name,
         position: text(user.get("position")),
@@ -626,9 +636,10 @@ mod tests {
         assert!(a.users[0].enable);
 
         let v1_users = r#"[{"userName":"u1","name":"N","orgCode":"o","role":"user","enable":"false","extension":{"entryDate":"2022-01-01","employeeType":"2","workPlace":"Xi'an"}}]"#;
-        let v1 = serde_json::json!({"instanceId":"i","tenantId":"t","appId":"a","userList":v1_users,
+        let v1 =
+            serde_json::json!({"instanceId":"i","tenantId":"t","appId":"a","userList":v1_users,
             "currentSyncTime":"1","flag":2,"testFlag":0,"timeStamp":"1"})
-        .to_string();
+            .to_string();
         let KitRequest::Auth(a) = parse(KitOp::AuthSync, KitVersion::V1, &v1).unwrap() else {
             panic!()
         };
@@ -659,7 +670,9 @@ mod tests {
         let a = parse(KitOp::AllOrgSync, KitVersion::V2, array).unwrap();
         let s = parse(KitOp::AllOrgSync, KitVersion::V2, string).unwrap();
         assert_eq!(a, s);
-        let KitRequest::AllOrg(orgs) = a else { panic!() };
+        let KitRequest::AllOrg(orgs) = a else {
+            panic!()
+        };
         assert_eq!(orgs.orgs[1].org_name, "Headquarters");
 
         let v1 = r#"{"instanceId":"i","tenantId":"t","orgInfo":"[{\"orgCode\":\"1\",\"name\":\"研发\",\"parentCode\":\"\"}]","testFlag":0,"timeStamp":"1"}"#;
@@ -680,7 +693,11 @@ mod tests {
             Err(RequestError::Malformed(_))
         ));
         assert_eq!(
-            parse(KitOp::SingleOrgSync, KitVersion::V2, r#"{"instanceId":"i","tenantId":"t","orgCode":"o","orgName":"n","flag":1,"testFlag":0}"#),
+            parse(
+                KitOp::SingleOrgSync,
+                KitVersion::V2,
+                r#"{"instanceId":"i","tenantId":"t","orgCode":"o","orgName":"n","flag":1,"testFlag":0}"#
+            ),
             Err(RequestError::MissingField("timeStamp"))
         );
         let long = "x".repeat(65);

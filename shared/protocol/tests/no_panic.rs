@@ -540,15 +540,35 @@ proptest! {
 /// (with quoted or bare member names).
 fn kit_body() -> impl Strategy<Value = String> {
     let name = prop::sample::select(vec![
-        "instanceId", "tenantId", "tenantCode", "name", "domainName", "appId", "clientId",
-        "clientSecret", "flag", "testFlag", "timeStamp", "orderId", "orgCode", "orgName",
-        "parentCode", "currentSyncTime",
+        "instanceId",
+        "tenantId",
+        "tenantCode",
+        "name",
+        "domainName",
+        "appId",
+        "clientId",
+        "clientSecret",
+        "flag",
+        "testFlag",
+        "timeStamp",
+        "orderId",
+        "orgCode",
+        "orgName",
+        "parentCode",
+        "currentSyncTime",
     ]);
     let entry = prop::collection::vec(
         (
             prop::sample::select(vec![
-                "userName", "name", "orgCode", "orgName", "role", "enable", "employeeType",
-                "extension", "parentCode",
+                "userName",
+                "name",
+                "orgCode",
+                "orgName",
+                "role",
+                "enable",
+                "employeeType",
+                "extension",
+                "parentCode",
             ]),
             json_value(),
         ),
@@ -573,7 +593,10 @@ fn kit_body() -> impl Strategy<Value = String> {
         list_value,
     )
         .prop_map(|(members, list_name, list)| {
-            let mut parts: Vec<String> = members.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let mut parts: Vec<String> = members
+                .iter()
+                .map(|(k, v)| format!("\"{k}\":{v}"))
+                .collect();
             parts.push(format!("\"{list_name}\":{list}"));
             format!("{{{}}}", parts.join(","))
         })

@@ -1,6 +1,8 @@
 //! Everything a function needs, built once per process (cold start) and shared by every request.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+
+use koogate_protocol::client_secret::{ClientSecretError, MerchantKey};
 
 use koogate_store::dynamodb::DynamoStore;
 use koogate_store::sqlite::SqliteStore;
@@ -18,6 +20,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub provisioner: Arc<dyn Provisioner>,
     pub license_issuer: Arc<dyn LicenseIssuer>,
+    /// The merchant's RSA key (D15), parsed on first use: only the functions that decrypt a
+    /// `clientSecret` pay for parsing it.
+    merchant_key: OnceLock<Result<MerchantKey, ClientSecretError>>,
 }
 
 /// Why a process could not start.
@@ -53,7 +58,20 @@ impl App {
             store,
             provisioner,
             license_issuer: Arc::new(RandomLicenseIssuer),
+            merchant_key: OnceLock::new(),
         })
+    }
+
+    /// The merchant's RSA private key from the secrets document (`rsa_private_key_pem`), which
+    /// decrypts the `clientSecret` of applicationSync (D15).
+    pub fn merchant_key(&self) -> Result<&MerchantKey, ClientSecretError> {
+        self.merchant_key
+            .get_or_init(|| match &self.secrets.rsa_private_key_pem {
+                Some(pem) => MerchantKey::from_pem(pem),
+                None => Err(ClientSecretError::NoPrivateKey),
+            })
+            .as_ref()
+            .map_err(Clone::clone)
     }
 }
 

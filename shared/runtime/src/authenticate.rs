@@ -101,7 +101,10 @@ pub fn kit_headers(
     fresh_epoch(ts, "x-timestamp", now_ms, window_ms)?;
     let nonce = inbound.header("x-nonce").unwrap_or_default().trim();
     if nonce.is_empty() {
-        return Err(Answer::error(ResultCode::InvalidParam, "x-nonce is missing"));
+        return Err(Answer::error(
+            ResultCode::InvalidParam,
+            "x-nonce is missing",
+        ));
     }
     let signature = inbound.header("x-sign").unwrap_or_default().trim();
     if signature.is_empty() {
@@ -129,7 +132,10 @@ pub fn v1_body(
     window: Option<Duration>,
 ) -> Result<Verified, Answer> {
     post_within_cap(inbound, "the V1 kit interfaces are POST")?;
-    let token = inbound.header(v1_auth::AUTH_TOKEN).unwrap_or_default().trim();
+    let token = inbound
+        .header(v1_auth::AUTH_TOKEN)
+        .unwrap_or_default()
+        .trim();
     if token.is_empty() {
         return Err(Answer::error(
             ResultCode::AuthFailed,
@@ -137,7 +143,10 @@ pub fn v1_body(
         ));
     }
     let ts = v1_auth::post_timestamp(&inbound.body).ok_or_else(|| {
-        Answer::error(ResultCode::InvalidParam, "timeStamp is missing from the body")
+        Answer::error(
+            ResultCode::InvalidParam,
+            "timeStamp is missing from the body",
+        )
     })?;
     let ts_ms = v1_auth::parse_v1_timestamp(&ts).map_err(|_| {
         Answer::error(

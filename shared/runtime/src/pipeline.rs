@@ -62,6 +62,12 @@ impl Outcome {
         .because(e.to_string())
     }
 
+    /// Marks the outcome as debug traffic (testFlag 1) for the log line and metric.
+    pub fn with_debug(mut self, debug: bool) -> Outcome {
+        self.debug = debug;
+        self
+    }
+
     pub fn because(mut self, reason: impl Into<String>) -> Outcome {
         self.reason = Some(reason.into());
         self

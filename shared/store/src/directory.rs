@@ -257,6 +257,10 @@ impl<'a> Directory<'a> {
         self.list(&sk::access_of(user_name)).await
     }
 
+    pub async fn department(&self, org_code: &str) -> Result<Option<Department>, StoreError> {
+        self.get(&sk::org(org_code)).await
+    }
+
     /// Every department, soft-deleted ones included.
     pub async fn departments(&self) -> Result<Vec<Department>, StoreError> {
         self.list(sk::ORG_PREFIX).await

@@ -1,4 +1,4 @@
-//! The Lambda entry of the kit interface AuthSync (POST /saas/produceAPI/v2/… and its V1 path).
+//! The Lambda entry of one kit interface (POST /saas/produceAPI/v2/… and its V1 path).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {

@@ -1,7 +1,8 @@
-//! The Lambda entry of the kit interface TenantSync (POST /saas/produceAPI/v2/… and its V1 path).
+//! The Lambda entry of one kit interface (POST /saas/produceAPI/v2/… and its V1 path).
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
-    let functions = koogate_kit::KitFunction::both(koogate_protocol::kit_request::KitOp::TenantSync);
+    let functions =
+        koogate_kit::KitFunction::both(koogate_protocol::kit_request::KitOp::TenantSync);
     koogate_runtime::lambda::run_routes(functions).await
 }

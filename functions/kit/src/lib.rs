@@ -1,0 +1,136 @@
+//! The joint-operation (联营) kit sync interfaces (inbound-kit.md): tenantSync, applicationSync,
+//! authSync, singleOrgSync and allOrgSync, each on its V2 path (`x-sign` headers, kit key) and its
+//! V1 path (`authToken` header, legacy key).
+//!
+//! Verification, the replay guard and the signed answer are the pipeline's; here a verified body
+//! is parsed ([`koogate_protocol::kit_request`]), turned into directory writes ([`plan`]), and
+//! applied to the tenant's partition of the store in one call. Every write carries the whole state
+//! of its item, so a repeated sync creates nothing new and answers `000000` again, as each
+//! interface documents; no idempotency record is needed.
+
+#![forbid(unsafe_code)]
+
+pub mod plan;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use koogate_protocol::envelope::Answer;
+use koogate_protocol::kit_request::{parse_kit, KitOp, KitRequest, KitVersion};
+use koogate_protocol::request::RequestError;
+use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::routes::{self, Route};
+use koogate_runtime::{Call, Function, Outcome};
+use koogate_store::directory::Directory;
+use koogate_store::Partition;
+
+/// One kit interface on one of its two routes.
+#[derive(Debug, Clone, Copy)]
+pub struct KitFunction {
+    op: KitOp,
+    version: KitVersion,
+    route: &'static Route,
+}
+
+impl KitFunction {
+    /// The interface on its V2 (`/saas/produceAPI/v2/<op>`) or V1 (`/saas/produceAPI/<op>`) path.
+    pub fn new(op: KitOp, version: KitVersion) -> KitFunction {
+        let path = match version {
+            KitVersion::V2 => format!("/saas/produceAPI/v2/{}", op.name()),
+            KitVersion::V1 => format!("/saas/produceAPI/{}", op.name()),
+        };
+        KitFunction {
+            op,
+            version,
+            // Every kit path is in the route table (a unit test below walks them all).
+            route: routes::find("POST", &path).unwrap_or(&routes::ROUTES[0]),
+        }
+    }
+
+    /// The two routes of one interface: what its Lambda function serves.
+    pub fn both(op: KitOp) -> Vec<Arc<dyn Function>> {
+        [KitVersion::V2, KitVersion::V1]
+            .into_iter()
+            .map(|v| Arc::new(KitFunction::new(op, v)) as Arc<dyn Function>)
+            .collect()
+    }
+
+    /// All ten kit routes (`koogate serve`).
+    pub fn all() -> Vec<Arc<dyn Function>> {
+        KitOp::ALL.into_iter().flat_map(KitFunction::both).collect()
+    }
+}
+
+#[async_trait]
+impl Function for KitFunction {
+    fn route(&self) -> &'static Route {
+        self.route
+    }
+
+    async fn handle(&self, call: &Call<'_>) -> Outcome {
+        let activity = Some(self.op.name());
+        let request = match parse_kit(self.op, self.version, call.body) {
+            Ok(r) => r,
+            Err(e) => return Outcome::rejected(&e, activity),
+        };
+        let debug = request.common().debug;
+        if let KitRequest::Application(app) = &request {
+            if let Err(e) = check_client_secret(call, app) {
+                return Outcome::rejected(&e, activity).with_debug(debug);
+            }
+        }
+        let dir = Directory::new(
+            call.app.store.as_ref(),
+            Partition::from_debug_flag(debug),
+            request.tenant_id(),
+        );
+        let writes = match plan::writes(&dir, &request, call.now_ms).await {
+            Ok(w) => w,
+            Err(e) => return store_failure(activity, debug, &e),
+        };
+        match dir.apply(&writes).await {
+            Ok(()) => Outcome::answer(Answer::ok(), activity, debug),
+            Err(e) => store_failure(activity, debug, &e),
+        }
+    }
+}
+
+/// D15: an added or modified `clientSecret` must decrypt with the merchant's key, else the
+/// sync is refused with `000002` naming the field (the plaintext is dropped at once).
+fn check_client_secret(
+    call: &Call<'_>,
+    app: &koogate_protocol::kit_request::ApplicationSync,
+) -> Result<(), RequestError> {
+    if !app.flag.upserts() {
+        return Ok(());
+    }
+    call.app
+        .merchant_key()
+        .and_then(|key| key.decrypt(&app.client_secret))
+        .map(drop)
+        .map_err(|e| RequestError::InvalidField {
+            field: "clientSecret",
+            reason: e.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kit_interface_has_both_routes_in_the_table() {
+        for op in KitOp::ALL {
+            for v in [KitVersion::V2, KitVersion::V1] {
+                let f = KitFunction::new(op, v);
+                assert!(f.route.path.ends_with(op.name()), "{op:?} {v:?}");
+                assert_eq!(
+                    f.route.path.contains("/v2/"),
+                    v == KitVersion::V2,
+                    "{op:?} {v:?}"
+                );
+            }
+        }
+        assert_eq!(KitFunction::all().len(), 10);
+    }
+}
