@@ -8,7 +8,8 @@
 //!   median);
 //! * throughput and latency of signed V2 requests at concurrency 1, 32 and 128 (one connection
 //!   per worker), for first-time newInstance, duplicate newInstance, queryInstance and debug
-//!   newInstance, each run bounded by a request count and a time; every answer is verified
+//!   newInstance, each run bounded by a request count and a time, and of the kit tenantSync and
+//!   authSync (500 users) at concurrency 1 and 8; every answer is verified
 //!   (HTTP 200, `application/json`, `resultCode` 000000, the expected instanceId, `Body-Sign`);
 //! * the CPU time the server and the load generator spent per request (from /proc);
 //! * the size of the release binaries and the serve process's peak RSS (VmHWM).
@@ -29,7 +30,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::Request;
 use hyper_util::rt::TokioIo;
-use koogate_protocol::{basic_signature, body_sign};
+use koogate_protocol::{basic_signature, body_sign, kit_signature};
 use serde_json::Value;
 
 /// Requests per measured run, at most.
@@ -38,6 +39,10 @@ const MAX_REQUESTS: u64 = 20_000;
 const MAX_RUN: Duration = Duration::from_secs(12);
 /// Concurrent workers (one keep-alive connection each) per run.
 const CONCURRENCY: [usize; 3] = [1, 32, 128];
+/// The kit runs: the marketplace sends a tenant's syncs one after another, a few tenants at once.
+const KIT_CONCURRENCY: [usize; 2] = [1, 8];
+/// Requests per kit run, at most (an authSync of 500 users is ~70 KiB).
+const KIT_MAX_REQUESTS: u64 = 2_000;
 /// Cold starts measured; the median is reported.
 const COLD_STARTS: usize = 5;
 /// Instances created before the queryInstance runs (queried round-robin).
@@ -249,16 +254,37 @@ fn signed_query(key: &str, body: &[u8]) -> String {
     format!("signature={signature}&timestamp={timestamp}&nonce={nonce}")
 }
 
+/// Where a request goes and how it is signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// `POST /saas` with the V2 URL signature.
+    Basic,
+    /// `POST /saas/produceAPI/v2/<op>` with the kit `x-sign` headers.
+    Kit(&'static str),
+}
+
 /// Signs and sends `body`; verifies the answer's framing and signature; returns the answer's
 /// JSON and the time from sending to the whole answer being read.
 async fn call(
     sender: &mut Sender,
     addr: SocketAddr,
     key: &str,
+    target: Target,
     body: String,
 ) -> Result<(Value, Duration), String> {
-    let query = signed_query(key, body.as_bytes());
-    let req = Request::post(format!("/saas?{query}"))
+    let builder = match target {
+        Target::Basic => Request::post(format!("/saas?{}", signed_query(key, body.as_bytes()))),
+        Target::Kit(op) => {
+            let timestamp = now_ms().to_string();
+            let nonce = hex::encode_upper(rand::random::<[u8; 32]>());
+            let sign = kit_signature::sign(key, &nonce, &timestamp, body.as_bytes());
+            Request::post(format!("/saas/produceAPI/v2/{op}"))
+                .header("x-timestamp", timestamp)
+                .header("x-nonce", nonce)
+                .header("x-sign", sign)
+        }
+    };
+    let req = builder
         .header("Host", addr.to_string())
         .header("Accept", "application/json")
         .header("Content-Type", "application/json;charset=utf8")
@@ -330,6 +356,10 @@ enum Scenario {
     Query,
     /// Debug-console traffic (testFlag 1), a new order on every request.
     NewDebug,
+    /// Joint-operation tenantSync (kit key), a new tenant on every request.
+    KitTenant,
+    /// Joint-operation authSync granting 500 users (V1's cap per call), a new tenant each time.
+    KitAuth500,
 }
 
 impl Scenario {
@@ -339,6 +369,16 @@ impl Scenario {
             Scenario::NewDuplicate => "newInstance, duplicate",
             Scenario::Query => "queryInstance",
             Scenario::NewDebug => "newInstance, debug (testFlag 1)",
+            Scenario::KitTenant => "kit tenantSync",
+            Scenario::KitAuth500 => "kit authSync, 500 users",
+        }
+    }
+
+    fn target(self) -> Target {
+        match self {
+            Scenario::KitTenant => Target::Kit("tenantSync"),
+            Scenario::KitAuth500 => Target::Kit("authSync"),
+            _ => Target::Basic,
         }
     }
 }
@@ -369,9 +409,35 @@ fn query_body(instance_id: &str, test_flag: &str) -> String {
     )
 }
 
-/// The `seq`-th request of a run, and the instanceId its answer must carry.
+/// A tenantSync body for a new tenant, as the marketplace sends it (unsorted, Chinese text).
+fn tenant_sync_body(tenant: &str) -> String {
+    serde_json::json!({"instanceId": "inst-load", "orderId": order_id(), "tenantId": tenant,
+        "tenantCode": "load", "name": "负载测试企业", "domainName": "https://idp.example.com",
+        "flag": 1, "testFlag": 0, "timeStamp": "20260101120000000"})
+    .to_string()
+}
+
+/// An authSync body granting `users` users of a new tenant the app.
+fn auth_sync_body(tenant: &str, users: usize) -> String {
+    let list: Vec<Value> = (0..users)
+        .map(|i| {
+            serde_json::json!({"userName": format!("user{i:04}"), "name": format!("用户{i}"),
+                "orgCode": format!("org{}", i % 20), "position": "engineer", "role": "user",
+                "enable": "true", "employeeType": 1})
+        })
+        .collect();
+    serde_json::json!({"instanceId": "inst-load", "tenantId": tenant, "appId": "app-load",
+        "userList": list, "currentSyncTime": "20260101120000000", "flag": 1, "testFlag": 0,
+        "timeStamp": "20260101120000000"})
+    .to_string()
+}
+
+/// The `seq`-th request of a run, and the instanceId its answer must carry (kit answers carry
+/// none: an empty expectation).
 fn request(plan: &Plan, seq: u64) -> (String, String) {
     match plan.scenario {
+        Scenario::KitTenant => (tenant_sync_body(&order_id()), String::new()),
+        Scenario::KitAuth500 => (auth_sync_body(&order_id(), 500), String::new()),
         Scenario::NewFirstTime | Scenario::NewDebug => {
             let business_id = uuid::Uuid::new_v4().to_string();
             let flag = if plan.scenario == Scenario::NewDebug {
@@ -435,9 +501,10 @@ async fn worker(
             break;
         }
         let (body, expected) = request(&plan, seq);
-        let result = call(&mut sender, addr, &key, body)
+        let result = call(&mut sender, addr, &key, plan.scenario.target(), body)
             .await
             .and_then(|(json, l)| match answered_instance(&json) {
+                _ if expected.is_empty() => Ok(l),
                 Some(id) if id == expected => Ok(l),
                 other => Err(format!("instanceId {other:?}, expected {expected:?}")),
             });
@@ -594,7 +661,7 @@ async fn cold_start(koogate: &Path, dir: &Path, key: &str, i: usize) -> Result<C
         let _ = conn.await;
     });
     let id = uuid::Uuid::new_v4().to_string();
-    let (json, _) = call(&mut sender, addr, key, query_body(&id, "1")).await?;
+    let (json, _) = call(&mut sender, addr, key, Target::Basic, query_body(&id, "1")).await?;
     if answered_instance(&json) != Some(id.as_str()) {
         return Err(format!("cold-start queryInstance answered {json}"));
     }
@@ -632,6 +699,7 @@ async fn create_instances(
             &mut sender,
             addr,
             key,
+            Target::Basic,
             new_instance_body(&business_id, &order, test_flag),
         )
         .await?;
@@ -682,7 +750,8 @@ fn run() -> Result<u64, String> {
     // The basic key signs the traffic; every other interface type gets its own random key,
     // because `serve` refuses to start without a key for each route it mounts.
     let other = || uuid::Uuid::new_v4().to_string();
-    let secrets = serde_json::json!({"access_keys": {"basic": [key.as_ref()], "kit": [other()],
+    let kit_key: Arc<str> = Arc::from(other());
+    let secrets = serde_json::json!({"access_keys": {"basic": [key.as_ref()], "kit": [kit_key.as_ref()],
         "license": [other()], "general": [other()], "legacy": [other()]}});
     std::fs::write(dir.0.join("secrets.json"), secrets.to_string())
         .map_err(|e| format!("cannot write the secrets file: {e}"))?;
@@ -762,11 +831,25 @@ fn run() -> Result<u64, String> {
                 query_ids: Vec::new(),
             },
         ];
+        let kit = |scenario| Plan {
+            scenario,
+            duplicate: None,
+            query_ids: Vec::new(),
+        };
+        let kit_plans = [kit(Scenario::KitTenant), kit(Scenario::KitAuth500)];
+        let runs = plans
+            .into_iter()
+            .map(|p| (p, &key, &CONCURRENCY[..], MAX_REQUESTS))
+            .chain(
+                kit_plans
+                    .into_iter()
+                    .map(|p| (p, &kit_key, &KIT_CONCURRENCY[..], KIT_MAX_REQUESTS)),
+            );
         let mut results = Vec::new();
-        for plan in plans {
+        for (plan, key, concurrency, max_requests) in runs {
             let plan = Arc::new(plan);
-            for c in CONCURRENCY {
-                let r = run_load(pid, addr, &key, &plan, c, MAX_REQUESTS).await?;
+            for &c in concurrency {
+                let r = run_load(pid, addr, key, &plan, c, max_requests).await?;
                 eprintln!(
                     "koogate-load: {} x{}: {} requests, {:.0} req/s, p50 {} us, p99 {} us, {} failed",
                     r.scenario.label(),
