@@ -48,15 +48,18 @@ test: $(VENV_STAMP)
 	cfn-lint infra/template.yaml && echo "cfn-lint: infra/template.yaml clean"
 	@echo "== cargo fmt --check"
 	cargo fmt --all -- --check
-	@echo "== cargo build of the saas function binary (what cargo lambda watch runs in the end-to-end test)"
-	cargo build -p koogate-saas --bin saas
+	@echo "== cargo build of the saas function binary (cargo lambda watch runs it) and of koogate (koogate sim runs against koogate serve)"
+	cargo build -p koogate-saas --bin saas -p koogate-cli --bin koogate
 	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
 	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
 	@echo "== summary"
 	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
 
+# Every Lambda function binary (infra/template.yaml BuildProperties.Binary).
+FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync application-sync auth-sync single-org-sync all-org-sync
+
 build: $(VENV_STAMP)
-	cargo lambda build --release --arm64 --bin saas
+	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
 
 deploy: build
 	cd infra && sam build && sam deploy --guided

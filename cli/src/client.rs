@@ -1,4 +1,5 @@
-//! A minimal HTTP/1.1 client for `koogate sign --send` (plain http, local endpoints).
+//! A minimal HTTP/1.1 client for `koogate sign --send` and `koogate sim` (plain http, local
+//! endpoints).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -13,6 +14,16 @@ pub struct Received {
 
 /// POSTs `body` to an `http://host:port/path?query` URL.
 pub async fn post(url: &str, body: Vec<u8>) -> Result<Received, String> {
+    send("POST", url, &[], body).await
+}
+
+/// Sends a request with the console's `Accept` and `Content-Type` and the extra `headers`.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Result<Received, String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
         format!("{url}: only http:// URLs can be sent from here (use the printed curl for https)")
     })?;
@@ -25,10 +36,16 @@ pub async fn post(url: &str, body: Vec<u8>) -> Result<Received, String> {
         .await
         .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
     tokio::spawn(conn);
-    let req = hyper::Request::post(path)
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header("Host", authority)
         .header("Accept", "application/json")
-        .header("Content-Type", "application/json;charset=utf8")
+        .header("Content-Type", "application/json;charset=utf8");
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
     let resp = sender

@@ -4,6 +4,8 @@
 //! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--send]` — a signed
 //!   request like the seller console's 生成请求命令, printed as curl or sent and checked.
 //! * `koogate init-secrets PATH` — a secrets document with fresh random keys, for local use.
+//! * `koogate sim --url URL [--suite …]` — the seller console's debugger: every console case and
+//!   check against an endpoint, with JSON and JUnit reports.
 //! * `koogate keygen [--bits N] [--secrets PATH]` — the RSA key pair of joint-operation login:
 //!   the public key for the app credential, the private key for the secrets document.
 
@@ -11,6 +13,7 @@ mod client;
 mod keygen;
 mod serve;
 mod sign;
+mod sim;
 
 use std::process::ExitCode;
 
@@ -19,6 +22,8 @@ const USAGE: &str = "usage:
   koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
   koogate init-secrets PATH
   koogate keygen [--bits N] [--secrets PATH]
+  koogate sim --url URL [--suite all|saas|kit|license|notify|legacy] [--keys FILE] [--production]
+              [--json FILE] [--junit FILE] [--time-limit-ms N]
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -34,6 +39,7 @@ fn main() -> ExitCode {
         "sign" => sign::run(rest),
         "init-secrets" => sign::init_secrets(rest),
         "keygen" => keygen::run(rest),
+        "sim" => sim::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
