@@ -372,6 +372,8 @@ pub enum Fault {
     FailAfter(u64),
     /// Hang (never answer) calls after the first `n` pass.
     HangAfter(u64),
+    /// Answer every call, each after this latency (a slow network or a throttled table).
+    Latency(Duration),
 }
 
 /// A store that passes calls to `inner` until its fault triggers.
@@ -398,6 +400,10 @@ impl FaultyStore {
             }
             Fault::HangAfter(k) if n >= k => {
                 std::future::pending::<()>().await;
+                Ok(())
+            }
+            Fault::Latency(d) => {
+                tokio::time::sleep(d).await;
                 Ok(())
             }
             _ => Ok(()),

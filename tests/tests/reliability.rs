@@ -155,6 +155,47 @@ async fn a_hanging_store_answers_000005_within_the_budget() {
     assert_eq!(after.json["instanceId"], "hang-business");
 }
 
+/// A slow store (every call 150 ms): the answers are those of a fast one as long as the whole call
+/// fits in the budget, and a call that does not fit answers 000005 and loses nothing.
+#[tokio::test]
+async fn a_slow_store_gives_the_same_answers_within_the_budget() {
+    let inner: Arc<dyn Store> = Arc::new(koogate_store::sqlite::SqliteStore::in_memory().unwrap());
+    let slow = app(
+        Arc::new(FaultyStore::new(
+            Arc::clone(&inner),
+            Fault::Latency(Duration::from_millis(150)),
+        )),
+        &[("KOOGATE_REQUEST_BUDGET_MS", "2000")],
+    );
+    let first = post(&slow, &new_instance("CSSLOW", "slow-business")).await;
+    assert_eq!(first.code(), "000000", "{first:?}");
+    assert_eq!(first.json["instanceId"], "slow-business");
+    let again = post(&slow, &new_instance("CSSLOW", "slow-business-2")).await;
+    assert_eq!(
+        again.body, first.body,
+        "the duplicate replays the stored answer"
+    );
+
+    // Four store calls of 150 ms do not fit in 400 ms.
+    let too_slow = app(
+        Arc::new(FaultyStore::new(
+            Arc::clone(&inner),
+            Fault::Latency(Duration::from_millis(150)),
+        )),
+        &[("KOOGATE_REQUEST_BUDGET_MS", "400")],
+    );
+    let a = post(&too_slow, &new_instance("CSSLOW2", "late-business")).await;
+    assert_eq!(a.code(), "000005", "{a:?}");
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let healthy = app(Arc::clone(&inner), &[]);
+    let after = post(&healthy, &new_instance("CSSLOW2", "retry-business")).await;
+    assert_eq!(after.code(), "000000", "{after:?}");
+    assert_eq!(
+        after.json["instanceId"], "late-business",
+        "the first delivery's id is kept"
+    );
+}
+
 /// A process that died between acquire and complete: a duplicate during its lease answers
 /// 000004, the first delivery after the lease takes over with the same instanceId.
 #[tokio::test]

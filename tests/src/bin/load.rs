@@ -8,8 +8,8 @@
 //!   median);
 //! * throughput and latency of signed V2 requests at concurrency 1, 32 and 128 (one connection
 //!   per worker), for first-time newInstance, duplicate newInstance, queryInstance and debug
-//!   newInstance, each run bounded by a request count and a time, and of the kit tenantSync and
-//!   authSync (500 users) at concurrency 1 and 8; every answer is verified
+//!   newInstance, and of the kit tenantSync (1, 32, 128) and authSync of 500 users (1, 8), each
+//!   run bounded by a request count and a time; every answer is verified
 //!   (HTTP 200, `application/json`, `resultCode` 000000, the expected instanceId, `Body-Sign`);
 //! * the CPU time the server and the load generator spent per request (from /proc);
 //! * the size of the release binaries and the serve process's peak RSS (VmHWM).
@@ -39,10 +39,13 @@ const MAX_REQUESTS: u64 = 20_000;
 const MAX_RUN: Duration = Duration::from_secs(12);
 /// Concurrent workers (one keep-alive connection each) per run.
 const CONCURRENCY: [usize; 3] = [1, 32, 128];
-/// The kit runs: the marketplace sends a tenant's syncs one after another, a few tenants at once.
-const KIT_CONCURRENCY: [usize; 2] = [1, 8];
-/// Requests per kit run, at most (an authSync of 500 users is ~70 KiB).
-const KIT_MAX_REQUESTS: u64 = 2_000;
+/// Concurrency of the tenantSync runs (as the basic runs).
+const KIT_CONCURRENCY: [usize; 3] = [1, 32, 128];
+/// Concurrency of the authSync runs: a 500-user sync is ~70 KiB and ~1,000 item writes, and the
+/// marketplace sends a tenant's syncs one after another, a few tenants at once.
+const AUTH_CONCURRENCY: [usize; 2] = [1, 8];
+/// Requests per kit run, at most.
+const KIT_MAX_REQUESTS: u64 = 5_000;
 /// Cold starts measured; the median is reported.
 const COLD_STARTS: usize = 5;
 /// Instances created before the queryInstance runs (queried round-robin).
@@ -836,14 +839,17 @@ fn run() -> Result<u64, String> {
             duplicate: None,
             query_ids: Vec::new(),
         };
-        let kit_plans = [kit(Scenario::KitTenant), kit(Scenario::KitAuth500)];
+        let kit_plans = [
+            (kit(Scenario::KitTenant), &KIT_CONCURRENCY[..]),
+            (kit(Scenario::KitAuth500), &AUTH_CONCURRENCY[..]),
+        ];
         let runs = plans
             .into_iter()
             .map(|p| (p, &key, &CONCURRENCY[..], MAX_REQUESTS))
             .chain(
                 kit_plans
                     .into_iter()
-                    .map(|p| (p, &kit_key, &KIT_CONCURRENCY[..], KIT_MAX_REQUESTS)),
+                    .map(|(p, c)| (p, &kit_key, c, KIT_MAX_REQUESTS)),
             );
         let mut results = Vec::new();
         for (plan, key, concurrency, max_requests) in runs {
