@@ -389,6 +389,47 @@ async fn auth_sync_of_500_users_with_every_flag_on_dynamodb() {
     auth_sync_flow(Arc::new(moto.store().await)).await;
 }
 
+/// DynamoDB requests per kit call, counted on the wire: a tenantSync is the nonce and one batch
+/// write; an authSync of 500 users is the nonce and 40 batches of 25 (user + grant per user).
+#[tokio::test]
+async fn dynamodb_requests_per_kit_call() {
+    let Some(moto) = MotoServer::shared() else {
+        return;
+    };
+    let store = moto.store().await;
+    let app = app(Arc::new(store.clone()), &[]);
+    let tenant = unique("t");
+    let before = store.request_counts();
+    assert_eq!(
+        v2(&app, KitOp::TenantSync, &tenant_body(&tenant, 1))
+            .await
+            .code(),
+        "000000"
+    );
+    let t = store.request_counts().since(&before);
+    assert_eq!((t.get("PutItem"), t.get("BatchWriteItem")), (1, 1), "{t:?}");
+    assert_eq!((t.writes(), t.reads()), (2, 0), "{t:?}");
+
+    let users: Vec<Value> = (0..500)
+        .map(|i| user(&format!("u{i}"), "o", true))
+        .collect();
+    let before = store.request_counts();
+    let a = v2(
+        &app,
+        KitOp::AuthSync,
+        &auth_body(&tenant, "app-1", users, 1),
+    )
+    .await;
+    assert_eq!(a.code(), "000000");
+    let c = store.request_counts().since(&before);
+    assert_eq!(
+        (c.get("PutItem"), c.get("BatchWriteItem")),
+        (1, 40),
+        "{c:?}"
+    );
+    assert_eq!(c.reads(), 0, "{c:?}");
+}
+
 #[tokio::test]
 async fn v1_auth_sync_takes_user_list_as_a_string_and_has_no_flag_3() {
     let app = sqlite_app(&[]);

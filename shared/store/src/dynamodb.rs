@@ -104,14 +104,17 @@ impl RequestCounts {
         self.0.get(action).copied().unwrap_or(0)
     }
 
-    /// Writes (PutItem, UpdateItem, DeleteItem).
+    /// Write requests (PutItem, UpdateItem, DeleteItem, BatchWriteItem).
     pub fn writes(&self) -> u64 {
-        self.get("PutItem") + self.get("UpdateItem") + self.get("DeleteItem")
+        self.get("PutItem")
+            + self.get("UpdateItem")
+            + self.get("DeleteItem")
+            + self.get("BatchWriteItem")
     }
 
-    /// Reads (GetItem, BatchGetItem).
+    /// Read requests (GetItem, BatchGetItem, Query).
     pub fn reads(&self) -> u64 {
-        self.get("GetItem") + self.get("BatchGetItem")
+        self.get("GetItem") + self.get("BatchGetItem") + self.get("Query")
     }
 
     /// The difference `self - earlier`, per action.
