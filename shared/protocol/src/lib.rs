@@ -9,7 +9,9 @@
 //! * [`request::parse_basic`] — the typed, validated V2 basic request (D13, D22);
 //! * [`result_code`], [`envelope`], [`body_sign`] — the answer: result code, the ASCII-only
 //!   compact body, and its `Body-Sign` header over exactly those bytes (D5);
-//! * [`aes_credentials`] — AES-CBC credentials keyed by Java's SHA1PRNG (§8, D9).
+//! * [`aes_credentials`] — AES-CBC credentials keyed by Java's SHA1PRNG (§8, D9);
+//! * [`client_secret`] — the joint-operation `clientSecret`, RSA-OAEP with the three parameter
+//!   sets of D15.
 //!
 //! The other inbound families:
 //!
@@ -40,6 +42,7 @@ pub mod aes_credentials;
 pub mod basic_signature;
 pub mod body_sign;
 pub mod canonical;
+pub mod client_secret;
 pub mod envelope;
 mod json;
 pub mod kit_signature;
@@ -57,6 +60,7 @@ pub use activity::{peek_activity, Activity};
 pub use aes_credentials::{AesError, EncryptType};
 pub use body_sign::BodySignError;
 pub use canonical::canonical_form;
+pub use client_secret::ClientSecretError;
 pub use envelope::Answer;
 pub use legacy_request::{parse_legacy, LegacyActivity, LegacyRequest, LegacyRoute};
 pub use license_request::{parse_license, LicenseActivity, LicenseRequest};
