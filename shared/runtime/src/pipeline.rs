@@ -156,6 +156,11 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         AuthScheme::V1QueryToken => {
             authenticate::v1_query(inbound, keys, now, app.config.v1_window)
         }
+        // Browser routes are served by web functions; one wired here by mistake is refused.
+        AuthScheme::Browser => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "browser routes are not served by the signed pipeline",
+        )),
     };
     let (outcome, key_index) = match authenticated {
         Err(answer) => {
@@ -236,6 +241,7 @@ async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Opt
     let retention = match route.scheme {
         AuthScheme::UrlSignature => app.config.nonce_retention(),
         AuthScheme::V1QueryToken => app.config.v1_token_retention(),
+        AuthScheme::Browser => app.config.nonce_retention(),
     };
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let key = koogate_store::keys::nonce(route.interface.name(), token);
