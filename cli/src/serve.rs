@@ -6,6 +6,7 @@ use std::time::Instant;
 use koogate_runtime::config::Config;
 use koogate_runtime::local::{self, Router};
 use koogate_runtime::routes::ROUTES;
+use koogate_runtime::web::WebFunction;
 use koogate_runtime::{telemetry, App, Function};
 
 /// Every function of the route table. A route whose function is not built yet is missing here,
@@ -22,6 +23,12 @@ fn functions() -> Vec<Arc<dyn Function>> {
     functions
 }
 
+/// Every browser function of the route table (the joint-operation login).
+fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
+    let sso = koogate_sso::SsoFunction::from_env().map_err(|e| e.to_string())?;
+    Ok(vec![Arc::new(sso)])
+}
+
 pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let addr = crate::flag_value(args, "--addr")
@@ -35,8 +42,10 @@ pub fn run(args: &[String]) -> Result<(), String> {
         telemetry::init_logging();
         let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
         let functions = functions();
+        let web = web_functions()?;
         for route in ROUTES {
-            if !functions.iter().any(|f| f.route() == route) {
+            let served_by_web = web.iter().any(|w| w.routes().iter().any(|r| *r == route));
+            if !served_by_web && !functions.iter().any(|f| f.route() == route) {
                 return Err(format!(
                     "route {} {} has no function",
                     route.method, route.path
@@ -60,11 +69,19 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 r.method, r.path, r.function
             );
         }
+        for w in &web {
+            for r in w.routes() {
+                eprintln!(
+                    "koogate serve: {} http://{bound}{} -> {} (browser)",
+                    r.method, r.path, r.function
+                );
+            }
+        }
         eprintln!(
             "koogate serve: ready on http://{bound} in {} ms",
             started.elapsed().as_millis()
         );
-        local::serve(listener, app, Router::new(functions))
+        local::serve(listener, app, Router::new(functions).with_web(web))
             .await
             .map_err(|e| format!("server stopped: {e}"))
     })

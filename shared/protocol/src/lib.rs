@@ -11,7 +11,9 @@
 //!   compact body, and its `Body-Sign` header over exactly those bytes (D5);
 //! * [`aes_credentials`] — AES-CBC credentials keyed by Java's SHA1PRNG (§8, D9);
 //! * [`client_secret`] — the joint-operation `clientSecret`, RSA-OAEP with the three parameter
-//!   sets of D15.
+//!   sets of D15;
+//! * [`sso`] — the pure parts of the joint-operation login: URLs, token and user-info answers,
+//!   the return-target allow-list, cookies (sso.md).
 //!
 //! The other inbound families:
 //!
@@ -56,6 +58,7 @@ mod mac;
 pub mod order_notify;
 pub mod request;
 pub mod result_code;
+pub mod sso;
 pub mod timestamp;
 pub mod v1_auth;
 

@@ -13,12 +13,14 @@ pub mod aws;
 pub mod config;
 pub mod inbound;
 pub mod lambda;
+pub mod lambda_web;
 pub mod local;
 pub mod pipeline;
 pub mod provisioner;
 pub mod routes;
 pub mod secrets;
 pub mod telemetry;
+pub mod web;
 
 pub use app::App;
 pub use inbound::{Inbound, Outbound};

@@ -18,17 +18,40 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::inbound::Inbound;
 use crate::pipeline::{self, Function};
+use crate::routes::Route;
+use crate::web::{WebFunction, WebRequest, WebResponse, MAX_WEB_BODY_BYTES};
 
 /// The functions of a process, by route method and path.
 #[derive(Clone)]
 pub struct Router {
     functions: Vec<Arc<dyn Function>>,
+    /// Browser functions (SSO), served before the marketplace ones on their exact routes.
+    web: Vec<Arc<dyn WebFunction>>,
 }
 
 impl Router {
     /// Mounts `functions` at their routes.
     pub fn new(functions: Vec<Arc<dyn Function>>) -> Router {
-        Router { functions }
+        Router {
+            functions,
+            web: Vec::new(),
+        }
+    }
+
+    /// Also mounts browser functions at their routes.
+    pub fn with_web(mut self, web: Vec<Arc<dyn WebFunction>>) -> Router {
+        self.web.extend(web);
+        self
+    }
+
+    /// The browser function and route for a method and path (exact match only).
+    pub fn web(&self, method: &str, path: &str) -> Option<(&Arc<dyn WebFunction>, &'static Route)> {
+        self.web.iter().find_map(|f| {
+            f.routes()
+                .into_iter()
+                .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+                .map(|r| (f, r))
+        })
     }
 
     /// The function for a method and path. A method no route declares on a known path goes to
@@ -65,6 +88,10 @@ async fn handle(
     router: Router,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some((web, route)) = router.web(req.method().as_str(), req.uri().path()) {
+        let web = Arc::clone(web);
+        return Ok(handle_web(&app, web.as_ref(), route, req).await);
+    }
     let Some(function) = router.get(req.method().as_str(), req.uri().path()).cloned() else {
         let mut resp = Response::new(Full::new(Bytes::from_static(
             b"{\"error\":\"no such route\"}",
@@ -103,6 +130,51 @@ async fn handle(
     Ok(builder
         .body(Full::new(Bytes::from(out.body)))
         .unwrap_or_else(|_| Response::new(Full::new(Bytes::new()))))
+}
+
+/// One browser request: a [`WebRequest`] in, the [`WebResponse`] with its cookies out.
+async fn handle_web(
+    app: &Arc<App>,
+    function: &dyn WebFunction,
+    route: &'static Route,
+    req: Request<Incoming>,
+) -> Response<Full<Bytes>> {
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let web_req = WebRequest {
+        method: req.method().as_str().to_string(),
+        path: req.uri().path().to_string(),
+        raw_query: req.uri().query().unwrap_or("").to_string(),
+        headers,
+        cookies: Vec::new(),
+        request_id: uuid::Uuid::new_v4().to_string(),
+    };
+    // The body is not used by the login routes; it is drained (bounded) to keep the connection.
+    let _ = read_capped(req.into_body(), MAX_WEB_BODY_BYTES).await;
+    let out: WebResponse = function.handle(app, route, &web_req).await;
+    let mut builder = Response::builder()
+        .status(StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    for (name, value) in &out.headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    for cookie in &out.cookies {
+        builder = builder.header("Set-Cookie", cookie.as_str());
+    }
+    builder
+        .body(Full::new(Bytes::from(out.body)))
+        .unwrap_or_else(|_| {
+            let mut resp = Response::new(Full::new(Bytes::new()));
+            *resp.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            resp
+        })
 }
 
 /// Serves `router` on `listener` until the process ends.

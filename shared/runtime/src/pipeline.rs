@@ -164,6 +164,11 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         }
         AuthScheme::KitHeaders => authenticate::kit_headers(inbound, keys, now, window_ms),
         AuthScheme::V1BodyToken => authenticate::v1_body(inbound, keys, now, app.config.v1_window),
+        // Browser routes are served by web functions; one wired here by mistake is refused.
+        AuthScheme::Browser => Err(Answer::error(
+            ResultCode::AuthFailed,
+            "browser routes are not served by the signed pipeline",
+        )),
     };
     let (outcome, key_index) = match authenticated {
         Err(answer) => {
@@ -242,7 +247,9 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
 async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Option<Outcome> {
     let now_s = now_ms.div_euclid(1000);
     let retention = match route.scheme {
-        AuthScheme::UrlSignature | AuthScheme::KitHeaders => app.config.nonce_retention(),
+        AuthScheme::UrlSignature | AuthScheme::KitHeaders | AuthScheme::Browser => {
+            app.config.nonce_retention()
+        }
         AuthScheme::V1QueryToken | AuthScheme::V1BodyToken => app.config.v1_token_retention(),
     };
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);

@@ -18,6 +18,9 @@ pub enum InterfaceType {
     General,
     /// The V1 Key值, used by every V1 interface.
     Legacy,
+    /// Browser routes (the joint-operation login): no access key, the marketplace never signs
+    /// them; the users' browsers call them.
+    Browser,
 }
 
 impl InterfaceType {
@@ -29,7 +32,13 @@ impl InterfaceType {
             InterfaceType::License => "license",
             InterfaceType::General => "general",
             InterfaceType::Legacy => "legacy",
+            InterfaceType::Browser => "browser",
         }
+    }
+
+    /// Whether routes of this type need a key in the secrets document.
+    pub fn needs_key(self) -> bool {
+        self != InterfaceType::Browser
     }
 }
 
@@ -45,6 +54,9 @@ pub enum AuthScheme {
     /// Kit V1: `authToken` header over the body's members, keyed with the body's `timeStamp`
     /// (signatures.md §6.3).
     V1BodyToken,
+    /// Not signed: a browser route served by a [`crate::web::WebFunction`] (redirects, cookies
+    /// and JSON), never by the signed pipeline.
+    Browser,
 }
 
 /// One API Gateway route served by one Lambda function.
@@ -169,6 +181,35 @@ pub const ROUTES: &[Route] = &[
         function: "all-org-sync",
         interface: InterfaceType::Legacy,
         scheme: AuthScheme::V1BodyToken,
+    },
+    // ---- joint-operation login (sso.md): one browser function on four routes ----
+    Route {
+        method: "GET",
+        path: "/sso/login",
+        function: "sso",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "GET",
+        path: "/sso/callback",
+        function: "sso",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "GET",
+        path: "/sso/logout",
+        function: "sso",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "GET",
+        path: "/sso/session",
+        function: "sso",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
     },
 ];
 

@@ -89,7 +89,7 @@ impl Secrets {
     /// that a misconfigured function fails its first deploy instead of answering `000001`.
     pub fn require(&self, interfaces: &[InterfaceType]) -> Result<(), SecretsError> {
         for i in interfaces {
-            if self.keys(*i).is_empty() {
+            if i.needs_key() && self.keys(*i).is_empty() {
                 return Err(SecretsError::MissingKeys(i.name()));
             }
         }

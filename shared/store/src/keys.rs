@@ -78,3 +78,15 @@ pub fn legacy_license(partition: Partition, order_id: &str) -> String {
 pub fn tenant(partition: Partition, tenant_id: &str) -> String {
     format!("{}tenant#{tenant_id}", partition.prefix())
 }
+
+/// `session#<id>`: one signed-in browser (SSO). `id` is a digest of the cookie value, so that the
+/// store never holds a usable session cookie.
+pub fn session(id: &str) -> String {
+    format!("session#{id}")
+}
+
+/// `sso-login#<id>`: one started login (its return target and CSRF `state`), single use; `id` is
+/// a digest of the state cookie.
+pub fn sso_login(id: &str) -> String {
+    format!("sso-login#{id}")
+}

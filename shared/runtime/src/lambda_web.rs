@@ -1,0 +1,130 @@
+//! The AWS Lambda adapter of browser functions ([`WebFunction`]): API Gateway HTTP API (payload
+//! 2.0) events in, proxy responses with status, headers and `cookies` out.
+//!
+//! One function serves several routes (the login's four), so the route is taken from the event's
+//! `routeKey` (`GET /sso/login`), which API Gateway sets to the matched route whatever the stage.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
+use serde::Serialize;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::routes::Route;
+use crate::telemetry;
+use crate::web::{WebFunction, WebRequest, WebResponse};
+
+/// The payload 2.0 proxy response of a browser answer. `Set-Cookie` goes in `cookies`, one per
+/// cookie, because a headers map cannot repeat a name.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebProxyResponse {
+    pub status_code: u16,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    pub is_base64_encoded: bool,
+    pub cookies: Vec<String>,
+}
+
+impl From<WebResponse> for WebProxyResponse {
+    fn from(out: WebResponse) -> Self {
+        WebProxyResponse {
+            status_code: out.status,
+            headers: out.headers.into_iter().collect(),
+            body: out.body,
+            is_base64_encoded: false,
+            cookies: out.cookies,
+        }
+    }
+}
+
+/// The route of `function` an event was matched to: by `routeKey`, else by method and the end of
+/// the path (a stage prefix in front).
+pub fn route_of_event(
+    function: &dyn WebFunction,
+    event: &ApiGatewayV2httpRequest,
+) -> Option<&'static Route> {
+    let method = event.request_context.http.method.as_str();
+    let routes = function.routes();
+    if let Some((m, p)) = event.route_key.as_deref().and_then(|k| k.split_once(' ')) {
+        if let Some(r) = routes
+            .iter()
+            .find(|r| r.method.eq_ignore_ascii_case(m) && r.path == p)
+        {
+            return Some(r);
+        }
+    }
+    let path = event.raw_path.as_deref().unwrap_or("");
+    routes
+        .into_iter()
+        .find(|r| r.method.eq_ignore_ascii_case(method) && path.ends_with(r.path))
+}
+
+/// Turns an API Gateway event into a [`WebRequest`].
+pub fn web_request_from_event(
+    event: &ApiGatewayV2httpRequest,
+    route: &Route,
+    request_id: String,
+) -> WebRequest {
+    WebRequest {
+        method: event.request_context.http.method.as_str().to_string(),
+        path: route.path.to_string(),
+        raw_query: event.raw_query_string.clone().unwrap_or_default(),
+        headers: event
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        cookies: event.cookies.clone().unwrap_or_default(),
+        request_id,
+    }
+}
+
+/// Answers one event (exposed for tests).
+pub async fn answer_event(
+    app: &Arc<App>,
+    function: &dyn WebFunction,
+    event: &ApiGatewayV2httpRequest,
+    request_id: String,
+) -> WebProxyResponse {
+    match route_of_event(function, event) {
+        Some(route) => {
+            let req = web_request_from_event(event, route, request_id);
+            function.handle(app, route, &req).await.into()
+        }
+        None => WebResponse::json(404, &serde_json::json!({"error": "no such route"})).into(),
+    }
+}
+
+/// The whole `main` of a browser function: configuration and clients once, then the Lambda loop.
+/// Browser routes need no access key, so none is required at start-up.
+pub async fn run_web(function: Arc<dyn WebFunction>) -> Result<(), lambda_runtime::Error> {
+    telemetry::init_logging();
+    let config = Config::from_env("dynamodb")?;
+    let app = App::build(config, &[]).await?;
+    lambda_runtime::run(service_fn(
+        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
+            let app = Arc::clone(&app);
+            let function = Arc::clone(&function);
+            async move {
+                let out = answer_event(
+                    &app,
+                    function.as_ref(),
+                    &event.payload,
+                    event.context.request_id,
+                )
+                .await;
+                Ok::<WebProxyResponse, lambda_runtime::Error>(out)
+            }
+        },
+    ))
+    .await
+}
