@@ -423,6 +423,38 @@ impl Store for FaultyStore {
         self.gate().await?;
         self.inner.put_record(key, r, v).await
     }
+
+    // ---- usage metering
+    async fn record_usage(
+        &self,
+        data: &koogate_store::UsageData,
+    ) -> Result<koogate_store::UsageInsert, StoreError> {
+        self.gate().await?;
+        self.inner.record_usage(data).await
+    }
+    async fn claim_usage(
+        &self,
+        claim: &koogate_store::UsageClaim<'_>,
+    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.claim_usage(claim).await
+    }
+    async fn settle_usage(
+        &self,
+        owner: &str,
+        keys: &[koogate_store::UsageKey],
+        settlement: &koogate_store::UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        self.gate().await?;
+        self.inner.settle_usage(owner, keys, settlement).await
+    }
+    async fn instance_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.instance_usage(instance_id).await
+    }
 }
 
 /// Percent-encodes a query value the way the marketplace does (everything but unreserved).

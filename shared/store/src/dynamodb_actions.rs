@@ -11,4 +11,6 @@ pub const ACTIONS_USED: &[&str] = &[
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    // Usage metering: pending usage pointers and an instance's usage records (never a Scan).
+    "dynamodb:Query",
 ];
