@@ -164,7 +164,7 @@ pub struct ProductInfo {
 
 /// The buyer. `mobilePhone` and `email` are personal data: they are not even read, so they can
 /// never be stored or logged by accident.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BuyerInfo {
     /// Huawei Cloud account id.

@@ -18,6 +18,9 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub provisioner: Arc<dyn Provisioner>,
     pub license_issuer: Arc<dyn LicenseIssuer>,
+    /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which
+    /// was logged at start-up.
+    pub marketplace: Option<crate::marketplace::Marketplace>,
 }
 
 /// Why a process could not start.
@@ -47,12 +50,17 @@ impl App {
             config.front_end_url_template.clone(),
             config.admin_url_template.clone(),
         ));
+        let marketplace =
+            crate::marketplace::Marketplace::new(config.marketplace.clone(), secrets.iam.clone())
+                .map_err(|e| tracing::error!(error = %e, "marketplace client unavailable"))
+                .ok();
         Arc::new(App {
             config,
             secrets,
             store,
             provisioner,
             license_issuer: Arc::new(RandomLicenseIssuer),
+            marketplace,
         })
     }
 }

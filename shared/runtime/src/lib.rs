@@ -14,11 +14,13 @@ pub mod config;
 pub mod inbound;
 pub mod lambda;
 pub mod local;
+pub mod marketplace;
 pub mod pipeline;
 pub mod provisioner;
 pub mod routes;
 pub mod secrets;
 pub mod telemetry;
+pub mod usage;
 
 pub use app::App;
 pub use inbound::{Inbound, Outbound};
