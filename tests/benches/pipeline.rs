@@ -341,10 +341,7 @@ impl Store for MemoryStore {
     ) -> Result<usize, StoreError> {
         Err(unsupported())
     }
-    async fn instance_usage(
-        &self,
-        _: &str,
-    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+    async fn instance_usage(&self, _: &str) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
         Err(unsupported())
     }
 }
