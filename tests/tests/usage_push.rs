@@ -236,3 +236,49 @@ async fn the_old_endpoint_and_the_new_one_without_gateway_signing() {
     assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
     assert_eq!(fake.billed().len(), 12);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_instance_answers_usage_info_from_the_usage_records() {
+    let app = koogate_tests::sqlite_app(&[]);
+    let body = format!(
+        r#"{{"activity":"newInstance","businessId":"{}","orderId":"CSUSAGE","orderLineId":"CSUSAGE-000001","testFlag":"0"}}"#,
+        uuid::Uuid::new_v4()
+    );
+    let a = koogate_tests::post(&app, &body).await;
+    let id = a.json["instanceId"].as_str().unwrap().to_string();
+    let query = format!(r#"{{"activity":"queryInstance","instanceId":"{id}","testFlag":"0"}}"#);
+    let before = koogate_tests::post(&app, &query).await;
+    assert!(
+        before.json["info"][0].get("usageInfo").is_none(),
+        "{}",
+        before.body
+    );
+
+    let now = now_ms();
+    let top = now - now.rem_euclid(3_600_000);
+    for (h, v) in [(2, "1.25"), (1, "2.5")] {
+        let input = UsageInput {
+            instance_id: id.clone(),
+            begin_time: usage_push::format_time(top - (h + 1) * 3_600_000),
+            end_time: usage_push::format_time(top - h * 3_600_000),
+            usage_value: v.into(),
+            product_id: None,
+            relate_pkg_instance: None,
+        };
+        usage::record(&*app.store, &input, now).await.unwrap();
+    }
+    let after = koogate_tests::post(&app, &query).await;
+    assert_eq!(after.code(), "000000");
+    assert!(after.signed_with(KEY));
+    let info = &after.json["info"][0]["usageInfo"][0];
+    assert_eq!(
+        info["usageValue"],
+        serde_json::json!(3.75),
+        "{}",
+        after.body
+    );
+    assert_eq!(
+        info["statisticalTime"].as_str().unwrap(),
+        koogate_protocol::timestamp::format_compact_ms(top - 3_600_000)
+    );
+}
