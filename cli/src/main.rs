@@ -4,8 +4,11 @@
 //! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--send]` — a signed
 //!   request like the seller console's 生成请求命令, printed as curl or sent and checked.
 //! * `koogate init-secrets PATH` — a secrets document with fresh random keys, for local use.
+//! * `koogate usage record|push`, `koogate license activate|query`, `koogate upload` — usage
+//!   reporting and the marketplace's open APIs (see `outbound.rs`).
 
 mod client;
+mod outbound;
 mod serve;
 mod sign;
 
@@ -15,6 +18,11 @@ const USAGE: &str = "usage:
   koogate serve [--addr HOST:PORT]
   koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
   koogate init-secrets PATH
+  koogate usage record --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ --value V [--product P] [--package I]
+  koogate usage push
+  koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]
+  koogate license query --license CODE [--account A] [--ip IP]
+  koogate upload --event ID (--text S | --file PATH)
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -29,6 +37,9 @@ fn main() -> ExitCode {
         "serve" => serve::run(rest),
         "sign" => sign::run(rest),
         "init-secrets" => sign::init_secrets(rest),
+        "usage" => outbound::usage(rest),
+        "license" => outbound::license(rest),
+        "upload" => outbound::upload(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

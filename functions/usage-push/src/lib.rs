@@ -321,6 +321,52 @@ impl Pusher {
     }
 }
 
+/// One Lambda invocation. An EventBridge schedule (any event without `usage_records`) runs a
+/// push. A direct invocation `{"usage_records": [UsageInput, …]}` — allowed only to principals
+/// granted `lambda:InvokeFunction` on this function, which is how the ISV's own systems report
+/// usage on AWS — records them and answers per record; nothing is pushed by it.
+pub async fn handle_event(pusher: &Pusher, event: &serde_json::Value) -> serde_json::Value {
+    use serde_json::json;
+    let Some(records) = event.get("usage_records") else {
+        let report = pusher.run().await;
+        return json!({
+            "calls": report.calls,
+            "pushed": report.pushed,
+            "failed": report.failed,
+            "deferred": report.deferred,
+            "stopped_by": report.stopped_by,
+        });
+    };
+    let Some(records) = records.as_array() else {
+        return json!({"error": "usage_records must be an array"});
+    };
+    let now = koogate_runtime::pipeline::now_ms();
+    let mut results = Vec::with_capacity(records.len());
+    for r in records {
+        let outcome = match serde_json::from_value::<koogate_runtime::usage::UsageInput>(r.clone())
+        {
+            Err(e) => json!({"status": "rejected", "error": format!("not a usage record: {e}")}),
+            Ok(input) => match koogate_runtime::usage::record(&*pusher.store, &input, now).await {
+                Ok(koogate_runtime::usage::Recorded::New { metering_sn }) => {
+                    json!({"status": "recorded", "metering_sn": metering_sn})
+                }
+                Ok(koogate_runtime::usage::Recorded::AlreadyRecorded {
+                    metering_sn,
+                    status,
+                }) => {
+                    json!({"status": "already_recorded", "metering_sn": metering_sn, "push": status.as_str()})
+                }
+                Err(e @ koogate_runtime::usage::RecordError::Store(_)) => {
+                    json!({"status": "retry", "error": e.to_string()})
+                }
+                Err(e) => json!({"status": "rejected", "error": e.to_string()}),
+            },
+        };
+        results.push(outcome);
+    }
+    json!({ "results": results })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,6 +1,6 @@
-//! The Lambda entry of the scheduled usage push (EventBridge): configuration and clients once
-//! per cold start, then one push run per scheduled event, stopping in time for the function's
-//! own timeout.
+//! The Lambda entry of the usage push: configuration and clients once per cold start; then a
+//! push run per scheduled (EventBridge) event, stopping in time for the function's own timeout,
+//! or the recording of usage for a direct invocation (see `handle_event`).
 
 use std::time::{Duration, Instant};
 
@@ -25,14 +25,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let now_ms = u64::try_from(koogate_runtime::pipeline::now_ms()).unwrap_or(0);
             let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
             run.options.deadline = Some(Instant::now() + left.saturating_sub(RESERVE));
-            let report = run.run().await;
-            Ok::<_, lambda_runtime::Error>(serde_json::json!({
-                "calls": report.calls,
-                "pushed": report.pushed,
-                "failed": report.failed,
-                "deferred": report.deferred,
-                "stopped_by": report.stopped_by,
-            }))
+            Ok::<_, lambda_runtime::Error>(
+                koogate_usage_push::handle_event(&run, &event.payload).await,
+            )
         }
     }))
     .await

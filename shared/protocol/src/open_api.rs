@@ -50,7 +50,7 @@ pub fn is_success_code(code: &str) -> bool {
 /// Retryable: HTTP 429 and gateway throttling (`APIGW.0308`), `MKT.0999`, `92020001`, and any
 /// 5xx that carries no code or a code not known to be a business error. Everything else that is
 /// not a success code is permanent: 4xx, `MKT.01xx`, `MKT.9xxx`, `9202000x`, `9500000x`, other
-/// `APIGW.*` (signature, authorisation).
+/// `APIGW.*` 4xx (signature, authorisation); a gateway 5xx is transient.
 pub fn classify(http_status: u16, code: Option<&str>) -> Verdict {
     if http_status == 429 {
         return Verdict::Transient;
@@ -60,6 +60,9 @@ pub fn classify(http_status: u16, code: Option<&str>) -> Verdict {
         Some("MKT.0999" | "92020001" | "APIGW.0308") => Verdict::Transient,
         Some(c) if c.starts_with("MKT.") || c.starts_with("CBC.") => Verdict::Permanent,
         Some(c) if c.starts_with("9202") || c.starts_with("9500") => Verdict::Permanent,
+        // The gateway's own 5xx (backend unavailable, timeout) are transient; its 4xx
+        // (signature, authorisation) are configuration faults.
+        Some(c) if c.starts_with("APIGW.") && http_status >= 500 => Verdict::Transient,
         Some(c) if c.starts_with("APIGW.") => Verdict::Permanent,
         _ if http_status >= 500 => Verdict::Transient,
         _ => Verdict::Permanent,
@@ -322,6 +325,7 @@ mod tests {
         assert_eq!(classify(500, Some("MKT.9004")), Verdict::Permanent);
         assert_eq!(classify(400, Some("MKT.0102")), Verdict::Permanent);
         assert_eq!(classify(401, Some("APIGW.0301")), Verdict::Permanent);
+        assert_eq!(classify(502, Some("APIGW.0201")), Verdict::Transient);
         assert_eq!(classify(200, Some("92020005")), Verdict::Permanent);
         assert_eq!(classify(400, None), Verdict::Permanent);
     }
