@@ -302,6 +302,7 @@ fn sample_instance(id: &str, debug: bool) -> Instance {
         created_at_ms: NOW_MS,
         updated_at_ms: NOW_MS,
         version: 1,
+        order_details: None,
     }
 }
 

@@ -104,6 +104,9 @@ pub struct Instance {
     pub updated_at_ms: i64,
     /// Optimistic-concurrency version: every write is conditioned on the previous one.
     pub version: u64,
+    /// What Query Order said about the order that created or last changed the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_details: Option<OrderDetails>,
 }
 
 impl Instance {
@@ -160,8 +163,51 @@ pub struct OrderNotification {
     pub order_line_id: String,
     pub debug: bool,
     pub received_at_ms: i64,
-    /// `pending` until the order details have been fetched with Query Order (not built yet).
+    /// `done` once the order details were fetched with Query Order, `pending` otherwise.
     pub enrichment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<OrderDetails>,
+}
+
+/// An order line as Query Order describes it (outbound.md §2), kept on the records it concerns.
+/// The buyer's phone and e-mail are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_line_id: Option<String>,
+    /// `NEW`, `TRIAL`, `TRIAL_TO_FORMAL`, `UNSUBSCRIBE`, `RENEW`, `CHANGE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_value: Option<String>,
+    /// `ON_DEMAND`, `ONE_TIME`, `PERIOD`, `ON_DEMAND_PKG`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charging_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_number: Option<String>,
+    /// `yyyyMMddHHmmss`, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    pub fetched_at_ms: i64,
 }
 
 // ---- usage metering (pay-per-use) ----------------------------------------------------------------

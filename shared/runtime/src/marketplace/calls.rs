@@ -2,40 +2,14 @@
 //! [`Request`] from koogate-protocol's bodies and interprets the answer.
 
 use bytes::Bytes;
-use koogate_protocol::open_api::{self, BuyerInfo, Upload};
+use koogate_protocol::open_api::{self, Upload};
 use koogate_protocol::usage_push::{self, Endpoint, UsageEntry};
-use serde::{Deserialize, Serialize};
 
 use super::site::UsageEndpointChoice;
 use super::{Answer, Marketplace, MarketplaceError, PerAttempt, Request, Retry};
 
 /// What koogate keeps of an order line (Query Order), on the instance or order record.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EnrichedOrder {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub order_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub create_time: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sku_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub product_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub linear_value: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub charging_mode: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub period_number: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expire_time: Option<String>,
-    /// Account identifiers and names only; the buyer's phone and e-mail are never read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub buyer: Option<BuyerInfo>,
-}
+pub use koogate_store::records::OrderDetails as EnrichedOrder;
 
 /// A successful license activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +93,10 @@ impl Marketplace {
             .cloned()
             .unwrap_or_default();
         let product = line.product_info.first().cloned().unwrap_or_default();
+        let buyer = info.buyer_info.unwrap_or_default();
         Ok(EnrichedOrder {
+            order_id: info.order_id.unwrap_or_else(|| order_id.to_string()),
+            order_line_id: line.order_line_id,
             order_type: info.order_type,
             create_time: info.create_time,
             product_id: product.product_id,
@@ -130,7 +107,11 @@ impl Marketplace {
             period_type: line.period_type,
             period_number: number_text(&line.period_number),
             expire_time: line.expire_time,
-            buyer: info.buyer_info,
+            customer_id: buyer.customer_id,
+            customer_name: buyer.customer_name,
+            user_id: buyer.user_id,
+            user_name: buyer.user_name,
+            fetched_at_ms: crate::pipeline::now_ms(),
         })
     }
 

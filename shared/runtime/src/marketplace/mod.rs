@@ -18,6 +18,7 @@
 //! a body, a key or a signature.
 
 mod calls;
+mod enrich;
 mod site;
 
 use std::time::{Duration, Instant};
@@ -31,6 +32,7 @@ use koogate_protocol::apigw_signer::{self, SignInput};
 use koogate_protocol::open_api::{self, Verdict};
 
 pub use calls::{ActivatedLicense, EnrichedOrder, UsagePush};
+pub use enrich::order_details;
 pub use site::{BaseUrl, MarketplaceSettings, Site, UsageEndpointChoice};
 
 use crate::secrets::IamCredentials;
