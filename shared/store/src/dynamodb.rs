@@ -74,13 +74,14 @@ struct RequestCounter {
     counts: Arc<[AtomicU64; ACTIONS.len()]>,
 }
 
-const ACTIONS: [&str; 7] = [
+const ACTIONS: [&str; 8] = [
     "GetItem",
     "BatchGetItem",
     "PutItem",
     "UpdateItem",
     "DeleteItem",
     "CreateTable",
+    "Query",
     "Other",
 ];
 
@@ -99,9 +100,9 @@ impl RequestCounts {
         self.get("PutItem") + self.get("UpdateItem") + self.get("DeleteItem")
     }
 
-    /// Reads (GetItem, BatchGetItem).
+    /// Reads (GetItem, BatchGetItem, Query).
     pub fn reads(&self) -> u64 {
-        self.get("GetItem") + self.get("BatchGetItem")
+        self.get("GetItem") + self.get("BatchGetItem") + self.get("Query")
     }
 
     /// The difference `self - earlier`, per action.
