@@ -8,9 +8,12 @@
 //!   check against an endpoint, with JSON and JUnit reports.
 //! * `koogate keygen [--bits N] [--secrets PATH]` — the RSA key pair of joint-operation login:
 //!   the public key for the app credential, the private key for the secrets document.
+//! * `koogate usage record|push`, `koogate license activate|query`, `koogate upload` — usage
+//!   reporting and the marketplace's open APIs (see `outbound.rs`).
 
 mod client;
 mod keygen;
+mod outbound;
 mod serve;
 mod sign;
 mod sim;
@@ -24,6 +27,11 @@ const USAGE: &str = "usage:
   koogate keygen [--bits N] [--secrets PATH]
   koogate sim --url URL [--suite all|saas|kit|license|notify|legacy] [--keys FILE] [--production]
               [--json FILE] [--junit FILE] [--time-limit-ms N]
+  koogate usage record --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ --value V [--product P] [--package I]
+  koogate usage push
+  koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]
+  koogate license query --license CODE [--account A] [--ip IP]
+  koogate upload --event ID (--text S | --file PATH)
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -40,6 +48,9 @@ fn main() -> ExitCode {
         "init-secrets" => sign::init_secrets(rest),
         "keygen" => keygen::run(rest),
         "sim" => sim::run(rest),
+        "usage" => outbound::usage(rest),
+        "license" => outbound::license(rest),
+        "upload" => outbound::upload(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

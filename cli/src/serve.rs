@@ -77,6 +77,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 );
             }
         }
+        spawn_usage_push(&app);
         eprintln!(
             "koogate serve: ready on http://{bound} in {} ms",
             started.elapsed().as_millis()
@@ -85,4 +86,39 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .await
             .map_err(|e| format!("server stopped: {e}"))
     })
+}
+
+/// Pushes due usage every `KOOGATE_USAGE_PUSH_INTERVAL_SECS` (default 300; `0`: never), as the
+/// scheduled function does on AWS. Usage is recorded with `koogate usage record` against the same
+/// database: no HTTP route accepts it, so only local users with access to the file can report.
+fn spawn_usage_push(app: &Arc<App>) {
+    let secs = std::env::var("KOOGATE_USAGE_PUSH_INTERVAL_SECS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(300);
+    if secs == 0 {
+        eprintln!("koogate serve: usage push off (KOOGATE_USAGE_PUSH_INTERVAL_SECS=0)");
+        return;
+    }
+    let pusher =
+        match koogate_usage_push::Pusher::from_app(app, koogate_usage_push::PushOptions::default())
+        {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("koogate serve: usage push off: {e}");
+                return;
+            }
+        };
+    eprintln!(
+        "koogate serve: usage push every {secs} s to {}",
+        pusher.marketplace.settings().base
+    );
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            pusher.run().await;
+        }
+    });
 }

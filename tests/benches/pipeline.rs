@@ -376,6 +376,35 @@ impl Store for MemoryStore {
             })
             .collect())
     }
+
+    // Usage metering is not on the callback path measured here: refuse rather than pretend.
+    async fn record_usage(
+        &self,
+        _: &koogate_store::UsageData,
+    ) -> Result<koogate_store::UsageInsert, StoreError> {
+        Err(unsupported())
+    }
+    async fn claim_usage(
+        &self,
+        _: &koogate_store::UsageClaim<'_>,
+    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        Err(unsupported())
+    }
+    async fn settle_usage(
+        &self,
+        _: &str,
+        _: &[koogate_store::UsageKey],
+        _: &koogate_store::UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        Err(unsupported())
+    }
+    async fn instance_usage(&self, _: &str) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        Err(unsupported())
+    }
+}
+
+fn unsupported() -> StoreError {
+    StoreError::Unavailable("the benchmark's memory store has no usage records".into())
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod fake_marketplace;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -499,6 +501,38 @@ impl Store for FaultyStore {
     ) -> Result<Vec<DirectoryItem>, StoreError> {
         self.gate().await?;
         self.inner.list_directory(p, tenant_id, sk_prefix).await
+    }
+
+    // ---- usage metering
+    async fn record_usage(
+        &self,
+        data: &koogate_store::UsageData,
+    ) -> Result<koogate_store::UsageInsert, StoreError> {
+        self.gate().await?;
+        self.inner.record_usage(data).await
+    }
+    async fn claim_usage(
+        &self,
+        claim: &koogate_store::UsageClaim<'_>,
+    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.claim_usage(claim).await
+    }
+    async fn settle_usage(
+        &self,
+        owner: &str,
+        keys: &[koogate_store::UsageKey],
+        settlement: &koogate_store::UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        self.gate().await?;
+        self.inner.settle_usage(owner, keys, settlement).await
+    }
+    async fn instance_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.instance_usage(instance_id).await
     }
 }
 

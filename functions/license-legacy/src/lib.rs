@@ -181,6 +181,7 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
             created_at_ms: call.now_ms,
             updated_at_ms: call.now_ms,
             version: 1,
+            order_details: None,
         };
         match store.put_instance(&inst, None).await {
             Ok(VersionedWrite::Written) => {}

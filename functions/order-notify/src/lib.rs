@@ -1,7 +1,8 @@
 //! `POST /order-notify`: order notifications (inbound-basic.md §7). Each `(orderId,
 //! orderLineId)` is recorded once (a conditional insert) and every delivery answers `000000`.
-//! The record waits for enrichment by Query Order, which is not built yet: its `enrichment`
-//! field stays `pending` until then.
+//! The first delivery asks Query Order for the order's details inside the callback's budget and
+//! keeps them on the record (`enrichment: done`); when the marketplace does not answer in time
+//! the record says `pending` and the answer is the same.
 
 #![forbid(unsafe_code)]
 
@@ -33,12 +34,30 @@ impl Function for OrderNotifyFunction {
         };
         let debug = r.test_flag;
         let partition = Partition::from_debug_flag(debug);
+        let key = keys::order_notification(partition, &r.order_id, &r.order_line_id);
+        // A repeat delivery of a recorded notification changes nothing: answer it without
+        // asking the marketplace again.
+        match call.app.store.get_record(&key).await {
+            Ok(Some(_)) => return Outcome::answer(Answer::ok(), Some(ACTIVITY), debug),
+            Ok(None) => {}
+            Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
+        }
+        let details = koogate_runtime::marketplace::order_details(
+            call.app,
+            debug,
+            &r.order_id,
+            Some(&r.order_line_id),
+            call.now_ms,
+            call.deadline_ms,
+        )
+        .await;
         let notification = OrderNotification {
             order_id: r.order_id.clone(),
             order_line_id: r.order_line_id.clone(),
             debug,
             received_at_ms: call.now_ms,
-            enrichment: "pending".into(),
+            enrichment: if details.is_some() { "done" } else { "pending" }.into(),
+            details,
         };
         let doc = match serde_json::to_string(&notification) {
             Ok(d) => d,
@@ -54,7 +73,6 @@ impl Function for OrderNotifyFunction {
                 .because(e.to_string())
             }
         };
-        let key = keys::order_notification(partition, &r.order_id, &r.order_line_id);
         // Written (first delivery) or Conflict (a repeat): both are success.
         match call
             .app

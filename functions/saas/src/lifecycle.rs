@@ -174,13 +174,43 @@ pub async fn release(call: &Call<'_>, t: Target<'_>, order: Option<OrderRef<'_>>
     .await
 }
 
-/// Upgrade (upgradeInstance, V1 upgrade): the order is recorded once; the new spec comes from
-/// Query Order, which is not built yet (the order is kept on the record for that enrichment).
+/// Upgrade (upgradeInstance, V1 upgrade): the order is recorded once; the new product, SKU,
+/// charging mode and expiry come from Query Order, inside the callback's budget (when it does
+/// not answer in time, the order is still recorded and the spec stays as it was).
 pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Outcome {
     let now = call.now_ms;
+    let line = (!order.order_line_id.is_empty()).then_some(order.order_line_id);
+    let details = koogate_runtime::marketplace::order_details(
+        call.app,
+        t.debug,
+        order.order_id,
+        line,
+        now,
+        call.deadline_ms,
+    )
+    .await;
     mutate(call, t.activity, t.debug, t.instance_id, true, |inst| {
         if inst.has_applied(order.order_id, order.order_line_id) {
             return Change::Unchanged;
+        }
+        if let Some(d) = &details {
+            let keep = |new: &Option<String>, old: &mut Option<String>| {
+                if new.is_some() {
+                    old.clone_from(new);
+                }
+            };
+            keep(&d.product_id, &mut inst.product_id);
+            keep(&d.sku_code, &mut inst.sku_code);
+            keep(&d.charging_mode, &mut inst.charging_mode);
+            if let Some(ms) = d
+                .expire_time
+                .as_deref()
+                .and_then(|e| koogate_protocol::timestamp::parse_expire_time(e).ok())
+            {
+                inst.expire_time.clone_from(&d.expire_time);
+                inst.expire_time_ms = Some(ms);
+            }
+            inst.order_details = Some(d.clone());
         }
         inst.orders.push(applied(
             t.activity,

@@ -209,7 +209,18 @@ fn new_record(call: &Call<'_>, p: &Purchase, instance_id: &str, state: InstanceS
         created_at_ms: call.now_ms,
         updated_at_ms: call.now_ms,
         version: 1,
+        order_details: None,
     }
+}
+
+/// The purchase completed with what Query Order said (what the body said wins).
+fn with_details(p: &Purchase, d: &koogate_store::records::OrderDetails) -> Purchase {
+    let mut p = p.clone();
+    p.product_id = p.product_id.or_else(|| d.product_id.clone());
+    p.sku_code = p.sku_code.or_else(|| d.sku_code.clone());
+    p.charging_mode = p.charging_mode.or_else(|| d.charging_mode.clone());
+    p.expire_time = p.expire_time.or_else(|| d.expire_time.clone());
+    p
 }
 
 /// Writes a new instance record. A record left by a crashed earlier attempt for the same order
@@ -267,6 +278,35 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
         )
         .await;
     }
+
+    // A thin body names no product, SKU, period or expiry: ask Query Order, within the budget
+    // (see koogate_runtime::marketplace::enrich for why inside the callback).
+    let details = if p.sku_code.is_none() || p.charging_mode.is_none() {
+        koogate_runtime::marketplace::order_details(
+            app,
+            debug,
+            &p.order_id,
+            Some(&p.order_line_id),
+            call.now_ms,
+            call.deadline_ms,
+        )
+        .await
+    } else {
+        None
+    };
+    let enriched;
+    let p = match &details {
+        Some(d) => {
+            enriched = with_details(p, d);
+            &enriched
+        }
+        None => p,
+    };
+    let new_record = |call: &Call<'_>, p: &Purchase, id: &str, state: InstanceState| {
+        let mut inst = new_record(call, p, id, state);
+        inst.order_details = details.clone();
+        inst
+    };
 
     if app.config.provisioning == ProvisioningMode::Async {
         let inst = new_record(call, p, instance_id, InstanceState::Provisioning);

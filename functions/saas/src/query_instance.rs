@@ -37,17 +37,29 @@ fn app_info_json(info: &AppInfo, encrypt: Option<(&str, aes_credentials::Encrypt
     Value::Object(m)
 }
 
-fn entry(
-    instance_id: &str,
-    info: Option<&AppInfo>,
-    encrypt: Option<(&str, aes_credentials::EncryptType)>,
-) -> Value {
+fn entry(e: &Entry, encrypt: Option<(&str, aes_credentials::EncryptType)>) -> Value {
     let mut m = Map::new();
-    m.insert("instanceId".into(), json!(instance_id));
-    if let Some(info) = info {
+    m.insert("instanceId".into(), json!(e.instance_id));
+    if let Some(info) = &e.app_info {
         m.insert("appInfo".into(), app_info_json(info, encrypt));
     }
+    if let Some((value, at)) = &e.usage {
+        // usageValue is a JSON number (Double(12,4)); the text has at most 4 decimals.
+        let number = serde_json::from_str::<Value>(value).unwrap_or_else(|_| json!(0));
+        m.insert(
+            "usageInfo".into(),
+            json!([{"usageValue": number, "statisticalTime": at}]),
+        );
+    }
     Value::Object(m)
+}
+
+/// Whether queryInstance reports usage for the instance: pay-per-use, or not known to be
+/// anything else (a thin newInstance that Query Order has not enriched yet).
+fn may_have_usage(i: &Instance) -> bool {
+    i.charging_mode
+        .as_deref()
+        .is_none_or(|m| m.eq_ignore_ascii_case("ON_DEMAND"))
 }
 
 /// One `info` entry: an instance and the access it grants (none once released).
@@ -55,6 +67,8 @@ fn entry(
 pub struct Entry {
     pub instance_id: String,
     pub app_info: Option<AppInfo>,
+    /// Cumulative pay-per-use usage and its `statisticalTime`, from the usage records.
+    pub usage: Option<(String, String)>,
 }
 
 /// What a query found, decided per D8 (and D6 for debug traffic).
@@ -95,6 +109,7 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
             .map(|id| Entry {
                 instance_id: id.clone(),
                 app_info: Some(app.provisioner.demo_app_info(id)),
+                usage: None,
             })
             .collect();
         return Ok(Lookup {
@@ -103,16 +118,30 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
             entries,
         });
     }
-    let entries = known
+    let mut entries = Vec::new();
+    for i in known
         .iter()
         .filter(|i| !matches!(i.state, InstanceState::Provisioning | InstanceState::Failed))
-        .map(|i| Entry {
+    {
+        // Usage is production data only (debug instances are never billed).
+        let usage = if !debug && may_have_usage(i) {
+            let records = app
+                .store
+                .instance_usage(&i.instance_id)
+                .await
+                .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
+            koogate_runtime::usage::cumulative(&records)
+        } else {
+            None
+        };
+        entries.push(Entry {
             instance_id: i.instance_id.clone(),
             app_info: (i.state != InstanceState::Released)
                 .then(|| i.app_info.clone())
                 .flatten(),
-        })
-        .collect();
+            usage,
+        });
+    }
     if known.iter().any(|i| i.state == InstanceState::Provisioning) {
         return Ok(Lookup {
             code: ResultCode::Processing,
@@ -161,11 +190,7 @@ pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
         if let Some(t) = encrypt_type {
             answer = answer.with("encryptType", t.as_str());
         }
-        let info: Vec<Value> = found
-            .entries
-            .iter()
-            .map(|e| entry(&e.instance_id, e.app_info.as_ref(), encrypt))
-            .collect();
+        let info: Vec<Value> = found.entries.iter().map(|e| entry(e, encrypt)).collect();
         answer = answer.with("info", info);
     }
     let outcome = Outcome::answer(answer, Some(ACTIVITY), debug);

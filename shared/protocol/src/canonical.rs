@@ -87,7 +87,7 @@ pub(crate) fn write_value(out: &mut String, value: &Json) {
 }
 
 /// Writes `s` as a JSON string with Jackson's minimal escaping (upper-case hex).
-fn write_string(out: &mut String, s: &str) {
+pub(crate) fn write_string(out: &mut String, s: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     out.push('"');
     for c in s.chars() {

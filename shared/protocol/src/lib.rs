@@ -43,6 +43,7 @@
 
 pub mod activity;
 pub mod aes_credentials;
+pub mod apigw_signer;
 pub mod basic_signature;
 pub mod body_sign;
 pub mod canonical;
@@ -55,11 +56,13 @@ pub mod legacy_answer;
 pub mod legacy_request;
 pub mod license_request;
 mod mac;
+pub mod open_api;
 pub mod order_notify;
 pub mod request;
 pub mod result_code;
 pub mod sso;
 pub mod timestamp;
+pub mod usage_push;
 pub mod v1_auth;
 
 pub use activity::{peek_activity, Activity};

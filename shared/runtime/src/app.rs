@@ -23,6 +23,9 @@ pub struct App {
     /// The merchant's RSA key (D15), parsed on first use: only the functions that decrypt a
     /// `clientSecret` pay for parsing it.
     merchant_key: OnceLock<Result<MerchantKey, ClientSecretError>>,
+    /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which
+    /// was logged at start-up.
+    pub marketplace: Option<crate::marketplace::Marketplace>,
 }
 
 /// Why a process could not start.
@@ -52,6 +55,10 @@ impl App {
             config.front_end_url_template.clone(),
             config.admin_url_template.clone(),
         ));
+        let marketplace =
+            crate::marketplace::Marketplace::new(config.marketplace.clone(), secrets.iam.clone())
+                .map_err(|e| tracing::error!(error = %e, "marketplace client unavailable"))
+                .ok();
         Arc::new(App {
             config,
             secrets,
@@ -59,6 +66,7 @@ impl App {
             provisioner,
             license_issuer: Arc::new(RandomLicenseIssuer),
             merchant_key: OnceLock::new(),
+            marketplace,
         })
     }
 

@@ -51,6 +51,20 @@ pub struct Config {
     pub credential_encryption: Option<EncryptType>,
     /// Emit one CloudWatch embedded-metric-format line per request.
     pub emit_metrics: bool,
+    /// Outbound calls: site, base URL (override), timeouts, usage endpoint.
+    pub marketplace: crate::marketplace::MarketplaceSettings,
+    /// Query Order enrichment of newInstance, upgradeInstance and orderNotify (see README).
+    pub enrichment: Enrichment,
+}
+
+/// Whether callbacks ask Query Order for the order details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enrichment {
+    /// Inside the callback, bounded by what is left of the request budget; a failure leaves
+    /// the record `pending` and never changes the answer.
+    Inline,
+    /// Never (no IAM AK/SK, or not wanted).
+    Off,
 }
 
 /// A setting that could not be used.
@@ -149,7 +163,20 @@ impl Config {
             // In Lambda, stdout is CloudWatch Logs, where EMF lines become metrics.
             None => get("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         };
+        let marketplace = crate::marketplace::MarketplaceSettings::from_lookup(&get)?;
+        let enrichment = match var("KOOGATE_ENRICHMENT").as_deref() {
+            None | Some("inline") => Enrichment::Inline,
+            Some("off") => Enrichment::Off,
+            Some(other) => {
+                return Err(ConfigError {
+                    var: "KOOGATE_ENRICHMENT",
+                    reason: format!("{other:?} is neither \"inline\" nor \"off\""),
+                })
+            }
+        };
         Ok(Config {
+            marketplace,
+            enrichment,
             store,
             secrets,
             clock_skew,

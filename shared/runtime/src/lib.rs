@@ -15,11 +15,13 @@ pub mod inbound;
 pub mod lambda;
 pub mod lambda_web;
 pub mod local;
+pub mod marketplace;
 pub mod pipeline;
 pub mod provisioner;
 pub mod routes;
 pub mod secrets;
 pub mod telemetry;
+pub mod usage;
 pub mod web;
 
 pub use app::App;

@@ -302,6 +302,7 @@ fn sample_instance(id: &str, debug: bool) -> Instance {
         created_at_ms: NOW_MS,
         updated_at_ms: NOW_MS,
         version: 1,
+        order_details: None,
     }
 }
 
@@ -540,6 +541,261 @@ pub async fn directory_items(store: &dyn Store) {
     assert!(other.departments().await.unwrap().is_empty());
 }
 
+// ---- usage metering ------------------------------------------------------------------------------
+// The usage checks claim whatever is due in the whole store, so each needs a store of its own
+// (every backend's test harness builds one per check).
+
+fn usage_data(instance_id: &str, begin: &str, end: &str, value: &str) -> crate::UsageData {
+    crate::UsageData {
+        instance_id: instance_id.to_string(),
+        begin_time: begin.to_string(),
+        end_time: end.to_string(),
+        usage_value: value.to_string(),
+        metering_sn: format!("sn-{instance_id}-{begin}"),
+        record_time: end.to_string(),
+        product_id: Some("OFFI1".into()),
+        relate_pkg_instance: None,
+        recorded_at_ms: NOW_MS,
+    }
+}
+
+fn claim<'a>(owner: &'a str, now_ms: i64, due: &'a str, limit: usize) -> crate::UsageClaim<'a> {
+    crate::UsageClaim {
+        owner,
+        now_ms,
+        lease_until_ms: now_ms + 60_000,
+        due_end_time: due,
+        limit,
+    }
+}
+
+/// Usage is recorded once per (instance, begin, end); a second recording returns the stored
+/// record unchanged, whatever value it carries.
+pub async fn usage_is_recorded_once(store: &dyn Store) {
+    use crate::{UsageInsert, UsageStatus};
+    let id = unique("usage-once");
+    let a = usage_data(&id, "20240101T000000Z", "20240101T010000Z", "1.5");
+    assert_eq!(store.record_usage(&a).await.unwrap(), UsageInsert::Recorded);
+    let b = usage_data(&id, "20240101T000000Z", "20240101T010000Z", "7");
+    match store.record_usage(&b).await.unwrap() {
+        UsageInsert::Exists(r) => {
+            assert_eq!(r.data, a, "the first recording wins");
+            assert_eq!(r.status, UsageStatus::Pending);
+        }
+        other => panic!("expected Exists, got {other:?}"),
+    }
+    let next = usage_data(&id, "20240101T010000Z", "20240101T020000Z", "2");
+    assert_eq!(
+        store.record_usage(&next).await.unwrap(),
+        UsageInsert::Recorded
+    );
+    let all = store.instance_usage(&id).await.unwrap();
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].data, a);
+    assert_eq!(all[1].data, next);
+    assert!(store
+        .instance_usage(&unique("none"))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// Claims take only due, pending, unleased records; settling is final for pushed and failed,
+/// and a retry hides the record until its back-off ends.
+pub async fn usage_claim_and_settle(store: &dyn Store) {
+    use crate::{UsageSettlement, UsageStatus};
+    let id = unique("usage-claim");
+    let early = usage_data(&id, "20240101T000000Z", "20240101T010000Z", "1");
+    let mid = usage_data(&id, "20240101T010000Z", "20240101T020000Z", "2");
+    let late = usage_data(&id, "20240101T020000Z", "20240101T030000Z", "3");
+    for d in [&early, &mid, &late] {
+        store.record_usage(d).await.unwrap();
+    }
+    let got = store
+        .claim_usage(&claim("run-1", NOW_MS, "20240101T020000Z", 10))
+        .await
+        .unwrap();
+    let mut keys: Vec<_> = got.iter().map(|r| r.data.key()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        vec![early.key(), mid.key()],
+        "only intervals ended by the due time"
+    );
+    assert!(got.iter().all(|r| r.attempts == 1));
+    assert!(
+        store
+            .claim_usage(&claim("run-2", NOW_MS + 1, "20240101T020000Z", 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "a live claim is not claimed again"
+    );
+    assert_eq!(
+        store
+            .settle_usage(
+                "run-2",
+                &[early.key()],
+                &UsageSettlement::Pushed { at_ms: NOW_MS }
+            )
+            .await
+            .unwrap(),
+        0,
+        "only the owner settles"
+    );
+    assert_eq!(
+        store
+            .settle_usage(
+                "run-1",
+                &[early.key()],
+                &UsageSettlement::Pushed { at_ms: NOW_MS }
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .settle_usage(
+                "run-1",
+                &[mid.key()],
+                &UsageSettlement::Retry {
+                    not_before_ms: NOW_MS + 120_000
+                }
+            )
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        store
+            .claim_usage(&claim("run-3", NOW_MS + 100_000, "20240101T020000Z", 10))
+            .await
+            .unwrap()
+            .is_empty(),
+        "pushed is final and a retry waits for its back-off"
+    );
+    let again = store
+        .claim_usage(&claim("run-4", NOW_MS + 130_000, "20240101T030000Z", 10))
+        .await
+        .unwrap();
+    let mut keys: Vec<_> = again.iter().map(|r| (r.data.key(), r.attempts)).collect();
+    keys.sort();
+    assert_eq!(keys, vec![(mid.key(), 2), (late.key(), 1)]);
+    assert_eq!(
+        store
+            .settle_usage(
+                "run-4",
+                &[mid.key(), late.key()],
+                &UsageSettlement::Failed {
+                    code: "MKT.9002".into(),
+                    at_ms: NOW_MS
+                }
+            )
+            .await
+            .unwrap(),
+        2
+    );
+    assert!(store
+        .claim_usage(&claim("run-5", NOW_MS + 999_999, "20991231T000000Z", 10))
+        .await
+        .unwrap()
+        .is_empty());
+    let all = store.instance_usage(&id).await.unwrap();
+    let states: Vec<_> = all.iter().map(|r| (r.status, r.failure.clone())).collect();
+    assert_eq!(
+        states,
+        vec![
+            (UsageStatus::Pushed, None),
+            (UsageStatus::Failed, Some("MKT.9002".into())),
+            (UsageStatus::Failed, Some("MKT.9002".into())),
+        ]
+    );
+    // Recording a settled interval again changes nothing and does not make it due again.
+    store.record_usage(&early).await.unwrap();
+    assert!(store
+        .claim_usage(&claim("run-6", NOW_MS + 999_999, "20991231T000000Z", 10))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// A claim whose lease ran out is taken over; the old owner can no longer settle it.
+pub async fn usage_lease_takeover(store: &dyn Store) {
+    use crate::UsageSettlement;
+    let id = unique("usage-lease");
+    let d = usage_data(&id, "20240102T000000Z", "20240102T010000Z", "4");
+    store.record_usage(&d).await.unwrap();
+    let a = store
+        .claim_usage(&claim("crashed", NOW_MS, "20240102T010000Z", 10))
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    let b = store
+        .claim_usage(&claim("next", NOW_MS + 60_001, "20240102T010000Z", 10))
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        b[0].data, d,
+        "the same bytes go out again: same metering_sn"
+    );
+    assert_eq!(b[0].attempts, 2);
+    let pushed = UsageSettlement::Pushed { at_ms: NOW_MS };
+    assert_eq!(
+        store
+            .settle_usage("crashed", &[d.key()], &pushed)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        store
+            .settle_usage("next", &[d.key()], &pushed)
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+/// Concurrent claims never hand one record to two runs, and respect the limit.
+pub async fn usage_concurrent_claims_are_disjoint(store: Arc<dyn Store>) {
+    let id = unique("usage-race");
+    for h in 0..20 {
+        let begin = format!("20240103T{h:02}0000Z");
+        let end = format!("20240103T{:02}0000Z", h + 1);
+        store
+            .record_usage(&usage_data(&id, &begin, &end, "1"))
+            .await
+            .unwrap();
+    }
+    let mut tasks = Vec::new();
+    for w in 0..4 {
+        let s = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let owner = format!("worker-{w}");
+            s.claim_usage(&claim(&owner, NOW_MS, "20240104T000000Z", 7))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    let mut total = 0;
+    for t in tasks {
+        let got = t.await.unwrap();
+        assert!(got.len() <= 7, "limit respected");
+        total += got.len();
+        for r in got {
+            assert!(
+                seen.insert(r.data.key()),
+                "claimed twice: {:?}",
+                r.data.key()
+            );
+        }
+    }
+    assert_eq!(total, 20, "every due record claimed exactly once");
+}
+
 /// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
 /// (an async expression yielding `Arc<dyn Store>`).
 #[macro_export]
@@ -599,6 +855,26 @@ macro_rules! conformance_tests {
         async fn conformance_directory_items() {
             let s = $make.await;
             $crate::conformance::directory_items(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_usage_is_recorded_once() {
+            let s = $make.await;
+            $crate::conformance::usage_is_recorded_once(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_usage_claim_and_settle() {
+            let s = $make.await;
+            $crate::conformance::usage_claim_and_settle(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_usage_lease_takeover() {
+            let s = $make.await;
+            $crate::conformance::usage_lease_takeover(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_usage_concurrent_claims_are_disjoint() {
+            let s = $make.await;
+            $crate::conformance::usage_concurrent_claims_are_disjoint(s).await;
         }
     };
 }

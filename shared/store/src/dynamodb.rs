@@ -38,8 +38,8 @@ const BATCH_WRITE_PARALLEL: usize = 8;
 /// The DynamoDB store.
 #[derive(Clone)]
 pub struct DynamoStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     counter: RequestCounter,
 }
 
@@ -168,11 +168,11 @@ impl Intercept for RequestCounter {
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: i64) -> AttributeValue {
+pub(crate) fn n(v: i64) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -184,7 +184,7 @@ fn item_key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
     HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
 }
 
-fn unavailable<E: std::fmt::Debug>(op: &str, e: &SdkError<E>) -> StoreError {
+pub(crate) fn unavailable<E: std::fmt::Debug>(op: &str, e: &SdkError<E>) -> StoreError {
     // DisplayErrorContext would be nicer, but the Debug of SdkError names the service error code.
     StoreError::Unavailable(format!("dynamodb {op}: {}", sdk_error_summary(e)))
 }
@@ -200,19 +200,19 @@ fn sdk_error_summary<E: std::fmt::Debug>(e: &SdkError<E>) -> String {
     }
 }
 
-fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
+pub(crate) fn get_s<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a str> {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .map(String::as_str)
 }
 
-fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
+pub(crate) fn get_n(item: &HashMap<String, AttributeValue>, name: &str) -> Option<i64> {
     item.get(name)
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
 }
 
-fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(key: &str, reason: impl Into<String>) -> StoreError {
     StoreError::Corrupt {
         key: key.to_string(),
         reason: reason.into(),
@@ -383,7 +383,7 @@ pub(crate) fn versioned_put_expr(expected_version: Option<u64>) -> Expr {
     }
 }
 
-fn names_map(e: &Expr) -> Option<HashMap<String, String>> {
+pub(crate) fn names_map(e: &Expr) -> Option<HashMap<String, String>> {
     (!e.names.is_empty()).then(|| {
         e.names
             .iter()
@@ -392,7 +392,7 @@ fn names_map(e: &Expr) -> Option<HashMap<String, String>> {
     })
 }
 
-fn values_map(e: &Expr) -> Option<HashMap<String, AttributeValue>> {
+pub(crate) fn values_map(e: &Expr) -> Option<HashMap<String, AttributeValue>> {
     (!e.values.is_empty()).then(|| {
         e.values
             .iter()
@@ -772,6 +772,38 @@ impl Store for DynamoStore {
                 _ => return Ok(found),
             }
         }
+    }
+
+    // ---- usage metering (crate::dynamodb_usage) -----------------------------------------------
+
+    async fn record_usage(
+        &self,
+        data: &crate::UsageData,
+    ) -> Result<crate::UsageInsert, StoreError> {
+        self.dynamo_record_usage(data).await
+    }
+
+    async fn claim_usage(
+        &self,
+        claim: &crate::UsageClaim<'_>,
+    ) -> Result<Vec<crate::UsageRecord>, StoreError> {
+        self.dynamo_claim_usage(claim).await
+    }
+
+    async fn settle_usage(
+        &self,
+        owner: &str,
+        keys: &[crate::UsageKey],
+        settlement: &crate::UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        self.dynamo_settle_usage(owner, keys, settlement).await
+    }
+
+    async fn instance_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<crate::UsageRecord>, StoreError> {
+        self.dynamo_instance_usage(instance_id).await
     }
 }
 

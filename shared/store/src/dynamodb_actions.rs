@@ -11,6 +11,9 @@ pub const ACTIONS_USED: &[&str] = &[
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+    // The joint-operation directory (its batches of 25).
     "dynamodb:BatchWriteItem",
+    // The directory of a tenant, the pending usage pointers and an instance's usage records:
+    // always one partition, never a Scan.
     "dynamodb:Query",
 ];

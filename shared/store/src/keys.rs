@@ -90,3 +90,41 @@ pub fn session(id: &str) -> String {
 pub fn sso_login(id: &str) -> String {
     format!("sso-login#{id}")
 }
+
+/// `usage#<instanceId>`: the usage records of one instance, sort key [`usage_sk`]. Usage is
+/// production data only: debug (testFlag) instances are never billed.
+pub fn usage(instance_id: &str) -> String {
+    format!("usage#{instance_id}")
+}
+
+/// `<begin>#<end>`: one metered interval (UTC `yyyyMMdd'T'HHmmss'Z'`, so it sorts by time).
+pub fn usage_sk(begin_time: &str, end_time: &str) -> String {
+    format!("{begin_time}#{end_time}")
+}
+
+/// How many partitions the pending-usage pointers are spread over (DynamoDB), so that recording
+/// usage for many instances does not make one hot partition.
+pub const USAGE_PENDING_SHARDS: u32 = 8;
+
+/// `usage-pending#<shard>`: the pending-usage pointers of one shard (DynamoDB backend); the
+/// shard is a stable hash of the instance ID.
+pub fn usage_pending(instance_id: &str) -> String {
+    // FNV-1a: stable across processes and releases (unlike std's RandomState).
+    let mut h: u32 = 0x811c_9dc5;
+    for b in instance_id.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    usage_pending_shard(h % USAGE_PENDING_SHARDS)
+}
+
+/// `usage-pending#<shard>` for a shard number.
+pub fn usage_pending_shard(shard: u32) -> String {
+    format!("usage-pending#{shard}")
+}
+
+/// `<end>#<instanceId>#<begin>`: a pointer's sort key, so a shard is read oldest end first and
+/// `sk < "<due>$"` selects the intervals that ended by `<due>`.
+pub fn usage_pending_sk(instance_id: &str, begin_time: &str, end_time: &str) -> String {
+    format!("{end_time}#{instance_id}#{begin_time}")
+}

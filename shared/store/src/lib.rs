@@ -14,6 +14,7 @@
 pub mod directory;
 pub mod dynamodb;
 pub mod dynamodb_actions;
+mod dynamodb_usage;
 pub mod idempotency;
 pub mod keys;
 pub mod records;
@@ -27,6 +28,9 @@ use async_trait::async_trait;
 pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
 pub use keys::Partition;
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
+pub use records::{
+    UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement, UsageStatus,
+};
 
 /// Why a store operation failed. Every variant is answered `000005` by the pipeline, so the
 /// marketplace retries; the message says what failed and never carries record contents.
@@ -159,4 +163,27 @@ pub trait Store: Send + Sync + 'static {
         tenant_id: &str,
         sk_prefix: &str,
     ) -> Result<Vec<DirectoryItem>, StoreError>;
+    // ---- usage metering (pay-per-use) ---------------------------------------------------------
+
+    /// Records usage once: inserts `data` as pending unless a record with the same key
+    /// (instance, begin, end) exists, which is then returned unchanged.
+    async fn record_usage(&self, data: &UsageData) -> Result<UsageInsert, StoreError>;
+
+    /// Claims up to `claim.limit` pending records whose interval ended by `claim.due_end_time`
+    /// and that no live claim holds, oldest end first: each becomes the owner's until
+    /// `lease_until_ms`, and its attempt count grows by one. Reads are consistent: a record
+    /// settled before this call is never returned.
+    async fn claim_usage(&self, claim: &UsageClaim<'_>) -> Result<Vec<UsageRecord>, StoreError>;
+
+    /// Settles claimed records, each only while `owner` still holds it and it is pending.
+    /// Returns how many were settled (the others were taken over after the lease ran out).
+    async fn settle_usage(
+        &self,
+        owner: &str,
+        keys: &[UsageKey],
+        settlement: &UsageSettlement,
+    ) -> Result<usize, StoreError>;
+
+    /// Every usage record of an instance (any status), in interval order.
+    async fn instance_usage(&self, instance_id: &str) -> Result<Vec<UsageRecord>, StoreError>;
 }

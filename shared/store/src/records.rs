@@ -104,6 +104,9 @@ pub struct Instance {
     pub updated_at_ms: i64,
     /// Optimistic-concurrency version: every write is conditioned on the previous one.
     pub version: u64,
+    /// What Query Order said about the order that created or last changed the instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_details: Option<OrderDetails>,
 }
 
 impl Instance {
@@ -160,6 +163,168 @@ pub struct OrderNotification {
     pub order_line_id: String,
     pub debug: bool,
     pub received_at_ms: i64,
-    /// `pending` until the order details have been fetched with Query Order (not built yet).
+    /// `done` once the order details were fetched with Query Order, `pending` otherwise.
     pub enrichment: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<OrderDetails>,
+}
+
+/// An order line as Query Order describes it (outbound.md §2), kept on the records it concerns.
+/// The buyer's phone and e-mail are not kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderDetails {
+    pub order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_line_id: Option<String>,
+    /// `NEW`, `TRIAL`, `TRIAL_TO_FORMAL`, `UNSUBSCRIBE`, `RENEW`, `CHANGE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub create_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_value: Option<String>,
+    /// `ON_DEMAND`, `ONE_TIME`, `PERIOD`, `ON_DEMAND_PKG`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charging_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_number: Option<String>,
+    /// `yyyyMMddHHmmss`, UTC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expire_time: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    pub fetched_at_ms: i64,
+}
+
+// ---- usage metering (pay-per-use) ----------------------------------------------------------------
+
+/// The identity of a usage record: one instance, one interval (outbound.md §3.4: the marketplace
+/// treats a second record with the same bounds as a duplicate, so this is also the merchant's key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UsageKey {
+    pub instance_id: String,
+    /// UTC `yyyyMMdd'T'HHmmss'Z'`.
+    pub begin_time: String,
+    /// UTC `yyyyMMdd'T'HHmmss'Z'`.
+    pub end_time: String,
+}
+
+/// What was metered: fixed once recorded and never changed, so that every push of it (first
+/// send, retry after a timeout) carries identical bytes and the same `metering_sn`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageData {
+    pub instance_id: String,
+    pub begin_time: String,
+    pub end_time: String,
+    /// Normalised decimal text (> 0, at most 4 decimals).
+    pub usage_value: String,
+    pub metering_sn: String,
+    /// When the record was produced, UTC `yyyyMMdd'T'HHmmss'Z'`.
+    pub record_time: String,
+    /// Needed by the old endpoint only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub relate_pkg_instance: Option<String>,
+    pub recorded_at_ms: i64,
+}
+
+impl UsageData {
+    pub fn key(&self) -> UsageKey {
+        UsageKey {
+            instance_id: self.instance_id.clone(),
+            begin_time: self.begin_time.clone(),
+            end_time: self.end_time.clone(),
+        }
+    }
+}
+
+/// Where a usage record is in its push life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UsageStatus {
+    /// Not yet accepted by the marketplace (never sent, or sent without a `MKT.0000` seen).
+    Pending,
+    /// The marketplace answered `MKT.0000` for a call that carried it. Final.
+    Pushed,
+    /// The marketplace refused it with a permanent code (kept in `failure`). Final: fix and alert.
+    Failed,
+}
+
+impl UsageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageStatus::Pending => "pending",
+            UsageStatus::Pushed => "pushed",
+            UsageStatus::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(UsageStatus::Pending),
+            "pushed" => Some(UsageStatus::Pushed),
+            "failed" => Some(UsageStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// A usage record and its push state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageRecord {
+    pub data: UsageData,
+    pub status: UsageStatus,
+    /// The permanent result code (and message) of a failed record.
+    pub failure: Option<String>,
+    /// How many times it was claimed for a push.
+    pub attempts: u32,
+    pub settled_at_ms: Option<i64>,
+}
+
+/// The outcome of recording usage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageInsert {
+    /// Newly recorded, pending.
+    Recorded,
+    /// A record with the same key exists (returned as stored): the caller compares values.
+    Exists(UsageRecord),
+}
+
+/// A request to claim pending usage for one push.
+#[derive(Debug, Clone, Copy)]
+pub struct UsageClaim<'a> {
+    /// The pushing run (a claim is settled only by its owner).
+    pub owner: &'a str,
+    pub now_ms: i64,
+    /// Until when the claimed records belong to this run; after that another run may take them.
+    pub lease_until_ms: i64,
+    /// Only records whose interval ended at or before this time (UTC `yyyyMMdd'T'HHmmss'Z'`).
+    pub due_end_time: &'a str,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+/// How a claimed push ended for a set of records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsageSettlement {
+    /// `MKT.0000`: final.
+    Pushed { at_ms: i64 },
+    /// A permanent refusal: final, with its code.
+    Failed { code: String, at_ms: i64 },
+    /// A transient failure: stays pending, not claimable before `not_before_ms`.
+    Retry { not_before_ms: i64 },
 }

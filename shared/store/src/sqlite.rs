@@ -13,6 +13,9 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
+use crate::records::{
+    UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement, UsageStatus,
+};
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
 const SCHEMA: &str = "
@@ -49,6 +52,25 @@ CREATE TABLE IF NOT EXISTS instances (
     state   TEXT NOT NULL,
     doc     TEXT NOT NULL
 ) WITHOUT ROWID;
+";
+
+/// Usage records (pay-per-use). The partial index holds only pending records, so finding what
+/// is due to be pushed reads only those, oldest end first.
+const USAGE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS usage (
+    instance_id TEXT NOT NULL,
+    begin_time  TEXT NOT NULL,
+    end_time    TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    owner       TEXT NOT NULL DEFAULT '',
+    lease_until INTEGER NOT NULL DEFAULT 0,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    failure     TEXT,
+    settled_at  INTEGER,
+    doc         TEXT NOT NULL,
+    PRIMARY KEY (instance_id, begin_time, end_time)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS usage_pending ON usage (end_time) WHERE status = 'pending';
 ";
 
 /// How many nonce inserts between two sweeps of expired nonces.
@@ -103,7 +125,8 @@ impl SqliteStore {
     fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)
+        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(USAGE_SCHEMA)
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -514,6 +537,254 @@ impl Store for SqliteStore {
                 })
                 .map_err(unavailable)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
+        })
+        .await
+    }
+
+    // ---- usage metering -----------------------------------------------------------------------
+
+    async fn record_usage(&self, data: &UsageData) -> Result<UsageInsert, StoreError> {
+        self.sqlite_record_usage(data).await
+    }
+
+    async fn claim_usage(&self, claim: &UsageClaim<'_>) -> Result<Vec<UsageRecord>, StoreError> {
+        self.sqlite_claim_usage(claim).await
+    }
+
+    async fn settle_usage(
+        &self,
+        owner: &str,
+        keys: &[UsageKey],
+        settlement: &UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        self.sqlite_settle_usage(owner, keys, settlement).await
+    }
+
+    async fn instance_usage(&self, instance_id: &str) -> Result<Vec<UsageRecord>, StoreError> {
+        self.sqlite_instance_usage(instance_id).await
+    }
+}
+
+/// The columns [`usage_from_row`] reads, in order.
+const USAGE_COLUMNS: &str =
+    "instance_id, begin_time, end_time, status, attempts, failure, settled_at, doc";
+
+fn usage_from_row(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, String, u32, Option<String>, Option<i64>, String)> {
+    Ok((
+        format!(
+            "usage#{}/{}#{}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?
+        ),
+        r.get(3)?,
+        u32::try_from(r.get::<_, i64>(4)?).unwrap_or(u32::MAX),
+        r.get(5)?,
+        r.get(6)?,
+        r.get(7)?,
+    ))
+}
+
+type UsageRow = (String, String, u32, Option<String>, Option<i64>, String);
+
+fn decode_usage(
+    (key, status, attempts, failure, settled_at_ms, doc): UsageRow,
+) -> Result<UsageRecord, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        key: key.clone(),
+        reason,
+    };
+    let data: UsageData = serde_json::from_str(&doc).map_err(|e| corrupt(e.to_string()))?;
+    let status =
+        UsageStatus::parse(&status).ok_or_else(|| corrupt(format!("unknown status {status:?}")))?;
+    Ok(UsageRecord {
+        data,
+        status,
+        failure,
+        attempts,
+        settled_at_ms,
+    })
+}
+
+impl SqliteStore {
+    pub(crate) async fn sqlite_record_usage(
+        &self,
+        data: &UsageData,
+    ) -> Result<UsageInsert, StoreError> {
+        let doc = serde_json::to_string(data).map_err(|e| StoreError::Corrupt {
+            key: crate::keys::usage(&data.instance_id),
+            reason: e.to_string(),
+        })?;
+        let data = data.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let n = tx
+                .execute(
+                    "INSERT INTO usage (instance_id, begin_time, end_time, status, doc)
+                     VALUES (?1, ?2, ?3, 'pending', ?4) ON CONFLICT DO NOTHING",
+                    params![data.instance_id, data.begin_time, data.end_time, doc],
+                )
+                .map_err(unavailable)?;
+            let out = if n == 1 {
+                UsageInsert::Recorded
+            } else {
+                let row = tx
+                    .query_row(
+                        &format!("SELECT {USAGE_COLUMNS} FROM usage WHERE instance_id = ?1 AND begin_time = ?2 AND end_time = ?3"),
+                        params![data.instance_id, data.begin_time, data.end_time],
+                        usage_from_row,
+                    )
+                    .map_err(unavailable)?;
+                UsageInsert::Exists(decode_usage(row)?)
+            };
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_claim_usage(
+        &self,
+        claim: &UsageClaim<'_>,
+    ) -> Result<Vec<UsageRecord>, StoreError> {
+        let owner = claim.owner.to_string();
+        let due = claim.due_end_time.to_string();
+        let (now_ms, lease) = (claim.now_ms, claim.lease_until_ms);
+        let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let rows: Vec<UsageRow> = {
+                let mut stmt = tx
+                    .prepare_cached(&format!(
+                        "SELECT {USAGE_COLUMNS} FROM usage
+                         WHERE status = 'pending' AND end_time <= ?1 AND lease_until < ?2
+                         ORDER BY end_time LIMIT ?3"
+                    ))
+                    .map_err(unavailable)?;
+                let it = stmt
+                    .query_map(params![due, now_ms, limit], usage_from_row)
+                    .map_err(unavailable)?;
+                it.collect::<Result<_, _>>().map_err(unavailable)?
+            };
+            let mut out = Vec::with_capacity(rows.len());
+            {
+                let mut upd = tx
+                    .prepare_cached(
+                        "UPDATE usage SET owner = ?1, lease_until = ?2, attempts = attempts + 1
+                         WHERE instance_id = ?3 AND begin_time = ?4 AND end_time = ?5",
+                    )
+                    .map_err(unavailable)?;
+                for row in rows {
+                    let mut rec = decode_usage(row)?;
+                    upd.execute(params![
+                        owner,
+                        lease,
+                        rec.data.instance_id,
+                        rec.data.begin_time,
+                        rec.data.end_time
+                    ])
+                    .map_err(unavailable)?;
+                    rec.attempts = rec.attempts.saturating_add(1);
+                    out.push(rec);
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_settle_usage(
+        &self,
+        owner: &str,
+        keys: &[UsageKey],
+        settlement: &UsageSettlement,
+    ) -> Result<usize, StoreError> {
+        let owner = owner.to_string();
+        let keys = keys.to_vec();
+        let settlement = settlement.clone();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let mut settled = 0;
+            {
+                let sql = match settlement {
+                    UsageSettlement::Pushed { .. } => {
+                        "UPDATE usage SET status = 'pushed', settled_at = ?1, failure = NULL
+                         WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
+                           AND owner = ?5 AND status = 'pending'"
+                    }
+                    UsageSettlement::Failed { .. } => {
+                        "UPDATE usage SET status = 'failed', settled_at = ?1, failure = ?6
+                         WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
+                           AND owner = ?5 AND status = 'pending'"
+                    }
+                    UsageSettlement::Retry { .. } => {
+                        "UPDATE usage SET lease_until = ?1
+                         WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
+                           AND owner = ?5 AND status = 'pending'"
+                    }
+                };
+                let mut stmt = tx.prepare_cached(sql).map_err(unavailable)?;
+                for k in &keys {
+                    let n = match &settlement {
+                        UsageSettlement::Pushed { at_ms } => stmt.execute(params![
+                            at_ms,
+                            k.instance_id,
+                            k.begin_time,
+                            k.end_time,
+                            owner
+                        ]),
+                        UsageSettlement::Failed { code, at_ms } => stmt.execute(params![
+                            at_ms,
+                            k.instance_id,
+                            k.begin_time,
+                            k.end_time,
+                            owner,
+                            code
+                        ]),
+                        UsageSettlement::Retry { not_before_ms } => stmt.execute(params![
+                            not_before_ms,
+                            k.instance_id,
+                            k.begin_time,
+                            k.end_time,
+                            owner
+                        ]),
+                    }
+                    .map_err(unavailable)?;
+                    settled += n;
+                }
+            }
+            tx.commit().map_err(unavailable)?;
+            Ok(settled)
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_instance_usage(
+        &self,
+        instance_id: &str,
+    ) -> Result<Vec<UsageRecord>, StoreError> {
+        let id = instance_id.to_string();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {USAGE_COLUMNS} FROM usage WHERE instance_id = ?1 ORDER BY begin_time, end_time"
+                ))
+                .map_err(unavailable)?;
+            let rows: Vec<UsageRow> = stmt
+                .query_map(params![id], usage_from_row)
+                .map_err(unavailable)?
+                .collect::<Result<_, _>>()
+                .map_err(unavailable)?;
+            rows.into_iter().map(decode_usage).collect()
         })
         .await
     }

@@ -1,5 +1,5 @@
-//! The conformance suite against the SQLite backend: in memory, and on a file shared by two
-//! store handles (two processes' worth of connections).
+//! The conformance suite against the SQLite backend: in memory, and on disk (WAL, a file per
+//! check, since the usage checks claim whatever is due in the whole store).
 
 use std::sync::Arc;
 
@@ -16,8 +16,11 @@ mod in_memory {
 mod on_disk {
     use super::*;
     async fn make() -> Arc<dyn Store> {
+        // One file per check: the usage checks claim whatever is due in the whole store.
+        static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("koogate-conformance-{}", std::process::id()));
-        Arc::new(SqliteStore::open(&dir.join("store.db")).unwrap())
+        Arc::new(SqliteStore::open(&dir.join(format!("store-{n}.db"))).unwrap())
     }
     koogate_store::conformance_tests!(make());
 }
