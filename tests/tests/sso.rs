@@ -312,8 +312,7 @@ impl Harness {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
         let mut secrets = Secrets::default();
         secrets.rsa_private_key_pem = Some(keys().private_pem.clone());
-        let app: Arc<App> =
-            App::assemble(koogate_tests::config(&[]), secrets, Arc::clone(&store));
+        let app: Arc<App> = App::assemble(koogate_tests::config(&[]), secrets, Arc::clone(&store));
         tokio::spawn(local::serve(
             listener,
             app,
@@ -558,7 +557,12 @@ async fn login_opens_a_session_with_the_directory_user_and_role() {
     let h = Harness::start().await;
     let mut b = h.browser();
     let end = h
-        .login(&mut b, "tenant=tenant-1&return_to=%2Fdashboard%3Fx%3D1", "alice", TENANT)
+        .login(
+            &mut b,
+            "tenant=tenant-1&return_to=%2Fdashboard%3Fx%3D1",
+            "alice",
+            TENANT,
+        )
         .await;
     assert_eq!(end.status, 302, "{}", end.body);
     assert_eq!(end.location().as_deref(), Some("/dashboard?x=1"));
@@ -593,7 +597,9 @@ async fn login_opens_a_session_with_the_directory_user_and_role() {
         );
     });
     // A browser without the cookie is not signed in.
-    let other = Browser::default().get(&format!("{}/sso/session", h.koogate)).await;
+    let other = Browser::default()
+        .get(&format!("{}/sso/session", h.koogate))
+        .await;
     assert_eq!(other.status, 401);
     assert_eq!(other.json()["error"], "not_signed_in");
 }
@@ -674,7 +680,10 @@ async fn a_wrong_or_missing_state_is_refused() {
     // A browser that never started a login here.
     let mut stranger = Browser::default();
     let cold = stranger
-        .get(&format!("{}/sso/callback?code={code}&tenant={TENANT}", h.koogate))
+        .get(&format!(
+            "{}/sso/callback?code={code}&tenant={TENANT}",
+            h.koogate
+        ))
         .await;
     assert_eq!(cold.status, 400, "{}", cold.body);
     assert!(h.idp.with(|s| s.token_calls.is_empty()));
@@ -733,7 +742,10 @@ async fn return_targets_outside_the_allow_list_are_refused() {
             TENANT,
         )
         .await;
-    assert_eq!(end.location().as_deref(), Some("https://app.example.com/home"));
+    assert_eq!(
+        end.location().as_deref(),
+        Some("https://app.example.com/home")
+    );
 }
 
 #[tokio::test]
