@@ -44,7 +44,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let functions = functions();
         let web = web_functions()?;
         for route in ROUTES {
-            let served_by_web = web.iter().any(|w| w.routes().iter().any(|r| *r == route));
+            let served_by_web = web.iter().any(|w| w.routes().contains(&route));
             if !served_by_web && !functions.iter().any(|f| f.route() == route) {
                 return Err(format!(
                     "route {} {} has no function",

@@ -182,7 +182,7 @@ async fn idp_handle(
             let user = query_value(&query, "user").unwrap();
             let tenant = query_value(&query, "tenant").unwrap();
             s.next += 1;
-            let code = format!("code-{}", s.next);
+            let code = format!("CODE-SECRET-{}", s.next);
             s.codes.insert(code.clone(), user);
             redirect_response(&format!(
                 "{}?code={code}&tenant={}",
@@ -270,8 +270,8 @@ async fn idp_handle(
 
 fn issue(s: &mut IdpState, user: &str) -> Response<Full<Bytes>> {
     s.next += 1;
-    let access = format!("at-{}", s.next);
-    let refresh = format!("rt-{}", s.next);
+    let access = format!("AT-SECRET-{}", s.next);
+    let refresh = format!("RT-SECRET-{}", s.next);
     s.access.insert(access.clone(), user.to_string());
     s.refresh.insert(user.to_string(), refresh.clone());
     json_response(
@@ -293,6 +293,7 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        capture_logs();
         let idp = FakeIdp::start().await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let koogate = format!("http://{}", listener.local_addr().unwrap());
@@ -415,6 +416,43 @@ fn assert_login_page(location: &str, idp_base: &str) {
     assert_eq!(route, "/portal-login");
     assert_eq!(query_value(query, "ind").as_deref(), Some("UNOP"));
     assert_eq!(query_value(query, "appId").as_deref(), Some(APP_ID));
+}
+
+// ------------------------------------------------------------------------------------------------
+// Logs: every line of this test binary, to check that no secret reaches one
+// ------------------------------------------------------------------------------------------------
+
+fn log_buffer() -> &'static Arc<Mutex<Vec<u8>>> {
+    static BUF: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    BUF.get_or_init(Arc::default)
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends every log line of the process (all tests) to [`log_buffer`], once.
+fn capture_logs() {
+    static INIT: OnceLock<()> = OnceLock::new();
+    INIT.get_or_init(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_writer(|| LogWriter(Arc::clone(log_buffer())))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+    });
+}
+
+fn logs() -> String {
+    String::from_utf8_lossy(&log_buffer().lock().unwrap()).into_owned()
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -834,4 +872,39 @@ async fn logout_ends_the_session_and_signs_out_at_the_identity_provider() {
         .or_default()
         .insert("__Host-koogate_session".into(), old_cookie);
     assert_eq!(h.session(&mut b).await.status, 401);
+}
+
+#[tokio::test]
+async fn no_token_code_or_secret_reaches_a_log_line() {
+    let h = Harness::start().await;
+    h.idp.with(|s| s.expires_in = 0);
+    let mut b = h.browser();
+    let end = h.login(&mut b, "tenant=tenant-1", "alice", TENANT).await;
+    assert_eq!(end.status, 302, "{}", end.body);
+    let session_cookie = b
+        .cookie(&split_url(&h.koogate).0, "__Host-koogate_session")
+        .unwrap();
+    assert_eq!(h.session(&mut b).await.status, 200);
+    h.idp.with(|s| s.reject_refresh = true);
+    assert_eq!(h.session(&mut b).await.status, 401);
+    h.idp.with(|s| s.reject_codes = true);
+    let mut b2 = h.browser();
+    assert_eq!(h.login(&mut b2, "", "alice", TENANT).await.status, 502);
+    b2.get(&format!("{}/sso/logout", h.koogate)).await;
+
+    let logs = logs();
+    // The lines were captured (so the check below can fail)...
+    assert!(logs.contains("sso signed in"), "{logs}");
+    assert!(logs.contains("invalid_grant"), "{logs}");
+    // ...and carry no token, code, client secret or session cookie.
+    for secret in ["SECRET-", CLIENT_SECRET, "client_secret=", "Bearer"] {
+        assert!(
+            !logs.contains(secret),
+            "{secret:?} reached a log line:\n{logs}"
+        );
+    }
+    assert!(
+        !logs.contains(&session_cookie),
+        "the session cookie reached a log line"
+    );
 }

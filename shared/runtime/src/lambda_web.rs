@@ -128,3 +128,72 @@ pub async fn run_web(function: Arc<dyn WebFunction>) -> Result<(), lambda_runtim
     ))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use async_trait::async_trait;
+
+    /// Echoes the route and the request's cookie and query, and sets two cookies.
+    struct Echo;
+
+    #[async_trait]
+    impl WebFunction for Echo {
+        fn name(&self) -> &'static str {
+            "sso"
+        }
+
+        async fn handle(
+            &self,
+            _app: &Arc<App>,
+            route: &'static Route,
+            req: &WebRequest,
+        ) -> WebResponse {
+            WebResponse::redirect(&format!(
+                "{}?c={}&q={}",
+                route.path,
+                req.cookie("a").unwrap_or_default(),
+                req.query("x").unwrap_or_default()
+            ))
+            .with_cookie("a=1; Path=/".into())
+            .with_cookie("b=2; Path=/".into())
+        }
+    }
+
+    fn event(route_key: &str, raw_path: &str) -> ApiGatewayV2httpRequest {
+        serde_json::from_value(serde_json::json!({
+            "version": "2.0", "routeKey": route_key, "rawPath": raw_path,
+            "rawQueryString": "x=a+b", "cookies": ["a=7", "z=0"],
+            "headers": {}, "requestContext": {"http": {"method": "GET", "path": raw_path},
+            "requestId": "r"}, "isBase64Encoded": false
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_route_comes_from_the_route_key_and_cookies_go_out_apart() {
+        let e = event("GET /sso/callback", "/prod/sso/callback");
+        let route = route_of_event(&Echo, &e).unwrap();
+        assert_eq!(route.path, "/sso/callback");
+        let req = web_request_from_event(&e, route, "id".into());
+        assert_eq!(req.cookie("a").as_deref(), Some("7"));
+        assert_eq!(req.query("x").as_deref(), Some("a b"));
+        // Without a usable routeKey, the end of the path decides.
+        assert_eq!(
+            route_of_event(&Echo, &event("$default", "/prod/sso/logout"))
+                .unwrap()
+                .path,
+            "/sso/logout"
+        );
+        assert!(route_of_event(&Echo, &event("GET /saas", "/saas")).is_none());
+
+        let out: WebProxyResponse = WebResponse::redirect("/x")
+            .with_cookie("a=1".into())
+            .with_cookie("b=2".into())
+            .into();
+        let json = serde_json::to_value(&out).unwrap();
+        assert_eq!(json["statusCode"], 302);
+        assert_eq!(json["headers"]["Location"], "/x");
+        assert_eq!(json["cookies"], serde_json::json!(["a=1", "b=2"]));
+    }
+}
