@@ -603,3 +603,79 @@ pub fn get_event(path: &str, query: &str) -> ApiGatewayV2httpRequest {
 pub fn post_event(key: &str, body: &str) -> ApiGatewayV2httpRequest {
     event("POST", &signed_query(key, body.as_bytes()), body.as_bytes())
 }
+
+/// `target/debug/koogate`, which `make test` builds before the tests (`cargo build -p
+/// koogate-cli`): the tests that run `koogate serve` or `koogate sim` as real processes use it.
+pub fn koogate_bin() -> std::path::PathBuf {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("debug").join("koogate");
+    assert!(
+        bin.exists(),
+        "{} is missing: `cargo build -p koogate-cli` (make test does it)",
+        bin.display()
+    );
+    bin
+}
+
+/// A child process, killed and reaped when dropped (a failing test leaves no server behind).
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A received HTTP answer: status, headers (lower-case names), body.
+pub type HttpAnswer = (u16, Vec<(String, String)>, Vec<u8>);
+
+/// One HTTP/1.1 request to an `http://host:port/path?query` URL over a new connection, with
+/// `Content-Type: application/json;charset=utf8` and the extra `headers`.
+pub async fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<HttpAnswer, String> {
+    use http_body_util::{BodyExt, Full};
+    let rest = url.strip_prefix("http://").ok_or("http:// URLs only")?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let mut req = hyper::Request::builder()
+        .method(method)
+        .uri(if path.is_empty() { "/" } else { path })
+        .header("Host", authority)
+        .header("Content-Type", "application/json;charset=utf8");
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req
+        .body(Full::new(bytes::Bytes::from(body)))
+        .map_err(|e| e.to_string())?;
+    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status().as_u16();
+    let headers = resp
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes()
+        .to_vec();
+    Ok((status, headers, body))
+}

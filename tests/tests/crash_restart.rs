@@ -4,43 +4,19 @@
 //! must end with exactly one instanceId, answered `000000` on every later delivery, with no lock
 //! left behind once its lease has passed. Needs `target/debug/koogate` (`make test` builds it).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
-use koogate_tests::free_port;
+use koogate_tests::{free_port, http_request, koogate_bin, KillOnDrop};
 use serde_json::Value;
 
 /// The request budget of the server under test, which is also the idempotency lease: short, so
 /// that locks left by the killed process expire quickly.
 const BUDGET_MS: u64 = 1_000;
 
-fn koogate() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("koogate");
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo build -p koogate-cli`",
-        bin.display()
-    );
-    bin
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve(dir: &Path, port: u16) -> Serve {
-    let child = Command::new(koogate())
+fn serve(dir: &Path, port: u16) -> KillOnDrop {
+    let child = Command::new(koogate_bin())
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KOOGATE_SECRETS_FILE", dir.join("secrets.json"))
         .env(
@@ -61,7 +37,7 @@ fn serve(dir: &Path, port: u16) -> Serve {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    Serve(child)
+    KillOnDrop(child)
 }
 
 /// One signed newInstance for `order` with a fresh businessId; the answer's JSON, or the
@@ -72,26 +48,8 @@ async fn new_instance(port: u16, key: &str, order: &str) -> Result<Value, String
         r#"{{"activity":"newInstance","businessId":"{business}","orderId":"{order}","orderLineId":"{order}-000001","testFlag":"0"}}"#
     );
     let query = koogate_tests::signed_query(key, body.as_bytes());
-    let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = hyper::Request::post(format!("/saas?{query}"))
-        .header("Host", format!("127.0.0.1:{port}"))
-        .header("Content-Type", "application/json;charset=utf8")
-        .body(Full::new(bytes::Bytes::from(body)))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
+    let url = format!("http://127.0.0.1:{port}/saas?{query}");
+    let (_, _, bytes) = http_request("POST", &url, &[], body.into_bytes()).await?;
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
 }
 

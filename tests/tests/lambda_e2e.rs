@@ -2,54 +2,23 @@
 //! binary against its Lambda runtime API emulator, with DynamoDB on a local moto server, and a
 //! signed newInstance goes in over HTTP as the marketplace would send it.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use koogate_protocol::body_sign;
 use koogate_store::{InstanceState, Partition, Store};
-use koogate_tests::{free_port, missing_tool, signed_query, MotoServer, KEY, PREVIOUS_KEY};
+use koogate_tests::{
+    free_port, http_request, missing_tool, signed_query, KillOnDrop, MotoServer, KEY, PREVIOUS_KEY,
+};
 
-struct Watch(Child);
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// POSTs and returns (status, headers, body); retries while the emulator is still starting.
+/// POSTs and returns (status, headers, body as text).
 async fn post(url: &str, body: &str) -> Result<(u16, Vec<(String, String)>, String), String> {
-    use http_body_util::{BodyExt, Full};
-    let rest = url.strip_prefix("http://").unwrap();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap());
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| e.to_string())?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .map_err(|e| e.to_string())?;
-    tokio::spawn(conn);
-    let req = hyper::Request::post(path)
-        .header("Host", authority)
-        .header("Content-Type", "application/json;charset=utf8")
-        .body(Full::new(bytes::Bytes::from(body.to_string())))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
-        .collect();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, headers, String::from_utf8_lossy(&body).into_owned()))
+    let (status, headers, bytes) = http_request("POST", url, &[], body.as_bytes().to_vec()).await?;
+    Ok((
+        status,
+        headers,
+        String::from_utf8_lossy(&bytes).into_owned(),
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -112,7 +81,7 @@ async fn new_instance_through_cargo_lambda_watch_and_moto() {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("cargo lambda watch could not be started");
-    let _watch = Watch(child);
+    let _watch = KillOnDrop(child);
 
     let url_base = format!("http://127.0.0.1:{port}/lambda-url/saas");
     // The first invocation compiles the function and is held until it runs: warm up with a debug

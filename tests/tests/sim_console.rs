@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -12,31 +12,8 @@ use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use koogate_protocol::body_sign;
-use koogate_tests::free_port;
+use koogate_tests::{free_port, koogate_bin, KillOnDrop};
 use serde_json::Value;
-
-fn koogate() -> PathBuf {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let bin = target.join("debug").join("koogate");
-    assert!(
-        bin.exists(),
-        "{} is missing: `cargo build -p koogate-cli` (make test does it)",
-        bin.display()
-    );
-    bin
-}
-
-struct Serve(Child);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn temp_dir(label: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("koogate-sim-{label}-{}", uuid::Uuid::new_v4()));
@@ -46,7 +23,7 @@ fn temp_dir(label: &str) -> PathBuf {
 
 fn init_secrets(dir: &Path, name: &str) -> PathBuf {
     let path = dir.join(name);
-    let out = Command::new(koogate())
+    let out = Command::new(koogate_bin())
         .arg("init-secrets")
         .arg(&path)
         .output()
@@ -60,9 +37,9 @@ fn init_secrets(dir: &Path, name: &str) -> PathBuf {
 }
 
 /// Starts `koogate serve` on a free port with its own store and `secrets`.
-fn serve(dir: &Path, secrets: &Path) -> (Serve, u16) {
+fn serve(dir: &Path, secrets: &Path) -> (KillOnDrop, u16) {
     let port = free_port();
-    let child = Command::new(koogate())
+    let child = Command::new(koogate_bin())
         .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
         .env("KOOGATE_SECRETS_FILE", secrets)
         .env(
@@ -82,11 +59,11 @@ fn serve(dir: &Path, secrets: &Path) -> (Serve, u16) {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    (Serve(child), port)
+    (KillOnDrop(child), port)
 }
 
 fn sim(port: u16, keys: &Path, extra: &[&str]) -> Output {
-    Command::new(koogate())
+    Command::new(koogate_bin())
         .args([
             "sim",
             "--url",

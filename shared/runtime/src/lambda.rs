@@ -17,6 +17,7 @@ use crate::app::App;
 use crate::config::Config;
 use crate::inbound::{Inbound, Outbound};
 use crate::pipeline::{self, Function};
+use crate::routes::Route;
 use crate::telemetry;
 
 /// The proxy response API Gateway expects from a payload 2.0 integration.
@@ -59,6 +60,7 @@ pub fn inbound_from_event(
     request_id: String,
     deadline_ms: i64,
 ) -> Inbound {
+    let headers = headers_of(&event);
     let mut body = match (event.body, event.is_base64_encoded) {
         (None, _) => Vec::new(),
         (Some(b), false) => b.into_bytes(),
@@ -73,17 +75,8 @@ pub fn inbound_from_event(
     }
     Inbound {
         method: event.request_context.http.method.as_str().to_string(),
+        headers,
         raw_query: event.raw_query_string.unwrap_or_default(),
-        headers: event
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
         body,
         body_too_large,
         request_id,
@@ -124,28 +117,53 @@ pub async fn run_routes(functions: Vec<Arc<dyn Function>>) -> Result<(), lambda_
     .await
 }
 
-/// The function of the event's route: by API Gateway's `routeKey` (`POST /saas/…`), else by the
-/// end of the raw path (which carries the stage name in front on execute-api URLs). API Gateway
-/// sends a function only its own routes, so `None` happens only under an emulator; the caller
-/// then uses the first route, whose pipeline answers like for any request it cannot verify.
+/// The function of the event's route (see [`route_of`]). API Gateway sends a function only its own
+/// routes, so `None` happens only under an emulator; the caller then uses the first route, whose
+/// pipeline answers like for any request it cannot verify.
 fn function_for(
     functions: &[Arc<dyn Function>],
     event: &ApiGatewayV2httpRequest,
 ) -> Option<Arc<dyn Function>> {
+    let routes: Vec<&'static Route> = functions.iter().map(|f| f.route()).collect();
+    let route = route_of(&routes, event)?;
+    functions.iter().find(|f| f.route() == route).cloned()
+}
+
+/// The route an event came by, among `routes`: by API Gateway's `routeKey` (`POST /saas/…`),
+/// else by the method and the end of the raw path (which carries the stage name in front on
+/// execute-api URLs).
+pub(crate) fn route_of(
+    routes: &[&'static Route],
+    event: &ApiGatewayV2httpRequest,
+) -> Option<&'static Route> {
     let route_key = event.route_key.as_deref().unwrap_or_default();
     let raw_path = event.raw_path.as_deref().unwrap_or_default();
     let method = event.request_context.http.method.as_str();
-    let by_key = functions.iter().find(|f| {
-        let r = f.route();
-        route_key == format!("{} {}", r.method, r.path)
+    let by_key = routes.iter().find(|r| {
+        route_key
+            .split_once(' ')
+            .is_some_and(|(m, p)| r.method.eq_ignore_ascii_case(m) && r.path == p)
     });
     let by_path = || {
-        functions.iter().find(|f| {
-            let r = f.route();
-            r.method.eq_ignore_ascii_case(method) && raw_path.ends_with(r.path)
-        })
+        routes
+            .iter()
+            .find(|r| r.method.eq_ignore_ascii_case(method) && raw_path.ends_with(r.path))
     };
-    by_key.or_else(by_path).cloned()
+    by_key.or_else(by_path).copied()
+}
+
+/// The event's headers as (name, value) text pairs.
+pub(crate) fn headers_of(event: &ApiGatewayV2httpRequest) -> Vec<(String, String)> {
+    event
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 #[cfg(test)]

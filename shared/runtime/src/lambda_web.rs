@@ -41,26 +41,12 @@ impl From<WebResponse> for WebProxyResponse {
     }
 }
 
-/// The route of `function` an event was matched to: by `routeKey`, else by method and the end of
-/// the path (a stage prefix in front).
+/// The route of `function` an event was matched to (see [`crate::lambda::route_of`]).
 pub fn route_of_event(
     function: &dyn WebFunction,
     event: &ApiGatewayV2httpRequest,
 ) -> Option<&'static Route> {
-    let method = event.request_context.http.method.as_str();
-    let routes = function.routes();
-    if let Some((m, p)) = event.route_key.as_deref().and_then(|k| k.split_once(' ')) {
-        if let Some(r) = routes
-            .iter()
-            .find(|r| r.method.eq_ignore_ascii_case(m) && r.path == p)
-        {
-            return Some(r);
-        }
-    }
-    let path = event.raw_path.as_deref().unwrap_or("");
-    routes
-        .into_iter()
-        .find(|r| r.method.eq_ignore_ascii_case(method) && path.ends_with(r.path))
+    crate::lambda::route_of(&function.routes(), event)
 }
 
 /// Turns an API Gateway event into a [`WebRequest`].
@@ -73,16 +59,7 @@ pub fn web_request_from_event(
         method: event.request_context.http.method.as_str().to_string(),
         path: route.path.to_string(),
         raw_query: event.raw_query_string.clone().unwrap_or_default(),
-        headers: event
-            .headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_string(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
+        headers: crate::lambda::headers_of(event),
         cookies: event.cookies.clone().unwrap_or_default(),
         request_id,
     }
