@@ -9,10 +9,12 @@ ADDR        ?= 127.0.0.1:8080
 SECRETS     ?= .koogate/secrets.json
 STORE       ?= sqlite:.koogate/koogate.db
 KOOGATE     := target/debug/koogate
+FUZZ_SECONDS       ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
 # The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test build deploy lint bench venv clean
+.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke
 
 help:
 	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
@@ -21,6 +23,7 @@ help:
 	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
 	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
 	@echo "make bench   criterion benchmarks and a load run against koogate serve"
+	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default $(FUZZ_SECONDS)); table in docs/bench-output/fuzz.md"
 
 run:
 	cargo build -p koogate-cli
@@ -52,6 +55,8 @@ test: $(VENV_STAMP)
 	cargo build -p koogate-saas --bin saas -p koogate-cli --bin koogate
 	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
 	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
+	@echo "== fuzz smoke run: every cargo-fuzz target for $(FUZZ_SMOKE_SECONDS)s (make fuzz runs longer)"
+	$(MAKE) --no-print-directory fuzz-smoke
 	@echo "== summary"
 	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
 
@@ -75,6 +80,14 @@ bench:
 	cargo bench -p koogate-protocol
 	cargo bench -p koogate-tests --bench pipeline
 	cargo run --release -p koogate-tests --bin koogate-load
+
+# cargo-fuzz (pinned in fuzz/run.sh) is installed into .tools/ on first use; stable toolchain
+# with RUSTC_BOOTSTRAP=1. Exits non-zero on any crash. See docs/PERFORMANCE.md, "Fuzzing".
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_REPORT=docs/bench-output/fuzz.md fuzz/run.sh
+
+fuzz-smoke:
+	FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS) fuzz/run.sh
 
 clean:
 	rm -rf target $(VENV) .koogate
