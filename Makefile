@@ -61,7 +61,7 @@ test: $(VENV_STAMP)
 	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
 
 # Every Lambda function binary (infra/template.yaml BuildProperties.Binary).
-FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync application-sync auth-sync single-org-sync all-org-sync
+FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync application-sync auth-sync single-org-sync all-org-sync sso usage-push
 
 build: $(VENV_STAMP)
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
