@@ -50,10 +50,7 @@ async fn query_order_reads_the_mock_orders() {
         o.sku_code.as_deref(),
         Some("0a4d1578-5295-46a7-92d4-7c803dccc51d")
     );
-    assert_eq!(
-        o.buyer.as_ref().unwrap().customer_name.as_deref(),
-        Some("mock_user_01")
-    );
+    assert_eq!(o.customer_name.as_deref(), Some("mock_user_01"));
     let od = m.query_order("MOCKONDEMAND", None, retry()).await.unwrap();
     assert_eq!(od.charging_mode.as_deref(), Some("ON_DEMAND"));
     // A business error is not retried and carries its code.

@@ -213,7 +213,7 @@ async fn delete_pointer(store: &DynamoStore, k: &UsageKey) -> Result<(), StoreEr
 
 /// The outcome of claiming one record.
 enum Claimed {
-    Mine(UsageRecord),
+    Mine(Box<UsageRecord>),
     /// Held by a live claim, or backing off: leave it.
     Busy,
 }
@@ -241,7 +241,7 @@ async fn claim_one(
             let item = out
                 .attributes
                 .ok_or_else(|| corrupt(&keys::usage(&k.instance_id), "claim returned no item"))?;
-            Ok(Claimed::Mine(usage_from_item(&item)?))
+            Ok(Claimed::Mine(Box::new(usage_from_item(&item)?)))
         }
         Err(err) => {
             use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -312,7 +312,7 @@ impl DynamoStore {
                             // Step 1 re-created a pointer to a settled record.
                             delete_pointer(self, &k).await?;
                         }
-                        Ok(UsageInsert::Exists(old))
+                        Ok(UsageInsert::Exists(Box::new(old)))
                     }
                     _ => Err(unavailable("PutItem(usage)", &err)),
                 }
@@ -364,7 +364,7 @@ impl DynamoStore {
                 let claimed =
                     bounded(keys, move |k| claim_one(store.clone(), k, e.clone())).await?;
                 out.extend(claimed.into_iter().filter_map(|c| match c {
-                    Claimed::Mine(r) => Some(r),
+                    Claimed::Mine(r) => Some(*r),
                     Claimed::Busy => None,
                 }));
                 start = page.last_evaluated_key;

@@ -301,7 +301,7 @@ pub enum UsageInsert {
     /// Newly recorded, pending.
     Recorded,
     /// A record with the same key exists (returned as stored): the caller compares values.
-    Exists(UsageRecord),
+    Exists(Box<UsageRecord>),
 }
 
 /// A request to claim pending usage for one push.

@@ -569,9 +569,7 @@ impl Store for SqliteStore {
 const USAGE_COLUMNS: &str =
     "instance_id, begin_time, end_time, status, attempts, failure, settled_at, doc";
 
-fn usage_from_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, String, u32, Option<String>, Option<i64>, String)> {
+fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
     Ok((
         format!(
             "usage#{}/{}#{}",
@@ -639,7 +637,7 @@ impl SqliteStore {
                         usage_from_row,
                     )
                     .map_err(unavailable)?;
-                UsageInsert::Exists(decode_usage(row)?)
+                UsageInsert::Exists(Box::new(decode_usage(row)?))
             };
             tx.commit().map_err(unavailable)?;
             Ok(out)

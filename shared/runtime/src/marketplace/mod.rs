@@ -115,10 +115,13 @@ pub struct Request {
     /// D17): without an IAM AK/SK such a call fails before sending.
     pub requires_apigw: bool,
     /// Extra headers computed per attempt (usage push: `ts`, `nonce`, `signature`).
-    pub per_attempt: Option<fn(&PerAttempt<'_>) -> Vec<(&'static str, String)>>,
+    pub per_attempt: Option<HeaderFn>,
     /// The key `per_attempt` signs with (the 基础接口 accessKey).
     pub header_key: Option<String>,
 }
+
+/// Computes headers for one attempt (they change every attempt: time, nonce, signature).
+pub type HeaderFn = fn(&PerAttempt<'_>) -> Vec<(&'static str, String)>;
 
 /// What `Request::per_attempt` gets to compute its headers.
 pub struct PerAttempt<'a> {
