@@ -72,6 +72,7 @@ bench:
 	cargo bench -p koogate-protocol
 	cargo bench -p koogate-tests --bench pipeline
 	cargo run --release -p koogate-tests --bin koogate-load
+	cargo run --release -p koogate-tests --bin koogate-usage-load -- --records 100000
 
 clean:
 	rm -rf target $(VENV) .koogate
