@@ -175,3 +175,30 @@ async fn order_notify_records_the_order_details_once() {
         "asked once"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asynchronous_license_is_uploaded_once() {
+    use koogate_saas::license_async::{deliver, Delivery};
+    let fake = FakeMarketplace::start(KEY).await;
+    let app = app_with_marketplace(&fake);
+    assert_eq!(
+        deliver(&app, "evt-42", "LIC-XYZ").await.unwrap(),
+        Delivery::Uploaded
+    );
+    assert_eq!(
+        deliver(&app, "evt-42", "LIC-XYZ").await.unwrap(),
+        Delivery::AlreadyDelivered
+    );
+    let long = "L".repeat(2000);
+    assert_eq!(
+        deliver(&app, "evt-43", &long).await.unwrap(),
+        Delivery::Uploaded
+    );
+    let ups = fake.uploads();
+    assert_eq!(ups.len(), 2, "one upload per event");
+    assert_eq!(ups[0].0, "evt-42");
+    assert_eq!(ups[0].1["characters"], "LIC-XYZ");
+    assert_eq!(ups[1].1["type"], "FILE");
+    assert_eq!(ups[1].2.as_deref(), Some(long.as_bytes()));
+    assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+}

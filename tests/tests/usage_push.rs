@@ -282,3 +282,43 @@ async fn query_instance_answers_usage_info_from_the_usage_records() {
         koogate_protocol::timestamp::format_compact_ms(top - 3_600_000)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lambda_records_usage_on_direct_invocation_and_pushes_on_schedule() {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::in_memory().unwrap());
+    let fake = FakeMarketplace::start(KEY).await;
+    let p = pusher(Arc::clone(&store), marketplace(&fake, &[], true), 1000);
+    let now = now_ms();
+    let top = now - now.rem_euclid(3_600_000);
+    let record = |value: &str| {
+        serde_json::json!({
+            "instance_id": "lambda-1",
+            "begin_time": usage_push::format_time(top - 7_200_000),
+            "end_time": usage_push::format_time(top - 3_600_000),
+            "usage_value": value,
+        })
+    };
+    let out = koogate_usage_push::handle_event(
+        &p,
+        &serde_json::json!({"usage_records": [record("2"), record("2"), record("3"), {"instance_id": 1}]}),
+    )
+    .await;
+    let statuses: Vec<&str> = out["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["recorded", "already_recorded", "rejected", "rejected"],
+        "{out}"
+    );
+    assert_eq!(fake.usage_calls(), 0, "recording pushes nothing");
+    // An EventBridge scheduled event runs a push.
+    let scheduled =
+        serde_json::json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {}});
+    let out = koogate_usage_push::handle_event(&p, &scheduled).await;
+    assert_eq!(out["pushed"], 1, "{out}");
+    assert_eq!(fake.billed().len(), 1);
+}

@@ -7,7 +7,7 @@
 
 pub mod answers;
 mod change_check;
-mod license_async;
+pub mod license_async;
 pub mod lifecycle;
 pub mod new_instance;
 pub mod query_instance;

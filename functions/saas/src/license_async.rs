@@ -4,8 +4,8 @@
 //! deviceFingerprint)` (the documented idempotency key): with a synchronous license issuer (the
 //! default) the license is issued at once and answered `000000` with the license, and every
 //! repeat replays that answer; with an asynchronous issuer the application is recorded and
-//! answered `000004`. Uploading the license to the marketplace (`event_id` = eventId) belongs to
-//! the marketplace client, which is not built yet: the recorded answer is the seam it will read.
+//! answered `000004`; when the ISV's issuer has the license it calls [`deliver`], which uploads it
+//! to the marketplace event (`event_id` = eventId) and records the delivery once.
 //! Debug traffic answers `000000` and issues nothing (D6).
 
 use koogate_protocol::envelope::Answer;
@@ -101,4 +101,61 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
             }
         }
     }
+}
+
+/// How [`deliver`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Uploaded now.
+    Uploaded,
+    /// Uploaded before (the delivery record exists): nothing sent.
+    AlreadyDelivered,
+}
+
+/// Why [`deliver`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error(transparent)]
+    Marketplace(#[from] koogate_runtime::marketplace::MarketplaceError),
+    #[error(transparent)]
+    Store(#[from] koogate_store::StoreError),
+    #[error("the marketplace client could not be built (see the start-up log)")]
+    NoClient,
+}
+
+/// Delivers a license issued asynchronously for the getLicenseAsync application `event_id`:
+/// uploads it (a string of at most 1024 characters as `CHARACTERS`, anything longer as the file
+/// `license.lic`) and records `license-delivery#<eventId>`, so a repeated call sends nothing.
+/// An upload whose record could not be written is uploaded again by the next call (the
+/// marketplace event then receives the same license twice, never a different one).
+pub async fn deliver(
+    app: &koogate_runtime::App,
+    event_id: &str,
+    license: &str,
+) -> Result<Delivery, DeliveryError> {
+    let key = format!("license-delivery#{event_id}");
+    if app.store.get_record(&key).await?.is_some() {
+        return Ok(Delivery::AlreadyDelivered);
+    }
+    let m = app.marketplace.as_ref().ok_or(DeliveryError::NoClient)?;
+    let upload = if license.chars().count() <= 1024 {
+        koogate_protocol::open_api::Upload::Characters(license)
+    } else {
+        koogate_protocol::open_api::Upload::File {
+            name: "license.lic",
+            bytes: license.as_bytes(),
+        }
+    };
+    let retry =
+        koogate_runtime::marketplace::Retry::background(m.settings().background_attempt_timeout);
+    m.upload(event_id, upload, retry).await?;
+    let doc = serde_json::json!({
+        "event_id": event_id,
+        "delivered_at_ms": koogate_runtime::pipeline::now_ms(),
+    })
+    .to_string();
+    app.store
+        .put_record(&key, &koogate_store::Record { version: 1, doc }, None)
+        .await?;
+    Ok(Delivery::Uploaded)
 }

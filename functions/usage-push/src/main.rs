@@ -10,8 +10,9 @@ use koogate_runtime::App;
 use koogate_usage_push::{PushOptions, Pusher};
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 
-/// Time kept back from the invocation deadline for the last call and its settlement.
-const RESERVE: Duration = Duration::from_secs(15);
+/// Time kept back from the invocation deadline: one call with all its retries (4 attempts of
+/// at most 10 s plus back-off) and its settlement must fit after the last claim.
+const RESERVE: Duration = Duration::from_secs(60);
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
