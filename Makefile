@@ -37,6 +37,10 @@ run:
 	@echo
 	@echo "  KOOGATE_SECRETS_FILE=$(SECRETS) $(KOOGATE) sign --url http://$(ADDR)/saas --activity newInstance"
 	@echo
+	@echo "or run every seller-console case of every interface (koogate sim, see README):"
+	@echo
+	@echo "  $(KOOGATE) sim --url http://$(ADDR)/saas --keys $(SECRETS)"
+	@echo
 	KOOGATE_SECRETS_FILE=$(SECRETS) KOOGATE_STORE=$(STORE) exec $(KOOGATE) serve --addr $(ADDR)
 
 $(VENV_STAMP): tests/requirements.txt
