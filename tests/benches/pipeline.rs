@@ -398,8 +398,10 @@ impl Store for MemoryStore {
     ) -> Result<usize, StoreError> {
         Err(unsupported())
     }
+    /// No benchmark records usage, so every instance has none (queryInstance of a production
+    /// instance asks, as it does on the real stores).
     async fn instance_usage(&self, _: &str) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
-        Err(unsupported())
+        Ok(Vec::new())
     }
 }
 
