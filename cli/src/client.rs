@@ -1,9 +1,8 @@
-//! A minimal HTTP/1.1 client for `koogate sign --send` and `koogate sim` (plain http, local
-//! endpoints).
+//! The HTTP client of `koogate sign --send` and `koogate sim`: `http://` (a local `koogate serve`)
+//! and `https://` (a deployed endpoint, certificate checked against the public Web PKI roots).
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 /// A response as received: status, headers (names as sent), body bytes.
 pub struct Received {
@@ -12,7 +11,7 @@ pub struct Received {
     pub body: Vec<u8>,
 }
 
-/// POSTs `body` to an `http://host:port/path?query` URL.
+/// POSTs `body` to an `http(s)://host[:port]/path?query` URL.
 pub async fn post(url: &str, body: Vec<u8>) -> Result<Received, String> {
     send("POST", url, &[], body).await
 }
@@ -24,22 +23,13 @@ pub async fn send(
     headers: &[(String, String)],
     body: Vec<u8>,
 ) -> Result<Received, String> {
-    let rest = url.strip_prefix("http://").ok_or_else(|| {
-        format!("{url}: only http:// URLs can be sent from here (use the printed curl for https)")
-    })?;
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let path = if path.is_empty() { "/" } else { path };
-    let stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("HTTP handshake with {authority} failed: {e}"))?;
-    tokio::spawn(conn);
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url}: only http:// and https:// URLs can be sent"));
+    }
+    let client = koogate_runtime::https::client()?;
     let mut req = hyper::Request::builder()
         .method(method)
-        .uri(path)
-        .header("Host", authority)
+        .uri(url)
         .header("Accept", "application/json")
         .header("Content-Type", "application/json;charset=utf8");
     for (k, v) in headers {
@@ -48,8 +38,8 @@ pub async fn send(
     let req = req
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("cannot build the request: {e}"))?;
-    let resp = sender
-        .send_request(req)
+    let resp = client
+        .request(req)
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     let status = resp.status().as_u16();

@@ -245,10 +245,8 @@ pub fn run(args: &[String]) -> Result<(), String> {
 /// The endpoint's base: the URL given, without a trailing `/saas` (the suites add each
 /// interface's path, as the console adds it to the registered address).
 fn base_of(url: &str) -> Result<String, String> {
-    if !url.starts_with("http://") {
-        return Err(format!(
-            "{url}: sim sends over plain http (a local `koogate serve` or a tunnel); https is not built yet"
-        ));
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url}: give an http:// or https:// URL"));
     }
     let trimmed = url.trim_end_matches('/');
     Ok(trimmed.strip_suffix("/saas").unwrap_or(trimmed).to_string())
@@ -337,7 +335,11 @@ mod tests {
             "http://127.0.0.1:8080"
         );
         assert_eq!(base_of("http://h:1/").unwrap(), "http://h:1");
-        assert!(base_of("https://isv.example.com/saas").is_err());
+        assert_eq!(
+            base_of("https://isv.example.com/saas").unwrap(),
+            "https://isv.example.com"
+        );
+        assert!(base_of("isv.example.com/saas").is_err());
     }
 
     #[test]

@@ -5,17 +5,12 @@
 //! Secrets travel only in form bodies and the `Authorization` header, never in URLs, and no
 //! error here carries a request or answer body.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use hyper::{Method, Request};
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use koogate_protocol::sso::{self, OAuthError, TokenGrant, UserInfo};
 
 /// At most this much of an identity-domain answer is read.
@@ -36,7 +31,7 @@ pub enum IdpError {
 /// The client of the identity domains, built once per process.
 #[derive(Clone)]
 pub struct IdpClient {
-    http: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: koogate_runtime::https::HttpsClient,
     timeout: Duration,
 }
 
@@ -44,15 +39,9 @@ impl IdpClient {
     /// An HTTPS client trusting the webpki roots; `http://` is connected too, and refused earlier
     /// by the settings check unless allowed.
     pub fn new(timeout: Duration) -> Result<IdpClient, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(provider)
-            .map_err(|e| format!("cannot set up TLS for the identity provider: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(IdpClient {
-            http: Client::builder(TokioExecutor::new()).build(https),
+            http: koogate_runtime::https::client()
+                .map_err(|e| format!("cannot set up TLS for the identity provider: {e}"))?,
             timeout,
         })
     }

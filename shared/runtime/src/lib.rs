@@ -11,6 +11,7 @@ pub mod app;
 pub mod authenticate;
 pub mod aws;
 pub mod config;
+pub mod https;
 pub mod inbound;
 pub mod lambda;
 pub mod lambda_web;

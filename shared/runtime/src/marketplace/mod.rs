@@ -25,9 +25,6 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use koogate_protocol::apigw_signer::{self, SignInput};
 use koogate_protocol::open_api::{self, Verdict};
 
@@ -143,7 +140,7 @@ pub struct Answer {
 pub struct Marketplace {
     settings: MarketplaceSettings,
     iam: Option<IamCredentials>,
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: crate::https::HttpsClient,
 }
 
 impl std::fmt::Debug for Marketplace {
@@ -170,18 +167,8 @@ impl Marketplace {
         settings: MarketplaceSettings,
         iam: Option<IamCredentials>,
     ) -> Result<Marketplace, MarketplaceError> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_provider_and_webpki_roots(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .map_err(|e| MarketplaceError::config("setup", format!("TLS configuration: {e}")))?
-            // Plain HTTP is refused for remote hosts when the base URL is parsed (site.rs).
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let http = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(https);
+        // Plain HTTP is refused for remote hosts when the base URL is parsed (site.rs).
+        let http = crate::https::client().map_err(|e| MarketplaceError::config("setup", e))?;
         Ok(Marketplace {
             settings,
             iam,
