@@ -538,14 +538,7 @@ impl Store for FaultyStore {
 
 /// Percent-encodes a query value the way the marketplace does (everything but unreserved).
 pub fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    koogate_protocol::v1_auth::encode_component(s)
 }
 
 /// How the V1 authToken goes into the URL.
@@ -678,4 +671,38 @@ pub async fn http_request(
         .to_bytes()
         .to_vec();
     Ok((status, headers, body))
+}
+
+/// Starts the real `koogate serve` on 127.0.0.1:`port` with its own SQLite file in `dir`, the
+/// secrets document `secrets` and the extra environment `env`, and waits until it accepts
+/// connections.
+pub fn spawn_serve(
+    dir: &std::path::Path,
+    secrets: &std::path::Path,
+    port: u16,
+    env: &[(&str, &str)],
+) -> KillOnDrop {
+    let mut cmd = Command::new(koogate_bin());
+    cmd.args(["serve", "--addr", &format!("127.0.0.1:{port}")])
+        .env("KOOGATE_SECRETS_FILE", secrets)
+        .env(
+            "KOOGATE_STORE",
+            format!("sqlite:{}", dir.join("store.db").display()),
+        )
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let server = KillOnDrop(cmd.spawn().unwrap());
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "koogate serve did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    server
 }

@@ -5,10 +5,9 @@
 //! left behind once its lease has passed. Needs `target/debug/koogate` (`make test` builds it).
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use koogate_tests::{free_port, http_request, koogate_bin, KillOnDrop};
+use koogate_tests::{free_port, http_request, spawn_serve, KillOnDrop};
 use serde_json::Value;
 
 /// The request budget of the server under test, which is also the idempotency lease: short, so
@@ -16,28 +15,13 @@ use serde_json::Value;
 const BUDGET_MS: u64 = 1_000;
 
 fn serve(dir: &Path, port: u16) -> KillOnDrop {
-    let child = Command::new(koogate_bin())
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("KOOGATE_SECRETS_FILE", dir.join("secrets.json"))
-        .env(
-            "KOOGATE_STORE",
-            format!("sqlite:{}", dir.join("store.db").display()),
-        )
-        .env("KOOGATE_REQUEST_BUDGET_MS", BUDGET_MS.to_string())
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    KillOnDrop(child)
+    let budget = BUDGET_MS.to_string();
+    spawn_serve(
+        dir,
+        &dir.join("secrets.json"),
+        port,
+        &[("KOOGATE_REQUEST_BUDGET_MS", &budget)],
+    )
 }
 
 /// One signed newInstance for `order` with a fresh businessId; the answer's JSON, or the

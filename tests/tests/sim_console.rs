@@ -4,15 +4,15 @@
 
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use koogate_protocol::body_sign;
-use koogate_tests::{free_port, koogate_bin, KillOnDrop};
+use koogate_tests::{free_port, koogate_bin, spawn_serve, KillOnDrop};
 use serde_json::Value;
 
 fn temp_dir(label: &str) -> PathBuf {
@@ -39,27 +39,7 @@ fn init_secrets(dir: &Path, name: &str) -> PathBuf {
 /// Starts `koogate serve` on a free port with its own store and `secrets`.
 fn serve(dir: &Path, secrets: &Path) -> (KillOnDrop, u16) {
     let port = free_port();
-    let child = Command::new(koogate_bin())
-        .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
-        .env("KOOGATE_SECRETS_FILE", secrets)
-        .env(
-            "KOOGATE_STORE",
-            format!("sqlite:{}", dir.join("store.db").display()),
-        )
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (KillOnDrop(child), port)
+    (spawn_serve(dir, secrets, port, &[]), port)
 }
 
 fn sim(port: u16, keys: &Path, extra: &[&str]) -> Output {

@@ -764,17 +764,6 @@ async fn notify(r: &mut Runner) {
 // ---------------------------------------------------------------------------------------------
 // V1: GET /saas and GET /license (legacy key)
 
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// A V1 GET query: `params` plus `timeStamp` (UTC) and the authToken, raw or percent-encoded.
 fn v1_query(key: &str, params: &[(&str, String)], raw_token: bool) -> String {
     let mut all: Vec<(String, String)> = params
@@ -785,12 +774,12 @@ fn v1_query(key: &str, params: &[(&str, String)], raw_token: bool) -> String {
     let token = v1_auth::sign_get(key, &all);
     let mut q: Vec<String> = all
         .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
+        .map(|(k, v)| format!("{k}={}", v1_auth::encode_component(v)))
         .collect();
     q.push(if raw_token {
         format!("authToken={token}")
     } else {
-        format!("authToken={}", percent_encode(&token))
+        format!("authToken={}", v1_auth::encode_component(&token))
     });
     q.join("&")
 }

@@ -89,6 +89,20 @@ fn hex_value(b: u8) -> Option<u8> {
     }
 }
 
+/// Percent-encodes a query value the way the marketplace does: every byte except the unreserved
+/// characters (`A–Z a–z 0–9 - _ . ~`), so that [`decode_component`] reads it back exactly.
+pub fn encode_component(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// Splits a raw query string (without the leading `?`) into decoded `(name, value)` pairs, in
 /// received order, repeats included.
 ///
@@ -390,6 +404,17 @@ mod tests {
     use super::*;
 
     const KEY: &str = "TestAccessKey123";
+
+    #[test]
+    fn encoded_components_decode_back_exactly() {
+        for v in ["a+b/c=", "中文 & ~", "", "%25"] {
+            let e = encode_component(v);
+            assert!(e
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.~%".contains(&b)));
+            assert_eq!(decode_component(&e, Decoding::Strict), v);
+        }
+    }
     const TOKEN: &str = "jLorLNOlvR4+IuMNNJ6CD0/vKJZpCuWMx7EKRowK6ms=";
 
     fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {

@@ -867,6 +867,27 @@ async fn batch_write(
     )))
 }
 
+/// The `:value` or `#name` placeholders (by `prefix`) an expression text uses.
+#[cfg(test)]
+pub(crate) fn placeholders(text: &str, prefix: char) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == prefix {
+            let start = i;
+            i += 1;
+            while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            out.insert(chars[start..i].iter().collect());
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -875,24 +896,7 @@ mod tests {
     /// uses must be declared: DynamoDB rejects both mistakes, moto accepts them.
     fn assert_placeholders_match(label: &str, e: &Expr) {
         let text = format!("{} {}", e.update.clone().unwrap_or_default(), e.condition);
-        let used = |prefix: char| -> std::collections::BTreeSet<String> {
-            let mut out = std::collections::BTreeSet::new();
-            let chars: Vec<char> = text.chars().collect();
-            let mut i = 0;
-            while i < chars.len() {
-                if chars[i] == prefix {
-                    let start = i;
-                    i += 1;
-                    while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-                        i += 1;
-                    }
-                    out.insert(chars[start..i].iter().collect());
-                } else {
-                    i += 1;
-                }
-            }
-            out
-        };
+        let used = |prefix: char| placeholders(&text, prefix);
         let declared_values: std::collections::BTreeSet<String> =
             e.values.iter().map(|(k, _)| k.to_string()).collect();
         let declared_names: std::collections::BTreeSet<String> =

@@ -452,24 +452,7 @@ impl DynamoStore {
 mod tests {
     use super::*;
 
-    fn placeholders(text: &str, prefix: char) -> std::collections::BTreeSet<String> {
-        let mut out = std::collections::BTreeSet::new();
-        let chars: Vec<char> = text.chars().collect();
-        let mut i = 0;
-        while i < chars.len() {
-            if chars[i] == prefix {
-                let start = i;
-                i += 1;
-                while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
-                    i += 1;
-                }
-                out.insert(chars[start..i].iter().collect());
-            } else {
-                i += 1;
-            }
-        }
-        out
-    }
+    use crate::dynamodb::placeholders;
 
     /// DynamoDB rejects unused or undeclared placeholders (moto accepts them).
     #[test]
