@@ -43,16 +43,7 @@ pub async fn send(
         .await
         .map_err(|e| format!("request failed: {e}"))?;
     let status = resp.status().as_u16();
-    let headers = resp
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = koogate_runtime::inbound::header_pairs(resp.headers());
     let body = resp
         .into_body()
         .collect()

@@ -83,15 +83,12 @@ impl Function for LicenseFunction {
                     }
                     code.state = InstanceState::Released;
                     if let Some(order_id) = &r.order_id {
-                        code.orders.push(AppliedOrder {
-                            activity: activity.into(),
-                            order_id: order_id.clone(),
-                            order_line_id: r.order_line_id.clone().unwrap_or_default(),
-                            scene: None,
-                            expire_time: None,
-                            product_id: None,
-                            applied_at_ms: now,
-                        });
+                        code.orders.push(AppliedOrder::new(
+                            activity,
+                            order_id,
+                            r.order_line_id.as_deref().unwrap_or_default(),
+                            now,
+                        ));
                     }
                     true
                 }

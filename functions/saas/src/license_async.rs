@@ -137,7 +137,7 @@ pub async fn deliver(
     if app.store.get_record(&key).await?.is_some() {
         return Ok(Delivery::AlreadyDelivered);
     }
-    let m = app.marketplace.as_ref().ok_or(DeliveryError::NoClient)?;
+    let m = app.marketplace().ok_or(DeliveryError::NoClient)?;
     let upload = if license.chars().count() <= 1024 {
         koogate_protocol::open_api::Upload::Characters(license)
     } else {

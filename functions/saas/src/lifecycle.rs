@@ -71,18 +71,6 @@ async fn mutate(
     .because("optimistic concurrency attempts exhausted")
 }
 
-fn applied(activity: &str, order_id: &str, order_line_id: &str, now_ms: i64) -> AppliedOrder {
-    AppliedOrder {
-        activity: activity.to_string(),
-        order_id: order_id.to_string(),
-        order_line_id: order_line_id.to_string(),
-        scene: None,
-        expire_time: None,
-        product_id: None,
-        applied_at_ms: now_ms,
-    }
-}
-
 /// The instance an activity targets, and how to answer for it.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -120,7 +108,8 @@ pub async fn renew(
         if let Some(p) = product_id {
             inst.product_id = Some(p.to_string());
         }
-        let mut applied_order = applied(t.activity, order.order_id, order.order_line_id, now);
+        let mut applied_order =
+            AppliedOrder::new(t.activity, order.order_id, order.order_line_id, now);
         // Unknown scenes are kept as sent (D22): the expiry is what matters.
         applied_order.scene = Some(scene.to_string());
         applied_order.expire_time = Some(expire_time.to_string());
@@ -166,8 +155,12 @@ pub async fn release(call: &Call<'_>, t: Target<'_>, order: Option<OrderRef<'_>>
         }
         inst.state = InstanceState::Released;
         if let Some(o) = order {
-            inst.orders
-                .push(applied(t.activity, o.order_id, o.order_line_id, now));
+            inst.orders.push(AppliedOrder::new(
+                t.activity,
+                o.order_id,
+                o.order_line_id,
+                now,
+            ));
         }
         Change::Changed
     })
@@ -212,7 +205,7 @@ pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Out
             }
             inst.order_details = Some(d.clone());
         }
-        inst.orders.push(applied(
+        inst.orders.push(AppliedOrder::new(
             t.activity,
             order.order_id,
             order.order_line_id,

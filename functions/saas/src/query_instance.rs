@@ -1,6 +1,7 @@
 //! queryInstance (D8, D9): read-only, up to 100 IDs, one batch read.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use koogate_protocol::aes_credentials;
 use koogate_protocol::envelope::Answer;
@@ -9,7 +10,7 @@ use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::InterfaceType;
 use koogate_runtime::{Call, Outcome};
-use koogate_store::{AppInfo, Instance, InstanceState, Partition};
+use koogate_store::{AppInfo, Instance, InstanceState, Partition, StoreError};
 use serde_json::{json, Map, Value};
 
 const ACTIVITY: &str = "queryInstance";
@@ -118,22 +119,36 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
             entries,
         });
     }
-    let mut entries = Vec::new();
-    for i in known
+    let answered: Vec<&Instance> = known
         .iter()
         .filter(|i| !matches!(i.state, InstanceState::Provisioning | InstanceState::Failed))
-    {
-        // Usage is production data only (debug instances are never billed).
-        let usage = if !debug && may_have_usage(i) {
-            let records = app
-                .store
-                .instance_usage(&i.instance_id)
-                .await
-                .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
-            koogate_runtime::usage::cumulative(&records)
-        } else {
-            None
-        };
+        .copied()
+        .collect();
+    // Usage is production data only (debug instances are never billed). The reads of up to 100
+    // instances run side by side: one after another they could take most of the budget.
+    let mut reads = tokio::task::JoinSet::new();
+    for i in answered.iter().filter(|i| !debug && may_have_usage(i)) {
+        let (store, id) = (Arc::clone(&app.store), i.instance_id.clone());
+        reads.spawn(async move {
+            let records = store.instance_usage(&id).await;
+            (id, records)
+        });
+    }
+    let mut usage_of = HashMap::new();
+    while let Some(joined) = reads.join_next().await {
+        let (id, records) = joined.map_err(|e| {
+            store_failure(
+                Some(ACTIVITY),
+                debug,
+                &StoreError::Unavailable(format!("usage read task failed: {e}")),
+            )
+        })?;
+        let records = records.map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
+        usage_of.insert(id, koogate_runtime::usage::cumulative(&records));
+    }
+    let mut entries = Vec::new();
+    for i in answered {
+        let usage = usage_of.remove(&i.instance_id).flatten();
         entries.push(Entry {
             instance_id: i.instance_id.clone(),
             app_info: (i.state != InstanceState::Released)

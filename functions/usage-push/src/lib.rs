@@ -122,8 +122,8 @@ impl Pusher {
     /// From an assembled app.
     pub fn from_app(app: &App, options: PushOptions) -> Result<Pusher, String> {
         let marketplace = app
-            .marketplace
-            .clone()
+            .marketplace()
+            .cloned()
             .ok_or("the marketplace client could not be built (see the start-up log)")?;
         Ok(Pusher {
             store: Arc::clone(&app.store),

@@ -25,19 +25,10 @@ pub fn canonical_form(body: &[u8]) -> Option<Vec<u8>> {
     let Json::Object(members) = json::parse(body).ok()? else {
         return None;
     };
-    let mut sorted: Vec<&(String, Json)> = members.iter().collect();
-    // Stable sort: members with equal names stay in received order, so the last of each run is
-    // the last occurrence in the body.
-    sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-
     let mut out = String::with_capacity(body.len());
     out.push('{');
     let mut first = true;
-    let mut iter = sorted.into_iter().peekable();
-    while let Some((name, value)) = iter.next() {
-        if iter.peek().is_some_and(|next| next.0 == *name) {
-            continue; // a later occurrence of the same name wins
-        }
+    for (name, value) in sorted_members(&members) {
         if *value == Json::Null {
             continue;
         }
@@ -53,8 +44,35 @@ pub fn canonical_form(body: &[u8]) -> Option<Vec<u8>> {
     Some(out.into_bytes())
 }
 
+/// An object's members sorted by name in UTF-16 code units (Java `compareTo`), one per name: for
+/// a repeated name the last occurrence wins, as with map binding.
+pub(crate) fn sorted_members(members: &[(String, Json)]) -> Vec<&(String, Json)> {
+    let mut sorted: Vec<&(String, Json)> = members.iter().collect();
+    // Stable sort: members with equal names stay in received order, so the last of each run is
+    // the last occurrence in the body.
+    sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    let mut out: Vec<&(String, Json)> = Vec::with_capacity(sorted.len());
+    for member in sorted {
+        match out.last_mut() {
+            Some(last) if last.0 == member.0 => *last = member,
+            _ => out.push(member),
+        }
+    }
+    out
+}
+
 /// Writes a value compactly in received order (nested rules of step 5).
 pub(crate) fn write_value(out: &mut String, value: &Json) {
+    write(out, value, false);
+}
+
+/// Writes a value compactly with the members of every object, at every level, in
+/// [`sorted_members`] order (the usage-push body, D17).
+pub(crate) fn write_value_sorted(out: &mut String, value: &Json) {
+    write(out, value, true);
+}
+
+fn write(out: &mut String, value: &Json, sort_objects: bool) {
     match value {
         Json::Null => out.push_str("null"),
         Json::Bool(true) => out.push_str("true"),
@@ -67,19 +85,24 @@ pub(crate) fn write_value(out: &mut String, value: &Json) {
                 if i > 0 {
                     out.push(',');
                 }
-                write_value(out, item);
+                write(out, item, sort_objects);
             }
             out.push(']');
         }
         Json::Object(members) => {
+            let ordered: Vec<&(String, Json)> = if sort_objects {
+                sorted_members(members)
+            } else {
+                members.iter().collect()
+            };
             out.push('{');
-            for (i, (name, item)) in members.iter().enumerate() {
+            for (i, (name, item)) in ordered.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 write_string(out, name);
                 out.push(':');
-                write_value(out, item);
+                write(out, item, sort_objects);
             }
             out.push('}');
         }

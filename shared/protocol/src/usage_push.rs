@@ -9,8 +9,7 @@
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
-use crate::canonical::write_string;
-use crate::json::{self, Json};
+use crate::json;
 use crate::mac::hmac_sha256;
 
 /// At most this many records per call (`MKT.9003` above it).
@@ -88,64 +87,13 @@ pub fn body(endpoint: Endpoint, records: &[UsageEntry]) -> String {
 pub fn sorted_compact(bytes: &[u8]) -> Option<String> {
     let value = json::parse(bytes).ok()?;
     let mut out = String::with_capacity(bytes.len());
-    write_sorted(&mut out, &value);
+    crate::canonical::write_value_sorted(&mut out, &value);
     Some(out)
-}
-
-fn write_sorted(out: &mut String, value: &Json) {
-    match value {
-        Json::Null => out.push_str("null"),
-        Json::Bool(true) => out.push_str("true"),
-        Json::Bool(false) => out.push_str("false"),
-        Json::Number(n) => out.push_str(n),
-        Json::String(s) => write_string(out, s),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_sorted(out, item);
-            }
-            out.push(']');
-        }
-        Json::Object(members) => {
-            let mut sorted: Vec<&(String, Json)> = members.iter().collect();
-            sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-            out.push('{');
-            let mut first = true;
-            let mut iter = sorted.into_iter().peekable();
-            while let Some((name, item)) = iter.next() {
-                if iter.peek().is_some_and(|next| next.0 == *name) {
-                    continue;
-                }
-                if !first {
-                    out.push(',');
-                }
-                first = false;
-                write_string(out, name);
-                out.push(':');
-                write_sorted(out, item);
-            }
-            out.push('}');
-        }
-    }
 }
 
 /// The header signature of §10: `Base64(HMAC-SHA256(accessKey, "ts=…&nonce=…&body=…"))`.
 pub fn sign(access_key: &str, ts: &str, nonce: &str, body: &str) -> String {
-    let mac = hmac_sha256(
-        access_key.as_bytes(),
-        &[
-            b"ts=",
-            ts.as_bytes(),
-            b"&nonce=",
-            nonce.as_bytes(),
-            b"&body=",
-            body.as_bytes(),
-        ],
-    );
-    base64::engine::general_purpose::STANDARD.encode(mac)
+    base64::engine::general_purpose::STANDARD.encode(mac(access_key, ts, nonce, body))
 }
 
 /// Verifies a received header signature in constant time (the fake marketplace, and anyone
@@ -157,7 +105,11 @@ pub fn verify(access_key: &str, ts: &str, nonce: &str, body: &str, signature: &s
     let Ok(got) = <[u8; 32]>::try_from(got.as_slice()) else {
         return false;
     };
-    let expected = hmac_sha256(
+    crate::mac::ct_eq_32(&mac(access_key, ts, nonce, body), &got)
+}
+
+fn mac(access_key: &str, ts: &str, nonce: &str, body: &str) -> [u8; 32] {
+    hmac_sha256(
         access_key.as_bytes(),
         &[
             b"ts=",
@@ -167,8 +119,7 @@ pub fn verify(access_key: &str, ts: &str, nonce: &str, body: &str, signature: &s
             b"&body=",
             body.as_bytes(),
         ],
-    );
-    crate::mac::ct_eq_32(&expected, &got)
+    )
 }
 
 /// Formats epoch milliseconds as a usage time, UTC `yyyyMMdd'T'HHmmss'Z'` (seconds precision).

@@ -332,20 +332,13 @@ fn post_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
     let Json::Object(members) = json::parse(body).ok()? else {
         return None;
     };
-    let mut sorted: Vec<&(String, Json)> = members.iter().collect();
-    // Stable: equal names stay in received order, so the last of each run is the last occurrence.
-    sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    let mut out = Vec::with_capacity(sorted.len());
-    let mut iter = sorted.into_iter().peekable();
-    while let Some((name, value)) = iter.next() {
-        if iter.peek().is_some_and(|next| next.0 == *name) || name == AUTH_TOKEN {
-            continue;
-        }
-        if let Some(text) = member_text(value) {
-            out.push((name.clone(), text));
-        }
-    }
-    Some(out)
+    Some(
+        canonical::sorted_members(&members)
+            .into_iter()
+            .filter(|(name, _)| name != AUTH_TOKEN)
+            .filter_map(|(name, value)| member_text(value).map(|text| (name.clone(), text)))
+            .collect(),
+    )
 }
 
 /// The `timeStamp` of a V1 POST body as text (a string's content or a number's literal), or

@@ -12,6 +12,7 @@ use koogate_protocol::legacy_answer::{
 use koogate_protocol::legacy_request::{
     decode_extend_params, decrypt_contact, parse_legacy_on, LinearValues,
 };
+use koogate_protocol::v1_auth::encode_component as encode;
 use koogate_protocol::v1_auth::{sign_get, Decoding};
 use koogate_protocol::{
     parse_legacy, verify_get, AesError, InstanceStatusChange, LegacyActivity, LegacyRequest,
@@ -26,18 +27,6 @@ fn query(q: &str) -> Vec<(String, String)> {
 
 fn parse(q: &str) -> Result<LegacyRequest, RequestError> {
     parse_legacy(&query(q))
-}
-
-/// Percent-encodes every byte outside the RFC 3986 unreserved set.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Signs a decoded query with the legacy key and returns the full raw query, as the

@@ -3,6 +3,7 @@
 use koogate_protocol::aes_credentials::{self, EncryptType};
 use koogate_protocol::envelope;
 use koogate_protocol::legacy_request::decode_extend_params;
+use koogate_protocol::v1_auth::encode_component as percent_encode;
 use koogate_protocol::v1_auth::{self, Decoding};
 use koogate_protocol::{
     basic_signature, body_sign, canonical_form, kit_signature, parse_basic, parse_legacy,
@@ -231,18 +232,6 @@ fn raw_query() -> impl Strategy<Value = String> {
         ".{0,4}",
     ];
     prop::collection::vec(piece, 0..24).prop_map(|p| p.concat())
-}
-
-/// Percent-encodes every byte outside the RFC 3986 unreserved set.
-fn percent_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 // ---- no panics ---------------------------------------------------------------------------------

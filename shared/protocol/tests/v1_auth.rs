@@ -1,6 +1,7 @@
 //! The V1 `authToken` (signatures.md §6, D16): the §6.1 vector copied here, the `+` / `%2B`
 //! decoding cases of inbound-legacy.md §1.2, the POST form of §6.3 and V1 freshness.
 
+use koogate_protocol::v1_auth::encode_component as encode;
 use koogate_protocol::v1_auth::{
     self, decode_query, parse_v1_timestamp, post_timestamp, sign_get, sign_post, v1_fresh,
     Decoding, DEFAULT_WINDOW_MS,
@@ -31,18 +32,6 @@ fn vector_params() -> Vec<(String, String)> {
         ("productId", "P1"),
         ("timeStamp", "20170621185532100"),
     ])
-}
-
-/// Percent-encodes every byte outside the RFC 3986 unreserved set.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn verified(v: V1Verification) -> (usize, Vec<(String, String)>, String) {

@@ -23,9 +23,9 @@ pub struct App {
     /// The merchant's RSA key (D15), parsed on first use: only the functions that decrypt a
     /// `clientSecret` pay for parsing it.
     merchant_key: OnceLock<Result<MerchantKey, ClientSecretError>>,
-    /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which
-    /// was logged at start-up.
-    pub marketplace: Option<crate::marketplace::Marketplace>,
+    /// The marketplace client, built on first use: most callbacks never call the marketplace,
+    /// and the cold start should not pay for its TLS setup.
+    marketplace: OnceLock<Option<crate::marketplace::Marketplace>>,
 }
 
 /// Why a process could not start.
@@ -55,10 +55,6 @@ impl App {
             config.front_end_url_template.clone(),
             config.admin_url_template.clone(),
         ));
-        let marketplace =
-            crate::marketplace::Marketplace::new(config.marketplace.clone(), secrets.iam.clone())
-                .map_err(|e| tracing::error!(error = %e, "marketplace client unavailable"))
-                .ok();
         Arc::new(App {
             config,
             secrets,
@@ -66,8 +62,23 @@ impl App {
             provisioner,
             license_issuer: Arc::new(RandomLicenseIssuer),
             merchant_key: OnceLock::new(),
-            marketplace,
+            marketplace: OnceLock::new(),
         })
+    }
+
+    /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which is
+    /// logged once.
+    pub fn marketplace(&self) -> Option<&crate::marketplace::Marketplace> {
+        self.marketplace
+            .get_or_init(|| {
+                crate::marketplace::Marketplace::new(
+                    self.config.marketplace.clone(),
+                    self.secrets.iam.clone(),
+                )
+                .map_err(|e| tracing::error!(error = %e, "marketplace client unavailable"))
+                .ok()
+            })
+            .as_ref()
     }
 
     /// The merchant's RSA private key from the secrets document (`rsa_private_key_pem`), which

@@ -51,18 +51,7 @@ pub fn v1_query(
             "timeStamp is not a UTC time yyyyMMddHHmmssSSS",
         )
     })?;
-    if let Some(w) = window {
-        let w_ms = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
-        if !v1_auth::v1_fresh(ts_ms, now_ms, w_ms, false) {
-            return Err(Answer::error(
-                ResultCode::InvalidParam,
-                format!(
-                    "timeStamp is outside the accepted window of {} s",
-                    w.as_secs()
-                ),
-            ));
-        }
-    }
+    v1_fresh(ts_ms, now_ms, window, false)?;
     match v1_auth::verify_get(keys, &inbound.raw_query) {
         V1Verification::Verified {
             key_index,
@@ -154,18 +143,7 @@ pub fn v1_body(
             "timeStamp is not a time yyyyMMddHHmmssSSS",
         )
     })?;
-    if let Some(w) = window {
-        let w_ms = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
-        if !v1_auth::v1_fresh(ts_ms, now_ms, w_ms, true) {
-            return Err(Answer::error(
-                ResultCode::InvalidParam,
-                format!(
-                    "timeStamp is outside the accepted window of {} s",
-                    w.as_secs()
-                ),
-            ));
-        }
-    }
+    v1_fresh(ts_ms, now_ms, window, true)?;
     match v1_auth::verify_post(keys, token, &inbound.body) {
         Some(key_index) => Ok(Verified {
             key_index,
@@ -177,6 +155,30 @@ pub fn v1_body(
             "authToken does not match",
         )),
     }
+}
+
+/// The V1 freshness rule (D16): within `window` of now (no window: always fresh), read as UTC,
+/// or also as UTC+8 for kit bodies; else 000002.
+fn v1_fresh(
+    ts_ms: i64,
+    now_ms: i64,
+    window: Option<Duration>,
+    also_utc8: bool,
+) -> Result<(), Answer> {
+    let Some(w) = window else {
+        return Ok(());
+    };
+    let w_ms = i64::try_from(w.as_millis()).unwrap_or(i64::MAX);
+    if v1_auth::v1_fresh(ts_ms, now_ms, w_ms, also_utc8) {
+        return Ok(());
+    }
+    Err(Answer::error(
+        ResultCode::InvalidParam,
+        format!(
+            "timeStamp is outside the accepted window of {} s",
+            w.as_secs()
+        ),
+    ))
 }
 
 /// Method POST and a body within the cap (000002 otherwise).

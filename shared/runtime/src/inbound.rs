@@ -89,6 +89,19 @@ impl Outbound {
     }
 }
 
+/// Header (name, value) pairs as text, from an HTTP header map (the Lambda event's or hyper's):
+/// names as the map holds them (lower case), values decoded lossily.
+pub fn header_pairs(map: &hyper::HeaderMap) -> Vec<(String, String)> {
+    map.iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -60,7 +60,7 @@ pub fn inbound_from_event(
     request_id: String,
     deadline_ms: i64,
 ) -> Inbound {
-    let headers = headers_of(&event);
+    let headers = crate::inbound::header_pairs(&event.headers);
     let mut body = match (event.body, event.is_base64_encoded) {
         (None, _) => Vec::new(),
         (Some(b), false) => b.into_bytes(),
@@ -99,15 +99,19 @@ pub async fn run_routes(functions: Vec<Arc<dyn Function>>) -> Result<(), lambda_
     let config = Config::from_env("dynamodb")?;
     let interfaces: Vec<_> = functions.iter().map(|f| f.route().interface).collect();
     let app = App::build(config, &interfaces).await?;
+    let routes: Arc<[&'static Route]> = functions.iter().map(|f| f.route()).collect();
     let functions = Arc::new(functions);
     lambda_runtime::run(service_fn(
         move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
             let app = Arc::clone(&app);
             let functions = Arc::clone(&functions);
+            let routes = Arc::clone(&routes);
             let first = Arc::clone(&first);
             async move {
                 let deadline = i64::try_from(event.context.deadline).unwrap_or(i64::MAX);
-                let function = function_for(&functions, &event.payload).unwrap_or(first);
+                let function = route_of(&routes, &event.payload)
+                    .and_then(|r| functions.iter().find(|f| f.route() == r).cloned())
+                    .unwrap_or(first);
                 let inbound = inbound_from_event(event.payload, event.context.request_id, deadline);
                 let out = pipeline::process(&app, function.as_ref(), &inbound).await;
                 Ok::<ProxyResponse, lambda_runtime::Error>(out.into())
@@ -117,21 +121,11 @@ pub async fn run_routes(functions: Vec<Arc<dyn Function>>) -> Result<(), lambda_
     .await
 }
 
-/// The function of the event's route (see [`route_of`]). API Gateway sends a function only its own
-/// routes, so `None` happens only under an emulator; the caller then uses the first route, whose
-/// pipeline answers like for any request it cannot verify.
-fn function_for(
-    functions: &[Arc<dyn Function>],
-    event: &ApiGatewayV2httpRequest,
-) -> Option<Arc<dyn Function>> {
-    let routes: Vec<&'static Route> = functions.iter().map(|f| f.route()).collect();
-    let route = route_of(&routes, event)?;
-    functions.iter().find(|f| f.route() == route).cloned()
-}
-
 /// The route an event came by, among `routes`: by API Gateway's `routeKey` (`POST /saas/…`),
 /// else by the method and the end of the raw path (which carries the stage name in front on
-/// execute-api URLs).
+/// execute-api URLs). API Gateway sends a function only its own routes, so `None` happens only
+/// under an emulator; `run_routes` then uses the first route, whose pipeline answers like for any
+/// request it cannot verify.
 pub(crate) fn route_of(
     routes: &[&'static Route],
     event: &ApiGatewayV2httpRequest,
@@ -150,20 +144,6 @@ pub(crate) fn route_of(
             .find(|r| r.method.eq_ignore_ascii_case(method) && raw_path.ends_with(r.path))
     };
     by_key.or_else(by_path).copied()
-}
-
-/// The event's headers as (name, value) text pairs.
-pub(crate) fn headers_of(event: &ApiGatewayV2httpRequest) -> Vec<(String, String)> {
-    event
-        .headers
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -59,7 +59,7 @@ pub fn web_request_from_event(
         method: event.request_context.http.method.as_str().to_string(),
         path: route.path.to_string(),
         raw_query: event.raw_query_string.clone().unwrap_or_default(),
-        headers: crate::lambda::headers_of(event),
+        headers: crate::inbound::header_pairs(&event.headers),
         cookies: event.cookies.clone().unwrap_or_default(),
         request_id,
     }

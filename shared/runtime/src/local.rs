@@ -101,16 +101,7 @@ async fn handle(
     };
     let method = req.method().as_str().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();
-    let headers = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = crate::inbound::header_pairs(req.headers());
     let (body, body_too_large) =
         read_capped(req.into_body(), koogate_protocol::request::MAX_BODY_BYTES).await;
     let inbound = Inbound {
@@ -139,16 +130,7 @@ async fn handle_web(
     route: &'static Route,
     req: Request<Incoming>,
 ) -> Response<Full<Bytes>> {
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_string(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let headers = crate::inbound::header_pairs(req.headers());
     let web_req = WebRequest {
         method: req.method().as_str().to_string(),
         path: req.uri().path().to_string(),

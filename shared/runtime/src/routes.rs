@@ -218,11 +218,6 @@ pub fn by_function(function: &str) -> Option<&'static Route> {
     ROUTES.iter().find(|r| r.function == function)
 }
 
-/// Every route of a function, by its name.
-pub fn of_function(function: &str) -> impl Iterator<Item = &'static Route> + '_ {
-    ROUTES.iter().filter(move |r| r.function == function)
-}
-
 /// The route for a method and path, if koogate serves it.
 pub fn find(method: &str, path: &str) -> Option<&'static Route> {
     ROUTES

@@ -218,10 +218,6 @@ impl<'a> Directory<'a> {
         }
     }
 
-    pub fn tenant_id(&self) -> &str {
-        self.tenant_id
-    }
-
     /// Applies the writes (see [`Store::write_directory`]).
     pub async fn apply(&self, writes: &[DirectoryWrite]) -> Result<(), StoreError> {
         if writes.is_empty() {

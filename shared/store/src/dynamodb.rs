@@ -267,7 +267,16 @@ const IDEM_NAMES: [(&str, &str); 8] = [
 
 /// The aliases of `IDEM_NAMES` that `text` uses.
 fn idem_names(text: &str) -> Vec<(&'static str, &'static str)> {
-    IDEM_NAMES
+    aliases_used(&IDEM_NAMES, text)
+}
+
+/// The `(#alias, attribute)` pairs of `table` whose alias `text` uses as a whole word: an
+/// expression must declare exactly the names it uses (DynamoDB rejects unused ones).
+pub(crate) fn aliases_used(
+    table: &[(&'static str, &'static str)],
+    text: &str,
+) -> Vec<(&'static str, &'static str)> {
+    table
         .iter()
         .copied()
         .filter(|(alias, _)| {

@@ -48,18 +48,7 @@ fn usage_expr(
     values: Vec<(&'static str, AttributeValue)>,
 ) -> Expr {
     let text = format!("{} {condition}", update.as_deref().unwrap_or(""));
-    let names = USAGE_NAMES
-        .iter()
-        .copied()
-        .filter(|(alias, _)| {
-            text.match_indices(alias).any(|(i, _)| {
-                !text[i + alias.len()..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-            })
-        })
-        .collect();
+    let names = crate::dynamodb::aliases_used(&USAGE_NAMES, &text);
     Expr {
         update,
         condition: condition.to_string(),

@@ -70,6 +70,21 @@ pub struct AppliedOrder {
     pub applied_at_ms: i64,
 }
 
+impl AppliedOrder {
+    /// An order applied at `now_ms` with no scene, expiry or product of its own.
+    pub fn new(activity: &str, order_id: &str, order_line_id: &str, now_ms: i64) -> AppliedOrder {
+        AppliedOrder {
+            activity: activity.to_string(),
+            order_id: order_id.to_string(),
+            order_line_id: order_line_id.to_string(),
+            scene: None,
+            expire_time: None,
+            product_id: None,
+            applied_at_ms: now_ms,
+        }
+    }
+}
+
 /// A merchant-side instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instance {

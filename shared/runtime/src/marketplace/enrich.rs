@@ -31,7 +31,7 @@ pub async fn order_details(
     if debug || app.config.enrichment == Enrichment::Off {
         return None;
     }
-    let m = app.marketplace.as_ref().filter(|m| m.has_iam())?;
+    let m = app.marketplace().filter(|m| m.has_iam())?;
     let left = u64::try_from(deadline_ms.saturating_sub(now_ms)).unwrap_or(0);
     let budget = Duration::from_millis(left / 3);
     if budget < Duration::from_millis(50) {
