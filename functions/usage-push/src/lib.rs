@@ -124,7 +124,7 @@ impl Pusher {
         let marketplace = app
             .marketplace()
             .cloned()
-            .ok_or("the marketplace client could not be built (see the start-up log)")?;
+            .ok_or("the marketplace client could not be built (its TLS setup failed; see the error log line)")?;
         Ok(Pusher {
             store: Arc::clone(&app.store),
             marketplace,
