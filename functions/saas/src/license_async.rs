@@ -119,7 +119,9 @@ pub enum DeliveryError {
     Marketplace(#[from] koogate_runtime::marketplace::MarketplaceError),
     #[error(transparent)]
     Store(#[from] koogate_store::StoreError),
-    #[error("the marketplace client could not be built (its TLS setup failed; see the error log line)")]
+    #[error(
+        "the marketplace client could not be built (its TLS setup failed; see the error log line)"
+    )]
     NoClient,
 }
 
