@@ -10,8 +10,11 @@
 //!   the public key for the app credential, the private key for the secrets document.
 //! * `koogate usage record|push`, `koogate license activate|query`, `koogate upload` — usage
 //!   reporting and the marketplace's open APIs (see `outbound.rs`).
+//! * `koogate events list|redeliver|test` — the events recorded for the ISV's product and their
+//!   delivery (see `events.rs`).
 
 mod client;
+mod events;
 mod keygen;
 mod outbound;
 mod serve;
@@ -32,6 +35,9 @@ const USAGE: &str = "usage:
   koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]
   koogate license query --license CODE [--account A] [--ip IP]
   koogate upload --event ID (--text S | --file PATH)
+  koogate events list [--failed] [--instance ID] [--json]
+  koogate events redeliver ID...
+  koogate events test
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -51,6 +57,7 @@ fn main() -> ExitCode {
         "usage" => outbound::usage(rest),
         "license" => outbound::license(rest),
         "upload" => outbound::upload(rest),
+        "events" => events::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

@@ -23,10 +23,13 @@ fn functions() -> Vec<Arc<dyn Function>> {
     functions
 }
 
-/// Every browser function of the route table (the joint-operation login).
+/// Every web function of the route table (the joint-operation login, the Product API).
 fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
     let sso = koogate_sso::SsoFunction::from_env().map_err(|e| e.to_string())?;
-    Ok(vec![Arc::new(sso)])
+    Ok(vec![
+        Arc::new(sso),
+        Arc::new(koogate_product_api::ProductApi),
+    ])
 }
 
 pub fn run(args: &[String]) -> Result<(), String> {
@@ -78,6 +81,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             }
         }
         spawn_usage_push(&app);
+        if app.dispatcher.has_sinks() {
+            eprintln!("koogate serve: delivering events (dispatcher running)");
+            tokio::spawn(Arc::clone(&app.dispatcher).run());
+        } else {
+            eprintln!(
+                "koogate serve: events are recorded, not delivered (set KOOGATE_WEBHOOK_URL)"
+            );
+        }
         eprintln!(
             "koogate serve: ready on http://{bound} in {} ms",
             started.elapsed().as_millis()

@@ -167,9 +167,14 @@ pub fn init_secrets(args: &[String]) -> Result<(), String> {
     let key = || uuid::Uuid::new_v4().to_string();
     // The RSA key decrypts the kit's clientSecret (D15), so that `make run` serves every route.
     let rsa = crate::keygen::generate(crate::keygen::MIN_BITS)?;
+    // A webhook secret signs what koogate sends the ISV's product; an API token lets the
+    // product call the Product API (32 random bytes each).
+    let token: [u8; 32] = rand::random();
     let doc = json!({"access_keys": {"basic": [key()], "kit": [key()], "license": [key()],
                      "general": [key()], "legacy": [key()]},
-                     "rsa_private_key_pem": rsa.private_pem});
+                     "rsa_private_key_pem": rsa.private_pem,
+                     "webhook_secrets": [koogate_protocol::webhook::WebhookSecret::generate()],
+                     "isv_api_tokens": [format!("isv_{}", hex::encode(token))]});
     let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
     write_private(path, &text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     eprintln!("koogate: wrote {} with fresh local keys", path.display());

@@ -25,8 +25,9 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughpu
 use koogate_runtime::App;
 use koogate_store::idempotency::IdemRecord;
 use koogate_store::{
-    keys, Acquire, AcquireOutcome, DirectoryItem, DirectoryWrite, IdemStatus, Instance, Partition,
-    Record, Store, StoreError, VersionedWrite,
+    keys, Acquire, AcquireOutcome, DirectoryItem, DirectoryWrite, EventDraft, EventQuery,
+    EventRecord, EventSettlement, IdemStatus, Instance, Partition, Record, Store, StoreError,
+    VersionedWrite,
 };
 use koogate_tests::{event, invoke, signed_query, Answered, KEY};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
@@ -134,6 +135,8 @@ struct Tables {
     records: HashMap<String, Record>,
     /// (tenant partition, sk) → JSON document: the joint-operation directory
     directory: std::collections::BTreeMap<(String, String), String>,
+    /// the event outbox, as both real backends keep it with the change
+    events: Vec<EventRecord>,
 }
 
 /// A `HashMap` behind a `std::sync::Mutex`. Instances are kept as JSON documents, as the SQLite
@@ -268,6 +271,7 @@ impl Store for MemoryStore {
         &self,
         instance: &Instance,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         let key = keys::instance(instance.partition(), &instance.instance_id);
         let doc = serde_json::to_string(instance).map_err(|e| StoreError::Corrupt {
@@ -286,6 +290,9 @@ impl Store for MemoryStore {
             }
             _ => false,
         };
+        if written {
+            t.events.extend(events.iter().map(EventRecord::pending));
+        }
         Ok(if written {
             VersionedWrite::Written
         } else {
@@ -302,6 +309,7 @@ impl Store for MemoryStore {
         key: &str,
         record: &Record,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         let mut t = self.tables()?;
         let written = match (expected_version, t.records.get_mut(key)) {
@@ -315,6 +323,9 @@ impl Store for MemoryStore {
             }
             _ => false,
         };
+        if written {
+            t.events.extend(events.iter().map(EventRecord::pending));
+        }
         Ok(if written {
             VersionedWrite::Written
         } else {
@@ -326,9 +337,11 @@ impl Store for MemoryStore {
         partition: Partition,
         tenant_id: &str,
         writes: &[DirectoryWrite],
+        events: &[EventDraft],
     ) -> Result<(), StoreError> {
         let pk = keys::tenant(partition, tenant_id);
         let mut t = self.tables()?;
+        t.events.extend(events.iter().map(EventRecord::pending));
         for w in writes {
             match w {
                 DirectoryWrite::Put(item) => {
@@ -402,6 +415,25 @@ impl Store for MemoryStore {
     /// instance asks, as it does on the real stores).
     async fn instance_usage(&self, _: &str) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
         Ok(Vec::new())
+    }
+
+    async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
+        self.tables()?
+            .events
+            .extend(events.iter().map(EventRecord::pending));
+        Ok(())
+    }
+    async fn due_events(&self, _: i64, _: usize) -> Result<Vec<EventRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    async fn settle_event(&self, _: &EventRecord, _: &EventSettlement) -> Result<(), StoreError> {
+        Ok(())
+    }
+    async fn get_event(&self, _: &str) -> Result<Option<EventRecord>, StoreError> {
+        Ok(None)
+    }
+    async fn list_events(&self, _: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        Ok(self.tables()?.events.clone())
     }
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod fake_marketplace;
+pub mod fake_product;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -413,6 +414,8 @@ impl FaultyStore {
     }
 }
 
+use koogate_store::{EventDraft, EventRecord};
+
 #[async_trait]
 impl Store for FaultyStore {
     async fn remember_nonce(
@@ -458,9 +461,10 @@ impl Store for FaultyStore {
         &self,
         i: &Instance,
         v: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         self.gate().await?;
-        self.inner.put_instance(i, v).await
+        self.inner.put_instance(i, v, events).await
     }
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
         self.gate().await?;
@@ -471,18 +475,22 @@ impl Store for FaultyStore {
         key: &str,
         r: &Record,
         v: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         self.gate().await?;
-        self.inner.put_record(key, r, v).await
+        self.inner.put_record(key, r, v, events).await
     }
     async fn write_directory(
         &self,
         p: Partition,
         tenant_id: &str,
         writes: &[DirectoryWrite],
+        events: &[EventDraft],
     ) -> Result<(), StoreError> {
         self.gate().await?;
-        self.inner.write_directory(p, tenant_id, writes).await
+        self.inner
+            .write_directory(p, tenant_id, writes, events)
+            .await
     }
     async fn get_directory_item(
         &self,
@@ -533,6 +541,35 @@ impl Store for FaultyStore {
     ) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
         self.gate().await?;
         self.inner.instance_usage(instance_id).await
+    }
+
+    // ---- events
+    async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.record_events(events).await
+    }
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.due_events(now_ms, limit).await
+    }
+    async fn settle_event(
+        &self,
+        event: &EventRecord,
+        settlement: &koogate_store::EventSettlement,
+    ) -> Result<(), StoreError> {
+        self.gate().await?;
+        self.inner.settle_event(event, settlement).await
+    }
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.get_event(id).await
+    }
+    async fn list_events(
+        &self,
+        query: &koogate_store::EventQuery,
+    ) -> Result<Vec<EventRecord>, StoreError> {
+        self.gate().await?;
+        self.inner.list_events(query).await
     }
 }
 

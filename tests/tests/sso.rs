@@ -352,7 +352,10 @@ impl Harness {
             instance_id: "inst-1".into(),
             updated_at_ms: 1,
         });
-        self.dir().apply(&[tenant.put(), app.put()]).await.unwrap();
+        self.dir()
+            .apply(&[tenant.put(), app.put()], &[])
+            .await
+            .unwrap();
     }
 
     async fn seed_user(&self, name: &str, role: &str, enable: bool) {
@@ -378,7 +381,10 @@ impl Harness {
             app_id: APP_ID.into(),
             granted_at_ms: 1,
         });
-        self.dir().apply(&[user.put(), access.put()]).await.unwrap();
+        self.dir()
+            .apply(&[user.put(), access.put()], &[])
+            .await
+            .unwrap();
     }
 
     fn browser(&self) -> Browser {

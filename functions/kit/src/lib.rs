@@ -16,13 +16,16 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
+use koogate_protocol::kit_request::Flag;
 use koogate_protocol::kit_request::{parse_kit, KitOp, KitRequest, KitVersion};
 use koogate_protocol::request::RequestError;
+use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome};
-use koogate_store::directory::Directory;
-use koogate_store::Partition;
+use koogate_store::directory::{sk, Department, Directory};
+use koogate_store::{DirectoryWrite, EventDraft, Partition};
+use serde_json::json;
 
 /// One kit interface on one of its two routes.
 #[derive(Debug, Clone, Copy)]
@@ -88,10 +91,91 @@ impl Function for KitFunction {
             Ok(w) => w,
             Err(e) => return store_failure(activity, debug, &e),
         };
-        match dir.apply(&writes).await {
-            Ok(()) => Outcome::answer(Answer::ok(), activity, debug),
+        let events = events(call, &request, &writes, debug);
+        match dir.apply(&writes, &events).await {
+            Ok(()) => {
+                if !events.is_empty() {
+                    call.app.events_recorded();
+                }
+                Outcome::answer(Answer::ok(), activity, debug)
+            }
             Err(e) => store_failure(activity, debug, &e),
         }
+    }
+}
+
+/// The events of a sync (README, "Connecting your product"): one per tenant, app, user or
+/// department it wrote. Never the client secret, a phone number or an e-mail address.
+fn events(
+    call: &Call<'_>,
+    request: &KitRequest,
+    writes: &[DirectoryWrite],
+    debug: bool,
+) -> Vec<EventDraft> {
+    let ev = |event_type: &str, data: serde_json::Value| {
+        catalogue::directory_event(call.app, event_type, debug, call.now_ms, data)
+    };
+    match request {
+        KitRequest::Tenant(_) if writes.is_empty() => Vec::new(),
+        KitRequest::Tenant(t) => ev(
+            if t.flag == Flag::Delete {
+                "tenant.deleted"
+            } else {
+                "tenant.synced"
+            },
+            json!({"tenantId": t.tenant_id, "tenantCode": t.tenant_code, "name": t.name,
+                   "domainName": t.domain_name}),
+        )
+        .into_iter()
+        .collect(),
+        KitRequest::Application(a) => ev(
+            if a.flag == Flag::Delete {
+                "app.deleted"
+            } else {
+                "app.synced"
+            },
+            json!({"tenantId": a.tenant_id, "appId": a.app_id, "clientId": a.client_id}),
+        )
+        .into_iter()
+        .collect(),
+        KitRequest::Auth(a) => {
+            let event_type = match a.flag {
+                Flag::Add | Flag::Modify => "user.synced",
+                Flag::Revoke => "user.access_revoked",
+                Flag::Delete => "user.deleted",
+            };
+            a.users
+                .iter()
+                .filter_map(|u| {
+                    ev(
+                        event_type,
+                        json!({"tenantId": a.tenant_id, "appId": a.app_id,
+                               "userName": u.user_name, "name": u.name, "role": u.role,
+                               "enabled": u.enable, "orgCode": u.org_code}),
+                    )
+                })
+                .collect()
+        }
+        KitRequest::SingleOrg(_) | KitRequest::AllOrg(_) => writes
+            .iter()
+            .filter_map(|w| match w {
+                DirectoryWrite::Put(item) if item.sk.starts_with(sk::ORG_PREFIX) => {
+                    serde_json::from_str::<Department>(&item.doc).ok()
+                }
+                _ => None,
+            })
+            .filter_map(|d| {
+                ev(
+                    if d.deleted {
+                        "org.deleted"
+                    } else {
+                        "org.synced"
+                    },
+                    json!({"tenantId": request.tenant_id(), "orgCode": d.org_code,
+                           "name": d.org_name, "parentCode": d.parent_code}),
+                )
+            })
+            .collect(),
     }
 }
 

@@ -12,8 +12,9 @@ use koogate_protocol::legacy_answer;
 use koogate_protocol::legacy_request::{self, LegacyRequest, LegacyRoute, V1GetLicense};
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::provisioner::LicenseIssueRequest;
+use koogate_runtime::provisioner::{Issued, LicenseIssueRequest, ProvisionError};
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
@@ -70,7 +71,7 @@ impl Function for LicenseLegacyFunction {
                 .await
             }
             LegacyRequest::ReleaseLicense(r) => {
-                lifecycle::release(call, t("releaseLicense", &r.instance_id), None).await
+                lifecycle::release(call, t("releaseLicense", &r.instance_id), None, None).await
             }
             other => Outcome::answer(
                 Answer::error(
@@ -133,27 +134,40 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
             return store_failure(Some(ACTIVITY), debug, &e);
         }
     };
-    let license = match existing.as_ref().and_then(|i| i.license.clone()) {
-        Some(l) => l,
-        // Debug traffic issues nothing real (D6): a stable demo code.
-        None if debug => format!("DEBUG-{instance_id}"),
-        None => {
-            let req = LicenseIssueRequest {
-                instance_id: &instance_id,
-                order_id: &r.order_id,
-                product_id: &r.product_id,
-                sku_code: r.sku_code.as_deref(),
-            };
-            match call.app.license_issuer.issue(&req).await {
-                Ok(l) => l,
-                Err(e) => {
-                    let _ = store.abandon(&key, call.request_id).await;
-                    return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
-                        .because(e.to_string());
+    let license =
+        match existing.as_ref().and_then(|i| i.license.clone()) {
+            Some(l) => l,
+            // Debug traffic issues nothing real (D6): a stable demo code.
+            None if debug => format!("DEBUG-{instance_id}"),
+            None => {
+                let req = LicenseIssueRequest {
+                    instance_id: &instance_id,
+                    order_id: &r.order_id,
+                    product_id: &r.product_id,
+                    sku_code: r.sku_code.as_deref(),
+                    ..Default::default()
+                };
+                // The old interface cannot wait: an issuer that answers later failed this time.
+                let issued =
+                    call.app.license_issuer.issue(&req).await.and_then(|i| {
+                        match i {
+                Issued::License(l) => Ok(l),
+                Issued::Accepted => Err(ProvisionError::Transient(
+                    "the license issuer accepted asynchronously; getLicense needs it at once"
+                        .into(),
+                )),
+            }
+                    });
+                match issued {
+                    Ok(l) => l,
+                    Err(e) => {
+                        let _ = store.abandon(&key, call.request_id).await;
+                        return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
+                            .because(e.to_string());
+                    }
                 }
             }
-        }
-    };
+        };
     if existing.is_none() {
         let inst = Instance {
             instance_id: instance_id.clone(),
@@ -174,8 +188,19 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
             updated_at_ms: call.now_ms,
             version: 1,
             order_details: None,
+            event_ids: Vec::new(),
+            customer_id: None,
         };
-        match store.put_instance(&inst, None).await {
+        let events = catalogue::license_issued(
+            call.app,
+            debug,
+            call.now_ms,
+            &r.order_id,
+            Some(&instance_id),
+            None,
+            &license,
+        );
+        match call.app.put_instance(&inst, None, &events).await {
             Ok(VersionedWrite::Written) => {}
             // Another attempt wrote it first; its license is the one to keep.
             Ok(VersionedWrite::Conflict) => {

@@ -140,11 +140,13 @@ async fn mutate(
                     orders: Vec::new(),
                     created_at_ms: call.now_ms,
                     updated_at_ms: call.now_ms,
+                    event_ids: Vec::new(),
                 },
                 None,
             ),
         };
-        if !change(&mut code) && expected.is_some() {
+        let changed = change(&mut code);
+        if !changed && expected.is_some() {
             return Outcome::answer(Answer::ok(), Some(activity), debug);
         }
         code.updated_at_ms = call.now_ms;
@@ -163,7 +165,18 @@ async fn mutate(
             version: expected.map_or(1, |v| v + 1),
             doc,
         };
-        match store.put_record(&key, &record, expected).await {
+        let events = if changed {
+            koogate_runtime::isv::catalogue::license_code_changed(
+                call.app,
+                &code,
+                activity,
+                code.orders.last().map(|o| o.order_id.as_str()),
+                call.now_ms,
+            )
+        } else {
+            Vec::new()
+        };
+        match call.app.put_record(&key, &record, expected, &events).await {
             Ok(VersionedWrite::Written) => {
                 return Outcome::answer(Answer::ok(), Some(activity), debug)
             }

@@ -58,7 +58,9 @@ impl Function for OrderNotifyFunction {
             received_at_ms: call.now_ms,
             enrichment: if details.is_some() { "done" } else { "pending" }.into(),
             details,
+            event_ids: Vec::new(),
         };
+        let events = notified_event(call, &notification);
         let doc = match serde_json::to_string(&notification) {
             Ok(d) => d,
             Err(e) => {
@@ -76,12 +78,40 @@ impl Function for OrderNotifyFunction {
         // Written (first delivery) or Conflict (a repeat): both are success.
         match call
             .app
-            .store
-            .put_record(&key, &Record { version: 1, doc }, None)
+            .put_record(&key, &Record { version: 1, doc }, None, &events)
             .await
         {
             Ok(_) => Outcome::answer(Answer::ok(), Some(ACTIVITY), debug),
             Err(e) => store_failure(Some(ACTIVITY), debug, &e),
         }
     }
+}
+
+/// `order.notified`, with Query Order's details when they were fetched (never the buyer's phone
+/// or e-mail address, which the details do not keep).
+fn notified_event(call: &Call<'_>, n: &OrderNotification) -> Vec<koogate_store::EventDraft> {
+    let mut data = serde_json::Map::new();
+    data.insert("orderId".into(), n.order_id.clone().into());
+    data.insert("orderLineId".into(), n.order_line_id.clone().into());
+    if let Some(d) = &n.details {
+        let details = serde_json::json!({
+            "orderType": d.order_type, "productId": d.product_id, "skuCode": d.sku_code,
+            "productName": d.product_name, "chargingMode": d.charging_mode,
+            "periodType": d.period_type, "periodNumber": d.period_number,
+            "expireTime": d.expire_time, "customerId": d.customer_id,
+        });
+        if let serde_json::Value::Object(m) = details {
+            data.extend(m.into_iter().filter(|(_, v)| !v.is_null()));
+        }
+    }
+    koogate_runtime::isv::catalogue::event(
+        call.app,
+        "order.notified",
+        n.debug,
+        call.now_ms,
+        None,
+        data,
+    )
+    .into_iter()
+    .collect()
 }

@@ -101,14 +101,20 @@ impl Function for SaasLegacyFunction {
                 .await
             }
             LegacyRequest::ReleaseInstance(r) => {
-                lifecycle::release(call, t("releaseInstance", &r.instance_id), None).await
+                lifecycle::release(call, t("releaseInstance", &r.instance_id), None, None).await
             }
             LegacyRequest::Upgrade(r) => {
                 let order = OrderRef {
                     order_id: &r.order_id,
                     order_line_id: "",
                 };
-                lifecycle::upgrade(call, t("upgrade", &r.instance_id), order).await
+                lifecycle::upgrade(
+                    call,
+                    t("upgrade", &r.instance_id),
+                    order,
+                    serde_json::json!({}),
+                )
+                .await
             }
             LegacyRequest::InstanceStatus(r) => {
                 lifecycle::set_status(call, t("instanceStatus", &r.instance_id), r.status).await
@@ -168,6 +174,10 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
         sku_code: r.sku_code.clone(),
         charging_mode: r.charging_mode.clone(),
         expire_time: r.expire_time.clone(),
+        period_type: None,
+        period_number: None,
+        amount: None,
+        customer_id: Some(r.customer_id.clone()),
     };
     match new_instance::purchase(call, &purchase).await {
         Purchased::Refused(outcome) => outcome,

@@ -26,6 +26,31 @@ fn target<'a>(activity: &'static str, debug: bool, instance_id: &'a str) -> Targ
     }
 }
 
+/// A member of the (verified) body, for the event data the typed request does not keep.
+fn body_member(body: &[u8], name: &str) -> Option<serde_json::Value> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get(name)
+        .cloned()
+}
+
+/// The amount and size members an upgrade body carried, for `instance.upgraded`.
+pub fn size_fields(body: &[u8]) -> serde_json::Value {
+    const NAMES: [&str; 5] = [
+        "amount",
+        "diskSize",
+        "bandWidth",
+        "linearValue",
+        "periodNumber",
+    ];
+    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let picked: serde_json::Map<String, serde_json::Value> = NAMES
+        .iter()
+        .filter_map(|n| parsed.get(*n).map(|v| (n.to_string(), v.clone())))
+        .collect();
+    serde_json::Value::Object(picked)
+}
+
 /// The function behind `POST /saas`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SaasFunction;
@@ -84,10 +109,12 @@ impl Function for SaasFunction {
                     order_id,
                     order_line_id: r.order_line_id.as_deref().unwrap_or(""),
                 });
+                let scene = body_member(call.body, "scene");
                 lifecycle::release(
                     call,
                     target("releaseInstance", r.test_flag, &r.instance_id),
                     order,
+                    scene.as_ref().and_then(|v| v.as_str()),
                 )
                 .await
             }
@@ -100,6 +127,7 @@ impl Function for SaasFunction {
                     call,
                     target("upgradeInstance", r.test_flag, &r.instance_id),
                     order,
+                    size_fields(call.body),
                 )
                 .await
             }

@@ -11,10 +11,12 @@
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::GetLicenseAsync;
 use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::provisioner::LicenseIssueRequest;
-use koogate_runtime::{Call, Outcome, Reply};
-use koogate_store::{keys, AcquireOutcome, InstanceState, Partition};
+use koogate_runtime::provisioner::{Issued, LicenseIssueRequest};
+use koogate_runtime::{App, Call, Outcome, Reply};
+use koogate_store::{keys, AcquireOutcome, InstanceState, Partition, VersionedWrite};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::answers::{not_found, ok};
@@ -65,24 +67,47 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
             reason: None,
         },
         Ok(AcquireOutcome::Acquired { .. }) => {
+            let req = LicenseIssueRequest {
+                instance_id: &instance.instance_id,
+                order_id: &instance.order_id,
+                product_id: instance.product_id.as_deref().unwrap_or(""),
+                sku_code: instance.sku_code.as_deref(),
+                event_id: Some(&r.event_id),
+                device_fingerprint: r.device_fingerprint.as_deref(),
+            };
             let issuer = &call.app.license_issuer;
-            let body = if issuer.is_synchronous() {
-                let req = LicenseIssueRequest {
-                    instance_id: &instance.instance_id,
-                    order_id: &instance.order_id,
-                    product_id: instance.product_id.as_deref().unwrap_or(""),
-                    sku_code: instance.sku_code.as_deref(),
-                };
-                match issuer.issue(&req).await {
-                    Ok(license) => Answer::ok().with("license", license).render(),
-                    Err(e) => {
-                        let _ = store.abandon(&key, call.request_id).await;
-                        return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
-                            .because(e.to_string());
-                    }
-                }
+            let issued = if issuer.is_synchronous() {
+                issuer.issue(&req).await
             } else {
-                Answer::code(ResultCode::Processing).render()
+                Ok(Issued::Accepted)
+            };
+            let license = match issued {
+                Ok(Issued::License(l)) => Some(l),
+                Ok(Issued::Accepted) => None,
+                Err(e) => {
+                    release_lock(call, &key).await;
+                    return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
+                        .because(e.to_string());
+                }
+            };
+            // The application record keeps the license (and `license.issued` is recorded with
+            // it), so a retry after a crash answers the license issued first.
+            let application = Application {
+                instance_id: instance.instance_id.clone(),
+                order_id: instance.order_id.clone(),
+                license,
+                event_ids: Vec::new(),
+            };
+            let license = match record_application(call.app, &r.event_id, &application).await {
+                Ok(license) => license,
+                Err(e) => {
+                    release_lock(call, &key).await;
+                    return store_failure(Some(ACTIVITY), false, &e);
+                }
+            };
+            let body = match license {
+                Some(l) => Answer::ok().with("license", l).render(),
+                None => Answer::code(ResultCode::Processing).render(),
             };
             match store
                 .complete(&key, call.request_id, &String::from_utf8_lossy(&body), None)
@@ -95,7 +120,7 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
                     reason: None,
                 },
                 Err(e) => {
-                    let _ = store.abandon(&key, call.request_id).await;
+                    release_lock(call, &key).await;
                     store_failure(Some(ACTIVITY), false, &e)
                 }
             }
@@ -103,13 +128,90 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
     }
 }
 
+/// Frees the application's lock after a failure (it expires with its lease otherwise).
+async fn release_lock(call: &Call<'_>, key: &str) {
+    if let Err(e) = call.app.store.abandon(key, call.request_id).await {
+        tracing::error!(error = %e, "cannot free the getLicenseAsync lock; it expires with its lease");
+    }
+}
+
+/// One online-License application (`license-app#<eventId>`): whose it is and, once issued, the
+/// license.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Application {
+    instance_id: String,
+    order_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    license: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    event_ids: Vec<String>,
+}
+
+fn application_key(event_id: &str) -> String {
+    format!("license-app#{event_id}")
+}
+
+/// The `license.issued` event of an application's license.
+fn issued_event(app: &App, event_id: &str, a: &Application) -> Vec<koogate_store::EventDraft> {
+    match &a.license {
+        Some(l) => catalogue::license_issued(
+            app,
+            false,
+            koogate_runtime::pipeline::now_ms(),
+            &a.order_id,
+            Some(&a.instance_id),
+            Some(event_id),
+            l,
+        ),
+        None => Vec::new(),
+    }
+}
+
+/// Records a new application; when one exists already (a retry after a crash), its license wins.
+async fn record_application(
+    app: &App,
+    event_id: &str,
+    a: &Application,
+) -> Result<Option<String>, koogate_store::StoreError> {
+    let key = application_key(event_id);
+    let doc = serde_json::to_string(a).unwrap_or_default();
+    let events = issued_event(app, event_id, a);
+    let record = koogate_store::Record { version: 1, doc };
+    match app.put_record(&key, &record, None, &events).await? {
+        VersionedWrite::Written => Ok(a.license.clone()),
+        VersionedWrite::Conflict => Ok(read_application(app, event_id)
+            .await?
+            .and_then(|(_, existing)| existing.license)),
+    }
+}
+
+async fn read_application(
+    app: &App,
+    event_id: &str,
+) -> Result<Option<(u64, Application)>, koogate_store::StoreError> {
+    let key = application_key(event_id);
+    match app.store.get_record(&key).await? {
+        None => Ok(None),
+        Some(r) => serde_json::from_str(&r.doc)
+            .map(|a| Some((r.version, a)))
+            .map_err(|e| koogate_store::StoreError::Corrupt {
+                key,
+                reason: e.to_string(),
+            }),
+    }
+}
+
 /// How [`deliver`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Delivery {
-    /// Uploaded now.
+    /// Uploaded now (and `license.issued` recorded).
     Uploaded,
-    /// Uploaded before (the delivery record exists): nothing sent.
+    /// This license was delivered before: nothing sent.
     AlreadyDelivered,
+    /// A different license was delivered for this application before: nothing sent.
+    Conflict,
+    /// No asynchronous application with this eventId is known.
+    UnknownApplication,
 }
 
 /// Why [`deliver`] failed.
@@ -127,17 +229,17 @@ pub enum DeliveryError {
 
 /// Delivers a license issued asynchronously for the getLicenseAsync application `event_id`:
 /// uploads it (a string of at most 1024 characters as `CHARACTERS`, anything longer as the file
-/// `license.lic`) and records `license-delivery#<eventId>`, so a repeated call sends nothing.
-/// An upload whose record could not be written is uploaded again by the next call (the
-/// marketplace event then receives the same license twice, never a different one).
-pub async fn deliver(
-    app: &koogate_runtime::App,
-    event_id: &str,
-    license: &str,
-) -> Result<Delivery, DeliveryError> {
-    let key = format!("license-delivery#{event_id}");
-    if app.store.get_record(&key).await?.is_some() {
-        return Ok(Delivery::AlreadyDelivered);
+/// `license.lic`) and records it on the application with `license.issued`, so a repeated call
+/// sends nothing. An upload whose record could not be written is uploaded again by the next call
+/// (the marketplace event then receives the same license twice, never a different one).
+pub async fn deliver(app: &App, event_id: &str, license: &str) -> Result<Delivery, DeliveryError> {
+    let Some((version, application)) = read_application(app, event_id).await? else {
+        return Ok(Delivery::UnknownApplication);
+    };
+    match application.license.as_deref() {
+        Some(l) if l == license => return Ok(Delivery::AlreadyDelivered),
+        Some(_) => return Ok(Delivery::Conflict),
+        None => {}
     }
     let m = app.marketplace().ok_or(DeliveryError::NoClient)?;
     let upload = if license.chars().count() <= 1024 {
@@ -151,13 +253,22 @@ pub async fn deliver(
     let retry =
         koogate_runtime::marketplace::Retry::background(m.settings().background_attempt_timeout);
     m.upload(event_id, upload, retry).await?;
-    let doc = serde_json::json!({
-        "event_id": event_id,
-        "delivered_at_ms": koogate_runtime::pipeline::now_ms(),
-    })
-    .to_string();
-    app.store
-        .put_record(&key, &koogate_store::Record { version: 1, doc }, None)
-        .await?;
-    Ok(Delivery::Uploaded)
+    let mut done = application.clone();
+    done.license = Some(license.to_string());
+    let events = issued_event(app, event_id, &done);
+    let record = koogate_store::Record {
+        version: version + 1,
+        doc: serde_json::to_string(&done).unwrap_or_default(),
+    };
+    match app
+        .put_record(&application_key(event_id), &record, Some(version), &events)
+        .await?
+    {
+        VersionedWrite::Written => Ok(Delivery::Uploaded),
+        // Delivered concurrently: whichever license was recorded first stands.
+        VersionedWrite::Conflict => match read_application(app, event_id).await? {
+            Some((_, a)) if a.license.as_deref() == Some(license) => Ok(Delivery::AlreadyDelivered),
+            _ => Ok(Delivery::Conflict),
+        },
+    }
 }

@@ -9,9 +9,11 @@
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
+use koogate_runtime::isv::catalogue::instance_event;
 use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::{Call, Outcome};
-use koogate_store::{AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
+use koogate_store::{AppliedOrder, EventDraft, Instance, InstanceState, Partition, VersionedWrite};
+use serde_json::json;
 
 use crate::answers::{not_found, ok};
 
@@ -26,15 +28,16 @@ enum Change {
     Changed,
 }
 
-/// Applies `change` to the instance with optimistic concurrency.
+/// Applies `change` to the instance with optimistic concurrency; `describe` names the events of
+/// a change from the record before and after it, recorded with the write.
 async fn mutate(
     call: &Call<'_>,
-    activity: &'static str,
-    debug: bool,
-    instance_id: &str,
+    t: Target<'_>,
     released_counts_as_unknown: bool,
     change: impl Fn(&mut Instance) -> Change,
+    describe: impl Fn(&Instance, &Instance) -> Vec<EventDraft>,
 ) -> Outcome {
+    let (activity, debug, instance_id) = (t.activity, t.debug, t.instance_id);
     let store = &call.app.store;
     let partition = Partition::from_debug_flag(debug);
     for _ in 0..ATTEMPTS {
@@ -52,7 +55,12 @@ async fn mutate(
             Change::Changed => {
                 next.version = current.version + 1;
                 next.updated_at_ms = call.now_ms;
-                match store.put_instance(&next, Some(current.version)).await {
+                let events = describe(&current, &next);
+                match call
+                    .app
+                    .put_instance(&next, Some(current.version), &events)
+                    .await
+                {
                     Ok(VersionedWrite::Written) => return ok(activity, debug),
                     Ok(VersionedWrite::Conflict) => continue,
                     Err(e) => return store_failure(Some(activity), debug, &e),
@@ -69,6 +77,15 @@ async fn mutate(
         debug,
     )
     .because("optimistic concurrency attempts exhausted")
+}
+
+/// An event body with one more `data` member (kept even when null).
+fn with_data_member(body: &str, name: &str, value: serde_json::Value) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    if let Some(data) = v.get_mut("data").and_then(serde_json::Value::as_object_mut) {
+        data.insert(name.to_string(), value);
+    }
+    v.to_string()
 }
 
 /// The instance an activity targets, and how to answer for it.
@@ -99,7 +116,22 @@ pub async fn renew(
     expire_time_ms: i64,
 ) -> Outcome {
     let now = call.now_ms;
-    mutate(call, t.activity, t.debug, t.instance_id, true, |inst| {
+    let describe = |before: &Instance, after: &Instance| {
+        let mut events = instance_event(
+            call.app,
+            "instance.renewed",
+            after,
+            Some(order.order_id),
+            now,
+            json!({"expireTime": after.expire_time, "scene": scene}),
+        );
+        // Present even when no expiry was known before (null then).
+        for e in &mut events {
+            e.body = with_data_member(&e.body, "previousExpireTime", json!(before.expire_time));
+        }
+        events
+    };
+    let change = |inst: &mut Instance| {
         if inst.has_applied(order.order_id, order.order_line_id) {
             return Change::Unchanged;
         }
@@ -116,18 +148,23 @@ pub async fn renew(
         applied_order.product_id = product_id.map(str::to_string);
         inst.orders.push(applied_order);
         Change::Changed
-    })
-    .await
+    };
+    mutate(call, t, true, change, describe).await
 }
 
 /// FREEZE / UNFREEZE (updateInstanceStatus, V1 expireInstance, instanceStatus, expireLicense);
 /// already in that state → `000000`.
 pub async fn set_status(call: &Call<'_>, t: Target<'_>, change: InstanceStatusChange) -> Outcome {
+    let event_type = match change {
+        InstanceStatusChange::Freeze => "instance.frozen",
+        InstanceStatusChange::Unfreeze => "instance.unfrozen",
+    };
+    let describe = |_: &Instance, after: &Instance| {
+        instance_event(call.app, event_type, after, None, call.now_ms, json!({}))
+    };
     mutate(
         call,
-        t.activity,
-        t.debug,
-        t.instance_id,
+        t,
         true,
         |inst| match (change, inst.state) {
             (InstanceStatusChange::Freeze, InstanceState::Frozen) => Change::Unchanged,
@@ -142,14 +179,30 @@ pub async fn set_status(call: &Call<'_>, t: Target<'_>, change: InstanceStatusCh
             // Active already, or not yet provisioned: nothing to lift.
             (InstanceStatusChange::Unfreeze, _) => Change::Unchanged,
         },
+        describe,
     )
     .await
 }
 
-/// Release (D10): released once; a repeat answers `000000`.
-pub async fn release(call: &Call<'_>, t: Target<'_>, order: Option<OrderRef<'_>>) -> Outcome {
+/// Release (D10): released once; a repeat answers `000000`. `scene` is the callback's, if any.
+pub async fn release(
+    call: &Call<'_>,
+    t: Target<'_>,
+    order: Option<OrderRef<'_>>,
+    scene: Option<&str>,
+) -> Outcome {
     let now = call.now_ms;
-    mutate(call, t.activity, t.debug, t.instance_id, false, |inst| {
+    let describe = |_: &Instance, after: &Instance| {
+        instance_event(
+            call.app,
+            "instance.released",
+            after,
+            order.map(|o| o.order_id),
+            now,
+            json!({ "scene": scene }),
+        )
+    };
+    let change = |inst: &mut Instance| {
         if inst.state == InstanceState::Released {
             return Change::Unchanged;
         }
@@ -163,14 +216,19 @@ pub async fn release(call: &Call<'_>, t: Target<'_>, order: Option<OrderRef<'_>>
             ));
         }
         Change::Changed
-    })
-    .await
+    };
+    mutate(call, t, false, change, describe).await
 }
 
 /// Upgrade (upgradeInstance, V1 upgrade): the order is recorded once; the new product, SKU,
 /// charging mode and expiry come from Query Order, inside the callback's budget (when it does
 /// not answer in time, the order is still recorded and the spec stays as it was).
-pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Outcome {
+pub async fn upgrade(
+    call: &Call<'_>,
+    t: Target<'_>,
+    order: OrderRef<'_>,
+    amounts: serde_json::Value,
+) -> Outcome {
     let now = call.now_ms;
     let line = (!order.order_line_id.is_empty()).then_some(order.order_line_id);
     let details = koogate_runtime::marketplace::order_details(
@@ -182,7 +240,26 @@ pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Out
         call.deadline_ms,
     )
     .await;
-    mutate(call, t.activity, t.debug, t.instance_id, true, |inst| {
+    let describe = |before: &Instance, after: &Instance| {
+        let mut extra = json!({
+            "productId": after.product_id,
+            "skuCode": after.sku_code,
+            "previousProductId": before.product_id,
+            "previousSkuCode": before.sku_code,
+        });
+        if let (Some(e), serde_json::Value::Object(a)) = (extra.as_object_mut(), &amounts) {
+            e.extend(a.clone());
+        }
+        instance_event(
+            call.app,
+            "instance.upgraded",
+            after,
+            Some(order.order_id),
+            now,
+            extra,
+        )
+    };
+    let change = |inst: &mut Instance| {
         if inst.has_applied(order.order_id, order.order_line_id) {
             return Change::Unchanged;
         }
@@ -212,6 +289,6 @@ pub async fn upgrade(call: &Call<'_>, t: Target<'_>, order: OrderRef<'_>) -> Out
             now,
         ));
         Change::Changed
-    })
-    .await
+    };
+    mutate(call, t, true, change, describe).await
 }

@@ -13,8 +13,9 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::config::ProvisioningMode;
+use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest};
+use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest, Provisioned};
 use koogate_runtime::{App, Call, Outcome, Reply};
 use koogate_store::{
     keys, AcquireOutcome, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite,
@@ -46,6 +47,12 @@ pub struct Purchase {
     pub sku_code: Option<String>,
     pub charging_mode: Option<String>,
     pub expire_time: Option<String>,
+    /// Period and amount, passed on to a provisioning request when the body or Query Order
+    /// says them.
+    pub period_type: Option<String>,
+    pub period_number: Option<String>,
+    pub amount: Option<String>,
+    pub customer_id: Option<String>,
 }
 
 /// How a purchase ended.
@@ -114,6 +121,10 @@ fn purchase_of(r: &NewInstance) -> Purchase {
         sku_code: fat.and_then(|f| f.sku_code.clone()),
         charging_mode: r.charging_mode().map(str::to_string),
         expire_time: fat.and_then(|f| f.expire_time.clone()),
+        period_type: None,
+        period_number: None,
+        amount: None,
+        customer_id: fat.and_then(|f| f.customer_id.clone()),
     }
 }
 
@@ -159,8 +170,8 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
             reference,
             response,
         }) => {
-            if !debug && call.app.config.provisioning == ProvisioningMode::Async {
-                if let Some(done) = resume_async(call, partition, &reference, &response).await {
+            if !debug {
+                if let Some(done) = resume(call, p, partition, &reference, &response).await {
                     return done;
                 }
             }
@@ -207,6 +218,8 @@ fn new_record(call: &Call<'_>, p: &Purchase, instance_id: &str, state: InstanceS
         updated_at_ms: call.now_ms,
         version: 1,
         order_details: None,
+        event_ids: Vec::new(),
+        customer_id: p.customer_id.clone(),
     }
 }
 
@@ -217,13 +230,64 @@ fn with_details(p: &Purchase, d: &koogate_store::records::OrderDetails) -> Purch
     p.sku_code = p.sku_code.or_else(|| d.sku_code.clone());
     p.charging_mode = p.charging_mode.or_else(|| d.charging_mode.clone());
     p.expire_time = p.expire_time.or_else(|| d.expire_time.clone());
+    p.period_type = p.period_type.or_else(|| d.period_type.clone());
+    p.period_number = p.period_number.or_else(|| d.period_number.clone());
+    p.customer_id = p.customer_id.or_else(|| d.customer_id.clone());
     p
 }
 
-/// Writes a new instance record. A record left by a crashed earlier attempt for the same order
-/// (same instanceId) is replaced unless it already reached a settled state.
+/// What the provisioner is asked for a purchase.
+fn provision_request<'a>(p: &'a Purchase, instance_id: &'a str) -> ProvisionRequest<'a> {
+    ProvisionRequest {
+        instance_id,
+        order_id: &p.order_id,
+        order_line_id: &p.order_line_id,
+        product_id: p.product_id.as_deref(),
+        sku_code: p.sku_code.as_deref(),
+        charging_mode: p.charging_mode.as_deref(),
+        period_type: p.period_type.as_deref(),
+        period_number: p.period_number.as_deref(),
+        expire_time: p.expire_time.as_deref(),
+        customer_id: p.customer_id.as_deref(),
+        amount: p.amount.as_deref(),
+    }
+}
+
+/// The provisioner's answer, bounded by the callback's budget less the answer margin: a late
+/// answer is a transient failure (`000005`) and leaves nothing half-done.
+async fn provision_within_budget(
+    call: &Call<'_>,
+    req: &ProvisionRequest<'_>,
+) -> Result<Provisioned, ProvisionError> {
+    let room = Duration::from_millis(
+        u64::try_from(call.deadline_ms - koogate_runtime::pipeline::now_ms() - ANSWER_MARGIN_MS)
+            .unwrap_or(0),
+    );
+    match tokio::time::timeout(room, call.app.provisioner.provision(req)).await {
+        Ok(result) => result,
+        Err(_) => Err(ProvisionError::Transient(
+            "provisioning did not finish within the callback budget".into(),
+        )),
+    }
+}
+
+/// The events of writing `inst`: `instance.created` once it is usable.
+fn created_events(app: &App, inst: &Instance) -> Vec<koogate_store::EventDraft> {
+    if inst.state == InstanceState::Active {
+        catalogue::instance_created(app, inst, inst.updated_at_ms)
+    } else {
+        Vec::new()
+    }
+}
+
+/// Writes a new instance record (with `instance.created` when it is usable). A record left by a
+/// crashed earlier attempt for the same order (same instanceId) is replaced unless it already
+/// reached a settled state.
 async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store::StoreError> {
-    match app.store.put_instance(inst, None).await? {
+    match app
+        .put_instance(inst, None, &created_events(app, inst))
+        .await?
+    {
         VersionedWrite::Written => Ok(inst.clone()),
         VersionedWrite::Conflict => {
             let existing = app
@@ -240,7 +304,9 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
                     let mut next = inst.clone();
                     next.version = e.version + 1;
                     next.created_at_ms = e.created_at_ms;
-                    match app.store.put_instance(&next, Some(e.version)).await? {
+                    next.event_ids = e.event_ids.clone();
+                    let events = created_events(app, &next);
+                    match app.put_instance(&next, Some(e.version), &events).await? {
                         VersionedWrite::Written => Ok(next),
                         VersionedWrite::Conflict => Err(koogate_store::StoreError::Unavailable(
                             "instance record changed concurrently".into(),
@@ -324,31 +390,21 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
         .await;
     }
 
-    let req = ProvisionRequest {
-        instance_id,
-        order_id: &p.order_id,
-        order_line_id: &p.order_line_id,
-        product_id: p.product_id.as_deref(),
-        sku_code: p.sku_code.as_deref(),
-    };
-    let room = Duration::from_millis(
-        u64::try_from(call.deadline_ms - call.now_ms - ANSWER_MARGIN_MS).unwrap_or(0),
-    );
-    let provisioned = match tokio::time::timeout(room, app.provisioner.provision(&req)).await {
-        Ok(result) => result,
-        Err(_) => Err(ProvisionError::Transient(
-            "provisioning did not finish within the callback budget".into(),
-        )),
-    };
-    match provisioned {
-        Ok(app_info) => {
-            let mut inst = new_record(call, p, instance_id, InstanceState::Active);
-            inst.app_info = Some(app_info);
+    match provision_within_budget(call, &provision_request(p, instance_id)).await {
+        Ok(provisioned) => {
+            let (state, code) = match &provisioned {
+                Provisioned::Ready(_) => (InstanceState::Active, ResultCode::Success),
+                Provisioned::Accepted => (InstanceState::Provisioning, ResultCode::Processing),
+            };
+            let mut inst = new_record(call, p, instance_id, state);
+            if let Provisioned::Ready(app_info) = provisioned {
+                inst.app_info = Some(app_info);
+            }
             finish(
                 call,
                 key,
                 save_new(app, &inst).await.map(|_| ()),
-                ResultCode::Success,
+                code,
                 instance_id,
                 debug,
             )
@@ -356,7 +412,7 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
         }
         Err(e) => {
             // Free the lock at once and keep the instanceId: the next delivery retries (D7).
-            let _ = app.store.abandon(key, call.request_id).await;
+            abandon(call, key).await;
             Purchased::Refused(
                 Outcome::answer(
                     e.answer("provisioning")
@@ -382,7 +438,7 @@ async fn finish(
 ) -> Purchased {
     let store = &call.app.store;
     if let Err(e) = saved {
-        let _ = store.abandon(key, call.request_id).await;
+        abandon(call, key).await;
         return Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e));
     }
     let body = answer_with_id(code, instance_id).render();
@@ -396,16 +452,26 @@ async fn finish(
             stored: body,
         },
         Err(e) => {
-            let _ = store.abandon(key, call.request_id).await;
+            abandon(call, key).await;
             Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e))
         }
     }
 }
 
-/// A duplicate of an asynchronously accepted order: answer from the instance's state, and
-/// restart provisioning that failed or stalled (D7, asynchronous column).
-async fn resume_async(
+/// Frees the lock after a failure; a lock that cannot be freed expires with its lease.
+async fn abandon(call: &Call<'_>, key: &str) {
+    if let Err(e) = call.app.store.abandon(key, call.request_id).await {
+        tracing::error!(error = %e, "cannot free the newInstance lock; it expires with its lease");
+    }
+}
+
+/// A duplicate of an order answered `000004` (provisioning accepted asynchronously): answer from
+/// the instance's state. In asynchronous mode, restart provisioning that failed or stalled (D7,
+/// asynchronous column); otherwise ask the provisioner again (the product answers the same
+/// `appInfo` for the same instance) and complete the instance when it is ready.
+async fn resume(
     call: &Call<'_>,
+    p: &Purchase,
     partition: Partition,
     instance_id: &str,
     stored: &str,
@@ -419,17 +485,20 @@ async fn resume_async(
         Ok(None) => return None,
         Err(e) => return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e))),
     };
+    let asynchronous = app.config.provisioning == ProvisioningMode::Async;
     let code = match inst.state {
-        InstanceState::Provisioning if call.now_ms - inst.updated_at_ms < STALE_PROVISIONING_MS => {
+        InstanceState::Provisioning
+            if asynchronous && call.now_ms - inst.updated_at_ms < STALE_PROVISIONING_MS =>
+        {
             ResultCode::Processing
         }
-        InstanceState::Provisioning | InstanceState::Failed => {
+        InstanceState::Provisioning | InstanceState::Failed if asynchronous => {
             let mut next = inst.clone();
             next.state = InstanceState::Provisioning;
             next.failure = None;
             next.version = inst.version + 1;
             next.updated_at_ms = call.now_ms;
-            match app.store.put_instance(&next, Some(inst.version)).await {
+            match app.put_instance(&next, Some(inst.version), &[]).await {
                 Ok(VersionedWrite::Written) => spawn_provisioning(Arc::clone(app), next),
                 Ok(VersionedWrite::Conflict) => {}
                 Err(e) => {
@@ -438,6 +507,29 @@ async fn resume_async(
             }
             ResultCode::Processing
         }
+        InstanceState::Provisioning => {
+            match provision_within_budget(call, &provision_request(p, instance_id)).await {
+                Ok(Provisioned::Accepted) => ResultCode::Processing,
+                Ok(Provisioned::Ready(info)) => match complete_provisioning(app, &inst, info).await
+                {
+                    Ok(_) => ResultCode::Success,
+                    Err(e) => {
+                        return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e)))
+                    }
+                },
+                Err(e) => {
+                    return Some(Purchased::Refused(
+                        Outcome::answer(
+                            e.answer("provisioning")
+                                .with("instanceId", instance_id.to_string()),
+                            Some(ACTIVITY),
+                            false,
+                        )
+                        .because(e.to_string()),
+                    ))
+                }
+            }
+        }
         _ => ResultCode::Success,
     };
     Some(Purchased::Done {
@@ -445,6 +537,76 @@ async fn resume_async(
         code,
         stored: answer_with_id(code, instance_id).render(),
     })
+}
+
+/// How completing an asynchronous provisioning ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// The instance is now active with this `appInfo` (`instance.created` was recorded).
+    Completed,
+    /// It was completed before with the same `appInfo`: nothing changed.
+    AlreadyCompleted,
+    /// It was completed before with a different `appInfo`, or is no longer provisioning.
+    Conflict(String),
+}
+
+/// Completes the provisioning of `inst` with `info` (the Product API's `provisioned` call, or a
+/// provisioner that answers a later delivery): the instance becomes active and
+/// `instance.created` is recorded with it. Retries a concurrent change a few times.
+pub async fn complete_provisioning(
+    app: &App,
+    inst: &Instance,
+    info: koogate_store::AppInfo,
+) -> Result<Completion, koogate_store::StoreError> {
+    let mut current = inst.clone();
+    for _ in 0..4 {
+        match current.state {
+            InstanceState::Provisioning | InstanceState::Failed => {}
+            InstanceState::Active | InstanceState::Frozen
+                if current.app_info.as_ref() == Some(&info) =>
+            {
+                return Ok(Completion::AlreadyCompleted)
+            }
+            InstanceState::Active | InstanceState::Frozen => {
+                return Ok(Completion::Conflict(
+                    "the instance was provisioned with a different appInfo".into(),
+                ))
+            }
+            InstanceState::Released => {
+                return Ok(Completion::Conflict("the instance was released".into()))
+            }
+        }
+        let mut next = current.clone();
+        next.state = InstanceState::Active;
+        next.app_info = Some(info.clone());
+        next.failure = None;
+        next.version = current.version + 1;
+        next.updated_at_ms = koogate_runtime::pipeline::now_ms();
+        let events = created_events(app, &next);
+        match app
+            .put_instance(&next, Some(current.version), &events)
+            .await?
+        {
+            VersionedWrite::Written => return Ok(Completion::Completed),
+            VersionedWrite::Conflict => {
+                match app
+                    .store
+                    .get_instance(inst.partition(), &inst.instance_id)
+                    .await?
+                {
+                    Some(i) => current = i,
+                    None => {
+                        return Err(koogate_store::StoreError::Unavailable(
+                            "instance record vanished".into(),
+                        ))
+                    }
+                }
+            }
+        }
+    }
+    Err(koogate_store::StoreError::Unavailable(
+        "the instance is being changed concurrently".into(),
+    ))
 }
 
 /// Asynchronous mode: provision after answering, then record the result on the instance.
@@ -458,22 +620,28 @@ fn spawn_provisioning(app: Arc<App>, inst: Instance) {
             order_line_id: &inst.order_line_id,
             product_id: inst.product_id.as_deref(),
             sku_code: inst.sku_code.as_deref(),
+            charging_mode: inst.charging_mode.as_deref(),
+            expire_time: inst.expire_time.as_deref(),
+            ..Default::default()
         };
         let result = app.provisioner.provision(&req).await;
         let mut next = inst.clone();
         next.version = inst.version + 1;
         next.updated_at_ms = koogate_runtime::pipeline::now_ms();
         match result {
-            Ok(info) => {
+            Ok(Provisioned::Ready(info)) => {
                 next.state = InstanceState::Active;
                 next.app_info = Some(info);
             }
+            // The product completes it through the Product API.
+            Ok(Provisioned::Accepted) => return,
             Err(e) => {
                 next.state = InstanceState::Failed;
                 next.failure = Some(e.to_string());
             }
         }
-        match app.store.put_instance(&next, Some(inst.version)).await {
+        let events = created_events(&app, &next);
+        match app.put_instance(&next, Some(inst.version), &events).await {
             Ok(VersionedWrite::Written) => {}
             Ok(VersionedWrite::Conflict) => tracing::warn!(
                 instance_id = %inst.instance_id,

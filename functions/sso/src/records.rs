@@ -83,7 +83,7 @@ async fn save<T: Serialize>(
         version: expected.map_or(1, |v| v.saturating_add(1)),
         doc,
     };
-    store.put_record(key, &record, expected).await
+    store.put_record(key, &record, expected, &[]).await
 }
 
 /// Records a started login under its state secret.

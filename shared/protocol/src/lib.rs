@@ -64,6 +64,7 @@ pub mod sso;
 pub mod timestamp;
 pub mod usage_push;
 pub mod v1_auth;
+pub mod webhook;
 
 pub use activity::{peek_activity, Activity};
 pub use aes_credentials::{AesError, EncryptType};

@@ -127,6 +127,22 @@ impl ResultCode {
         *self == ResultCode::Success
     }
 
+    /// `true` for the instance-creation refusals `000100`–`000107`, which a product may answer
+    /// to a provisioning request.
+    pub fn is_creation_refusal(&self) -> bool {
+        matches!(
+            self,
+            ResultCode::NoResource
+                | ResultCode::MobileUnavailable
+                | ResultCode::EmailUnavailable
+                | ResultCode::AlreadyPurchased
+                | ResultCode::ProductServiceFailed
+                | ResultCode::BenefitAlreadyHeld
+                | ResultCode::SoldOut
+                | ResultCode::EmailDomainTaken
+        )
+    }
+
     /// `true` for the codes the marketplace does not treat as a failure: `000000` and `000004`.
     pub fn is_accepted(&self) -> bool {
         matches!(self, ResultCode::Success | ResultCode::Processing)

@@ -180,6 +180,24 @@ pub fn format_compact_ms(epoch_ms: i64) -> String {
     format!("{y:04}{m:02}{d:02}{hour:02}{minute:02}{second:02}{millis:03}")
 }
 
+/// Formats epoch milliseconds as RFC 3339 UTC with milliseconds (`2026-12-01T17:11:24.123Z`),
+/// the `timestamp` of koogate's events. Never panics.
+pub fn format_rfc3339_ms(epoch_ms: i64) -> String {
+    let c = format_compact_ms(epoch_ms);
+    // The last 13 characters are MMddHHmmssSSS whatever the year's width.
+    let (year, rest) = c.split_at(c.len().saturating_sub(13));
+    let part = |a: usize, b: usize| rest.get(a..b).unwrap_or("00");
+    format!(
+        "{year}-{}-{}T{}:{}:{}.{}Z",
+        part(0, 2),
+        part(2, 4),
+        part(4, 6),
+        part(6, 8),
+        part(8, 10),
+        part(10, 13)
+    )
+}
+
 /// Reads `len` ASCII digits at `start`; `None` when out of bounds or not digits.
 fn digits(b: &[u8], start: usize, len: usize) -> Option<i64> {
     let slice = b.get(start..start.checked_add(len)?)?;
@@ -453,6 +471,15 @@ mod tests {
         // Extremes do not panic.
         let _ = format_compact_ms(i64::MIN);
         let _ = format_compact_ms(i64::MAX);
+    }
+
+    #[test]
+    fn rfc3339_has_milliseconds_and_zulu() {
+        assert_eq!(format_rfc3339_ms(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(
+            format_rfc3339_ms(1_764_609_084_123),
+            "2025-12-01T17:11:24.123Z"
+        );
     }
 
     #[test]

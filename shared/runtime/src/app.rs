@@ -8,7 +8,13 @@ use koogate_store::dynamodb::DynamoStore;
 use koogate_store::sqlite::SqliteStore;
 use koogate_store::Store;
 
-use crate::config::{Config, StoreConfig};
+use tokio::sync::Notify;
+
+use crate::config::{Config, LicenseIssuerKind, ProvisionerKind, StoreConfig};
+use crate::isv::client::ProductClient;
+use crate::isv::dispatch::{Dispatcher, EventSink, WebhookSink};
+use crate::isv::eventbridge::EventBridgeSink;
+use crate::isv::provision::{WebhookLicenseIssuer, WebhookProvisioner};
 use crate::provisioner::{LicenseIssuer, Provisioner, RandomLicenseIssuer, TemplateProvisioner};
 use crate::routes::InterfaceType;
 use crate::secrets::{self, Secrets};
@@ -20,6 +26,12 @@ pub struct App {
     pub store: Arc<dyn Store>,
     pub provisioner: Arc<dyn Provisioner>,
     pub license_issuer: Arc<dyn LicenseIssuer>,
+    /// Delivers recorded events to the configured sinks (none: events are recorded only).
+    pub dispatcher: Arc<Dispatcher>,
+    /// Signs requests to the ISV's product; `None` without a webhook secret.
+    pub product: Option<ProductClient>,
+    /// Woken by every commit that recorded events, so `koogate serve` delivers at once.
+    events_recorded: Arc<Notify>,
     /// The merchant's RSA key (D15), parsed on first use: only the functions that decrypt a
     /// `clientSecret` pay for parsing it.
     merchant_key: OnceLock<Result<MerchantKey, ClientSecretError>>,
@@ -37,33 +49,250 @@ pub enum StartError {
     Secrets(#[from] secrets::SecretsError),
     #[error(transparent)]
     Store(#[from] koogate_store::StoreError),
+    /// The ISV settings cannot work (a webhook configured without a webhook secret).
+    #[error("{0}")]
+    Isv(String),
+}
+
+/// Builds an [`App`]: the one way every Lambda main, `koogate serve` and the CLI put a process
+/// together. Everything not given is built from the configuration: the secrets and the store
+/// from their sources, the provisioner and license issuer from `KOOGATE_PROVISIONER` and
+/// `KOOGATE_LICENSE_ISSUER`, the event sinks from `KOOGATE_WEBHOOK_URL` and `KOOGATE_EVENT_BUS`.
+/// A Rust ISV passes its own parts instead:
+///
+/// ```no_run
+/// # async fn example(my_provisioner: std::sync::Arc<dyn koogate_runtime::provisioner::Provisioner>)
+/// # -> Result<(), koogate_runtime::app::StartError> {
+/// use koogate_runtime::{config::Config, routes::InterfaceType, App};
+/// let app = App::builder(Config::from_env("dynamodb")?)
+///     .serves(&[InterfaceType::Basic])
+///     .provisioner(my_provisioner)
+///     .build()
+///     .await?;
+/// # Ok(()) }
+/// ```
+pub struct AppBuilder {
+    config: Config,
+    serves: Vec<InterfaceType>,
+    secrets: Option<Secrets>,
+    store: Option<Arc<dyn Store>>,
+    provisioner: Option<Arc<dyn Provisioner>>,
+    license_issuer: Option<Arc<dyn LicenseIssuer>>,
+    sinks: Option<Vec<Arc<dyn EventSink>>>,
+}
+
+impl AppBuilder {
+    /// The interface types whose keys must be in the secrets document (checked at start-up).
+    pub fn serves(mut self, interfaces: &[InterfaceType]) -> Self {
+        self.serves = interfaces.to_vec();
+        self
+    }
+
+    pub fn secrets(mut self, secrets: Secrets) -> Self {
+        self.secrets = Some(secrets);
+        self
+    }
+
+    pub fn store(mut self, store: Arc<dyn Store>) -> Self {
+        self.store = Some(store);
+        self
+    }
+
+    pub fn provisioner(mut self, provisioner: Arc<dyn Provisioner>) -> Self {
+        self.provisioner = Some(provisioner);
+        self
+    }
+
+    pub fn license_issuer(mut self, issuer: Arc<dyn LicenseIssuer>) -> Self {
+        self.license_issuer = Some(issuer);
+        self
+    }
+
+    /// Replaces the configured event sinks (call [`AppBuilder::sink`] to add to them instead).
+    pub fn sinks(mut self, sinks: Vec<Arc<dyn EventSink>>) -> Self {
+        self.sinks = Some(sinks);
+        self
+    }
+
+    /// Adds a sink to the configured ones.
+    pub fn sink(mut self, sink: Arc<dyn EventSink>) -> Self {
+        self.sinks.get_or_insert_with(Vec::new).push(sink);
+        self
+    }
+
+    /// Loads what was not given and puts the process together.
+    pub async fn build(self) -> Result<Arc<App>, StartError> {
+        let secrets = match self.secrets {
+            Some(s) => s,
+            None => secrets::load(&self.config.secrets).await?,
+        };
+        secrets.require(&self.serves)?;
+        let store = match self.store {
+            Some(s) => s,
+            None => open_store(&self.config.store).await?,
+        };
+        let mut sinks = self.sinks;
+        if let Some(bus) = self.config.isv.event_bus.clone() {
+            let conf = crate::aws::sdk_config().await;
+            let bridge: Arc<dyn EventSink> = Arc::new(EventBridgeSink::new(&conf, bus));
+            sinks.get_or_insert_with(Vec::new).push(bridge);
+        }
+        App::put_together(
+            self.config,
+            secrets,
+            store,
+            self.provisioner,
+            self.license_issuer,
+            sinks,
+        )
+    }
 }
 
 impl App {
+    /// Starts building an app from `config` (see [`AppBuilder`]).
+    pub fn builder(config: Config) -> AppBuilder {
+        AppBuilder {
+            config,
+            serves: Vec::new(),
+            secrets: None,
+            store: None,
+            provisioner: None,
+            license_issuer: None,
+            sinks: None,
+        }
+    }
+
     /// Loads secrets, opens the store, and checks that every interface type in `serves` has a
     /// key, so that a misconfiguration fails at start-up rather than on the marketplace's call.
     pub async fn build(config: Config, serves: &[InterfaceType]) -> Result<Arc<App>, StartError> {
-        let secrets = secrets::load(&config.secrets).await?;
-        secrets.require(serves)?;
-        let store = open_store(&config.store).await?;
-        Ok(Self::assemble(config, secrets, store))
+        App::builder(config).serves(serves).build().await
     }
 
-    /// Puts the parts together with the default provisioner (tests pass their own store).
+    /// Puts the parts together with the configured provisioner and sinks (tests pass their own
+    /// store). Panics only if the ISV settings cannot work, which tests do not configure.
     pub fn assemble(config: Config, secrets: Secrets, store: Arc<dyn Store>) -> Arc<App> {
-        let provisioner = Arc::new(TemplateProvisioner::new(
+        match App::put_together(config, secrets, store, None, None, None) {
+            Ok(app) => app,
+            Err(e) => panic!("App::assemble: {e}"),
+        }
+    }
+
+    fn put_together(
+        config: Config,
+        secrets: Secrets,
+        store: Arc<dyn Store>,
+        provisioner: Option<Arc<dyn Provisioner>>,
+        license_issuer: Option<Arc<dyn LicenseIssuer>>,
+        sinks: Option<Vec<Arc<dyn EventSink>>>,
+    ) -> Result<Arc<App>, StartError> {
+        let isv = &config.isv;
+        let webhook_secrets = secrets.webhook_secrets()?;
+        let product = if webhook_secrets.is_empty() {
+            None
+        } else {
+            Some(ProductClient::new(webhook_secrets).map_err(StartError::Isv)?)
+        };
+        let need_product = |what: &str| {
+            product.clone().ok_or_else(|| {
+                StartError::Isv(format!(
+                    "{what} needs a webhook secret: add \"webhook_secrets\": [\"whsec_…\"] to the \
+                     secrets document (koogate init-secrets writes one)"
+                ))
+            })
+        };
+        let template = TemplateProvisioner::new(
             config.front_end_url_template.clone(),
             config.admin_url_template.clone(),
+        );
+        let provisioner: Arc<dyn Provisioner> = match (provisioner, isv.provisioner) {
+            (Some(p), _) => p,
+            (None, ProvisionerKind::Template) => Arc::new(template),
+            (None, ProvisionerKind::Webhook) => Arc::new(WebhookProvisioner::new(
+                need_product("KOOGATE_PROVISIONER=webhook")?,
+                isv.provision_url.clone().unwrap_or_default(),
+                template,
+            )),
+        };
+        let license_issuer: Arc<dyn LicenseIssuer> = match (license_issuer, isv.license_issuer) {
+            (Some(l), _) => l,
+            (None, LicenseIssuerKind::Random) => Arc::new(RandomLicenseIssuer),
+            (None, LicenseIssuerKind::Webhook) => Arc::new(WebhookLicenseIssuer::new(
+                need_product("KOOGATE_LICENSE_ISSUER=webhook")?,
+                isv.provision_url.clone().unwrap_or_default(),
+            )),
+        };
+        let mut sinks = sinks.unwrap_or_default();
+        if let Some(url) = &isv.webhook_url {
+            let client = need_product("KOOGATE_WEBHOOK_URL")?;
+            sinks.insert(0, Arc::new(WebhookSink::new(client, url.clone())));
+        }
+        let events_recorded = Arc::new(Notify::new());
+        let dispatcher = Arc::new(Dispatcher::new(
+            Arc::clone(&store),
+            sinks,
+            isv,
+            config.emit_metrics,
+            Arc::clone(&events_recorded),
         ));
-        Arc::new(App {
+        Ok(Arc::new(App {
             config,
             secrets,
             store,
             provisioner,
-            license_issuer: Arc::new(RandomLicenseIssuer),
+            license_issuer,
+            dispatcher,
+            product,
+            events_recorded,
             merchant_key: OnceLock::new(),
             marketplace: OnceLock::new(),
-        })
+        }))
+    }
+
+    /// Tells the dispatcher that a commit recorded events (a no-op without `koogate serve`'s
+    /// background dispatcher).
+    pub fn events_recorded(&self) {
+        self.events_recorded.notify_one();
+    }
+
+    /// [`Store::put_instance`] with its events, waking the dispatcher when they were recorded.
+    pub async fn put_instance(
+        &self,
+        instance: &koogate_store::Instance,
+        expected_version: Option<u64>,
+        events: &[koogate_store::EventDraft],
+    ) -> Result<koogate_store::VersionedWrite, koogate_store::StoreError> {
+        let written = self
+            .store
+            .put_instance(instance, expected_version, events)
+            .await;
+        self.woken_if(&written, events);
+        written
+    }
+
+    /// [`Store::put_record`] with its events, waking the dispatcher when they were recorded.
+    pub async fn put_record(
+        &self,
+        key: &str,
+        record: &koogate_store::Record,
+        expected_version: Option<u64>,
+        events: &[koogate_store::EventDraft],
+    ) -> Result<koogate_store::VersionedWrite, koogate_store::StoreError> {
+        let written = self
+            .store
+            .put_record(key, record, expected_version, events)
+            .await;
+        self.woken_if(&written, events);
+        written
+    }
+
+    fn woken_if(
+        &self,
+        written: &Result<koogate_store::VersionedWrite, koogate_store::StoreError>,
+        events: &[koogate_store::EventDraft],
+    ) {
+        if !events.is_empty() && matches!(written, Ok(koogate_store::VersionedWrite::Written)) {
+            self.events_recorded();
+        }
     }
 
     /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which is

@@ -55,6 +55,168 @@ pub struct Config {
     pub marketplace: crate::marketplace::MarketplaceSettings,
     /// Query Order enrichment of newInstance, upgradeInstance and orderNotify (see README).
     pub enrichment: Enrichment,
+    /// The ISV's product: event sinks, provisioning and license requests (README, "Connecting
+    /// your product").
+    pub isv: IsvSettings,
+}
+
+/// Who provisions an instance of the product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProvisionerKind {
+    /// URLs from templates and a generated administrator account (the product learns of it
+    /// from `instance.created`).
+    Template,
+    /// A signed request to `KOOGATE_PROVISION_URL`.
+    Webhook,
+}
+
+/// Who issues license strings (old License `getLicense`, online License `getLicenseAsync`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LicenseIssuerKind {
+    Random,
+    Webhook,
+}
+
+/// The settings of koogate's side towards the ISV's product.
+#[derive(Debug, Clone)]
+pub struct IsvSettings {
+    /// `KOOGATE_WEBHOOK_URL`: every event is POSTed here.
+    pub webhook_url: Option<String>,
+    /// `KOOGATE_EVENT_BUS`: an EventBridge bus name or ARN (AWS).
+    pub event_bus: Option<String>,
+    /// `KOOGATE_EVENTS_DEBUG`: debug traffic produces events too (`data.debug = true`).
+    pub events_debug: bool,
+    pub provisioner: ProvisionerKind,
+    pub license_issuer: LicenseIssuerKind,
+    /// `KOOGATE_PROVISION_URL`: provisioning, change-check and license-issue requests.
+    pub provision_url: Option<String>,
+    /// `KOOGATE_EVENTS_RETRY_SCHEDULE`: the delays between attempts (the last one repeats).
+    pub retry_schedule: Vec<Duration>,
+    /// `KOOGATE_EVENTS_GIVE_UP_SECS`: an event still undelivered this long after it was
+    /// recorded is `failed`.
+    pub give_up_after: Duration,
+}
+
+impl IsvSettings {
+    /// Whether any sink is configured (otherwise events are recorded but not delivered).
+    pub fn has_sink(&self) -> bool {
+        self.webhook_url.is_some() || self.event_bus.is_some()
+    }
+}
+
+/// An http(s) URL koogate may call the product at: `https://`, or `http://` to a loopback host.
+fn product_url(
+    var_name: &'static str,
+    value: Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let Some(url) = value
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+    else {
+        return Ok(None);
+    };
+    let bad = |reason: &str| ConfigError {
+        var: var_name,
+        reason: format!("{url:?} {reason}"),
+    };
+    let uri: hyper::Uri = url.parse().map_err(|_| bad("is not a URL"))?;
+    let host = uri.host().ok_or_else(|| bad("has no host"))?;
+    match uri.scheme_str() {
+        Some("https") => Ok(Some(url)),
+        Some("http") if is_loopback(host) => Ok(Some(url)),
+        Some("http") => Err(bad(
+            "must be https:// (plain http:// only to a loopback host)",
+        )),
+        _ => Err(bad("must be an https:// URL")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn parse_isv(var: &dyn Fn(&str) -> Option<String>) -> Result<IsvSettings, ConfigError> {
+    let flag = |name: &'static str| match var(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ConfigError {
+            var: name,
+            reason: format!("{other:?} is neither true nor false"),
+        }),
+    };
+    let provision_url = product_url("KOOGATE_PROVISION_URL", var("KOOGATE_PROVISION_URL"))?;
+    let needs_url = |var_name: &'static str| {
+        if provision_url.is_none() {
+            Err(ConfigError {
+                var: var_name,
+                reason: "webhook needs KOOGATE_PROVISION_URL".into(),
+            })
+        } else {
+            Ok(())
+        }
+    };
+    let provisioner = match var("KOOGATE_PROVISIONER").as_deref().map(str::trim) {
+        None | Some("") | Some("template") => ProvisionerKind::Template,
+        Some("webhook") => {
+            needs_url("KOOGATE_PROVISIONER")?;
+            ProvisionerKind::Webhook
+        }
+        Some(other) => {
+            return Err(ConfigError {
+                var: "KOOGATE_PROVISIONER",
+                reason: format!("{other:?} is neither template nor webhook"),
+            })
+        }
+    };
+    let license_issuer = match var("KOOGATE_LICENSE_ISSUER").as_deref().map(str::trim) {
+        None | Some("") | Some("random") => LicenseIssuerKind::Random,
+        Some("webhook") => {
+            needs_url("KOOGATE_LICENSE_ISSUER")?;
+            LicenseIssuerKind::Webhook
+        }
+        Some(other) => {
+            return Err(ConfigError {
+                var: "KOOGATE_LICENSE_ISSUER",
+                reason: format!("{other:?} is neither random nor webhook"),
+            })
+        }
+    };
+    let retry_schedule = match var("KOOGATE_EVENTS_RETRY_SCHEDULE") {
+        None => [10, 30, 120, 600, 1800, 3600]
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect(),
+        Some(v) => v
+            .split(',')
+            .map(|p| p.trim().parse::<u64>().map(Duration::from_secs))
+            .collect::<Result<Vec<_>, _>>()
+            .ok()
+            .filter(|d| !d.is_empty())
+            .ok_or_else(|| ConfigError {
+                var: "KOOGATE_EVENTS_RETRY_SCHEDULE",
+                reason: format!("{v:?} is not a comma-separated list of seconds"),
+            })?,
+    };
+    Ok(IsvSettings {
+        webhook_url: product_url("KOOGATE_WEBHOOK_URL", var("KOOGATE_WEBHOOK_URL"))?,
+        event_bus: var("KOOGATE_EVENT_BUS")
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty()),
+        events_debug: flag("KOOGATE_EVENTS_DEBUG")?,
+        provisioner,
+        license_issuer,
+        provision_url,
+        retry_schedule,
+        give_up_after: Duration::from_secs(parse_num(
+            "KOOGATE_EVENTS_GIVE_UP_SECS",
+            var("KOOGATE_EVENTS_GIVE_UP_SECS"),
+            3 * 24 * 3600,
+        )?),
+    })
 }
 
 /// Whether callbacks ask Query Order for the order details.
@@ -174,7 +336,9 @@ impl Config {
                 })
             }
         };
+        let isv = parse_isv(&var)?;
         Ok(Config {
+            isv,
             marketplace,
             enrichment,
             store,
@@ -259,6 +423,33 @@ mod tests {
         assert_eq!(c.provisioning, ProvisioningMode::Sync);
         assert!(c.credential_encryption.is_none());
         assert!(!c.emit_metrics);
+    }
+
+    #[test]
+    fn product_urls_are_https_or_loopback_http() {
+        let base = [("KOOGATE_SECRETS_FILE", "s")];
+        let with = |k: &'static str, v: &'static str| {
+            let mut p = base.to_vec();
+            p.push((k, v));
+            cfg(&p)
+        };
+        let c = with("KOOGATE_WEBHOOK_URL", "http://127.0.0.1:9/hook").unwrap();
+        assert_eq!(
+            c.isv.webhook_url.as_deref(),
+            Some("http://127.0.0.1:9/hook")
+        );
+        assert!(c.isv.has_sink());
+        assert!(with("KOOGATE_WEBHOOK_URL", "https://isv.example.com/h").is_ok());
+        let e = with("KOOGATE_WEBHOOK_URL", "http://isv.example.com/h").unwrap_err();
+        assert_eq!(e.var, "KOOGATE_WEBHOOK_URL");
+        let e = with("KOOGATE_PROVISIONER", "webhook").unwrap_err();
+        assert_eq!(e.var, "KOOGATE_PROVISIONER", "webhook needs a URL");
+        let e = with("KOOGATE_EVENTS_RETRY_SCHEDULE", "1,x").unwrap_err();
+        assert_eq!(e.var, "KOOGATE_EVENTS_RETRY_SCHEDULE");
+        let c = cfg(&base).unwrap();
+        assert!(!c.isv.has_sink() && !c.isv.events_debug);
+        assert_eq!(c.isv.retry_schedule.first(), Some(&Duration::from_secs(10)));
+        assert_eq!(c.isv.give_up_after, Duration::from_secs(259_200));
     }
 
     #[test]

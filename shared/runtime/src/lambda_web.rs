@@ -55,13 +55,28 @@ pub fn web_request_from_event(
     route: &Route,
     request_id: String,
 ) -> WebRequest {
+    // A templated route (`/isv/v1/instances/{instanceId}`) needs the real path: the raw path
+    // from the route's fixed prefix on (execute-api URLs carry the stage name in front).
+    let raw_path = event.raw_path.as_deref().unwrap_or_default();
+    let fixed = route.path.split('{').next().unwrap_or(route.path);
+    let path = match raw_path.find(fixed) {
+        Some(i) if route.path.contains('{') => raw_path.get(i..).unwrap_or(route.path),
+        _ => route.path,
+    };
+    let body = match (&event.body, event.is_base64_encoded) {
+        (Some(b), true) => base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b)
+            .unwrap_or_default(),
+        (Some(b), false) => b.clone().into_bytes(),
+        (None, _) => Vec::new(),
+    };
     WebRequest {
         method: event.request_context.http.method.as_str().to_string(),
-        path: route.path.to_string(),
+        path: path.to_string(),
         raw_query: event.raw_query_string.clone().unwrap_or_default(),
         headers: crate::inbound::header_pairs(&event.headers),
         cookies: event.cookies.clone().unwrap_or_default(),
         request_id,
+        body,
     }
 }
 

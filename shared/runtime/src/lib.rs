@@ -13,6 +13,7 @@ pub mod aws;
 pub mod config;
 pub mod https;
 pub mod inbound;
+pub mod isv;
 pub mod lambda;
 pub mod lambda_web;
 pub mod local;

@@ -44,12 +44,15 @@ impl Router {
         self
     }
 
-    /// The browser function and route for a method and path (exact match only).
+    /// The web function and route for a method and path (`{name}` segments match any one).
     pub fn web(&self, method: &str, path: &str) -> Option<(&Arc<dyn WebFunction>, &'static Route)> {
         self.web.iter().find_map(|f| {
             f.routes()
                 .into_iter()
-                .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+                .find(|r| {
+                    r.method.eq_ignore_ascii_case(method)
+                        && crate::routes::path_matches(r.path, path)
+                })
                 .map(|r| (f, r))
         })
     }
@@ -138,10 +141,18 @@ async fn handle_web(
         headers,
         cookies: Vec::new(),
         request_id: uuid::Uuid::new_v4().to_string(),
+        body: Vec::new(),
     };
-    // The body is not used by the login routes; it is drained (bounded) to keep the connection.
-    let _ = read_capped(req.into_body(), MAX_WEB_BODY_BYTES).await;
-    let out: WebResponse = function.handle(app, route, &web_req).await;
+    let (body, too_large) = read_capped(req.into_body(), MAX_WEB_BODY_BYTES).await;
+    let out: WebResponse = if too_large {
+        WebResponse::json(
+            413,
+            &serde_json::json!({"error": "too_large", "message": "the body is larger than 1 MiB"}),
+        )
+    } else {
+        let web_req = WebRequest { body, ..web_req };
+        function.handle(app, route, &web_req).await
+    };
     let mut builder = Response::builder()
         .status(StatusCode::from_u16(out.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     for (name, value) in &out.headers {

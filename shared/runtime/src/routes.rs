@@ -18,8 +18,8 @@ pub enum InterfaceType {
     General,
     /// The V1 Key值, used by every V1 interface.
     Legacy,
-    /// Browser routes (the joint-operation login): no access key, the marketplace never signs
-    /// them; the users' browsers call them.
+    /// Web routes (the joint-operation login, the Product API): no access key, the marketplace
+    /// never signs them; browsers and the ISV's product call them.
     Browser,
 }
 
@@ -211,7 +211,55 @@ pub const ROUTES: &[Route] = &[
         interface: InterfaceType::Browser,
         scheme: AuthScheme::Browser,
     },
+    // ---- the Product API (README, "Connecting your product"): bearer tokens, not access keys
+    Route {
+        method: "GET",
+        path: "/isv/v1/instances/{instanceId}",
+        function: "product-api",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "POST",
+        path: "/isv/v1/instances/{instanceId}/provisioned",
+        function: "product-api",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "POST",
+        path: "/isv/v1/licenses/{eventId}",
+        function: "product-api",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
+    Route {
+        method: "POST",
+        path: "/isv/v1/usage",
+        function: "product-api",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    },
 ];
+
+/// Whether `path` matches a route's path template, where a `{name}` segment matches any one
+/// non-empty segment.
+pub fn path_matches(template: &str, path: &str) -> bool {
+    let mut t = template.split('/');
+    let mut p = path.split('/');
+    loop {
+        match (t.next(), p.next()) {
+            (None, None) => return true,
+            (Some(ts), Some(ps)) if ts.starts_with('{') && ts.ends_with('}') => {
+                if ps.is_empty() {
+                    return false;
+                }
+            }
+            (Some(ts), Some(ps)) if ts == ps => {}
+            _ => return false,
+        }
+    }
+}
 
 /// The first route of a function by its name (kit functions have two: V2 first).
 pub fn by_function(function: &str) -> Option<&'static Route> {

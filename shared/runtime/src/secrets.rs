@@ -19,6 +19,13 @@ pub struct Secrets {
     pub rsa_private_key_pem: Option<String>,
     #[serde(default)]
     pub iam: Option<IamCredentials>,
+    /// Standard Webhooks secrets (`whsec_…`), current first: every request to the ISV's product
+    /// is signed with each (isv.md §1).
+    #[serde(default)]
+    pub webhook_secrets: Vec<String>,
+    /// Bearer tokens of the Product API (`/isv/v1`), any of which is accepted.
+    #[serde(default)]
+    pub isv_api_tokens: Vec<String>,
 }
 
 /// The merchant's Huawei Cloud IAM AK/SK for outbound calls.
@@ -42,6 +49,8 @@ impl std::fmt::Debug for Secrets {
                 &self.rsa_private_key_pem.as_ref().map(|_| "<set>"),
             )
             .field("iam", &self.iam.as_ref().map(|_| "<set>"))
+            .field("webhook_secrets", &self.webhook_secrets.len())
+            .field("isv_api_tokens", &self.isv_api_tokens.len())
             .finish()
     }
 }
@@ -74,6 +83,8 @@ impl Secrets {
         for keys in s.access_keys.values_mut() {
             keys.retain(|k| !k.trim().is_empty());
         }
+        s.webhook_secrets.retain(|k| !k.trim().is_empty());
+        s.isv_api_tokens.retain(|k| !k.trim().is_empty());
         Ok(s)
     }
 
@@ -94,6 +105,21 @@ impl Secrets {
             }
         }
         Ok(())
+    }
+
+    /// The webhook secrets, decoded; fails naming the position of a malformed one (never its
+    /// value).
+    pub fn webhook_secrets(
+        &self,
+    ) -> Result<Vec<koogate_protocol::webhook::WebhookSecret>, SecretsError> {
+        self.webhook_secrets
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                koogate_protocol::webhook::WebhookSecret::parse(w, true)
+                    .map_err(|e| SecretsError::Invalid(format!("webhook_secrets[{i}]: {e}")))
+            })
+            .collect()
     }
 
     /// A document with the given keys (tests, benchmarks, `koogate sign`).

@@ -13,8 +13,9 @@ use async_trait::async_trait;
 use crate::app::App;
 use crate::routes::Route;
 
-/// The at most this many bytes of a browser request body are read (the login routes are GETs).
-pub const MAX_WEB_BODY_BYTES: usize = 64 * 1024;
+/// At most this many bytes of a web request body are read (the login routes are GETs; the
+/// Product API takes usage batches).
+pub const MAX_WEB_BODY_BYTES: usize = 1024 * 1024;
 
 /// A browser request.
 #[derive(Debug, Clone, Default)]
@@ -28,6 +29,8 @@ pub struct WebRequest {
     /// The cookies, each `name=value` (API Gateway payload 2.0 hands them apart from the headers).
     pub cookies: Vec<String>,
     pub request_id: String,
+    /// The body (at most [`MAX_WEB_BODY_BYTES`]; the Product API's JSON).
+    pub body: Vec<u8>,
 }
 
 impl WebRequest {

@@ -303,6 +303,8 @@ fn sample_instance(id: &str, debug: bool) -> Instance {
         updated_at_ms: NOW_MS,
         version: 1,
         order_details: None,
+        event_ids: Vec::new(),
+        customer_id: None,
     }
 }
 
@@ -312,11 +314,11 @@ pub async fn instance_versioning_and_partitions(store: &dyn Store) {
     let id = unique("inst");
     let inst = sample_instance(&id, false);
     assert_eq!(
-        store.put_instance(&inst, None).await.unwrap(),
+        store.put_instance(&inst, None, &[]).await.unwrap(),
         VersionedWrite::Written
     );
     assert_eq!(
-        store.put_instance(&inst, None).await.unwrap(),
+        store.put_instance(&inst, None, &[]).await.unwrap(),
         VersionedWrite::Conflict,
         "insert is once only"
     );
@@ -330,14 +332,14 @@ pub async fn instance_versioning_and_partitions(store: &dyn Store) {
     next.state = InstanceState::Frozen;
     next.version = 2;
     assert_eq!(
-        store.put_instance(&next, Some(1)).await.unwrap(),
+        store.put_instance(&next, Some(1), &[]).await.unwrap(),
         VersionedWrite::Written
     );
     let mut stale = inst.clone();
     stale.state = InstanceState::Released;
     stale.version = 2;
     assert_eq!(
-        store.put_instance(&stale, Some(1)).await.unwrap(),
+        store.put_instance(&stale, Some(1), &[]).await.unwrap(),
         VersionedWrite::Conflict,
         "stale version"
     );
@@ -355,7 +357,7 @@ pub async fn instance_versioning_and_partitions(store: &dyn Store) {
     );
     let debug = sample_instance(&id, true);
     assert_eq!(
-        store.put_instance(&debug, None).await.unwrap(),
+        store.put_instance(&debug, None, &[]).await.unwrap(),
         VersionedWrite::Written,
         "same id in debug is another record"
     );
@@ -368,7 +370,7 @@ pub async fn instance_versioning_and_partitions(store: &dyn Store) {
 
     let other = unique("inst");
     store
-        .put_instance(&sample_instance(&other, false), None)
+        .put_instance(&sample_instance(&other, false), None, &[])
         .await
         .unwrap();
     let ids = vec![other.clone(), unique("never"), id.clone()];
@@ -398,7 +400,7 @@ pub async fn batch_read_of_one_hundred(store: &dyn Store) {
     let ids: Vec<String> = (0..100).map(|i| unique(&format!("batch{i}"))).collect();
     for id in ids.iter().step_by(3) {
         store
-            .put_instance(&sample_instance(id, false), None)
+            .put_instance(&sample_instance(id, false), None, &[])
             .await
             .unwrap();
     }
@@ -418,11 +420,11 @@ pub async fn record_versioning(store: &dyn Store) {
         doc: "{\"a\":1}".into(),
     };
     assert_eq!(
-        store.put_record(&k, &r1, None).await.unwrap(),
+        store.put_record(&k, &r1, None, &[]).await.unwrap(),
         VersionedWrite::Written
     );
     assert_eq!(
-        store.put_record(&k, &r1, None).await.unwrap(),
+        store.put_record(&k, &r1, None, &[]).await.unwrap(),
         VersionedWrite::Conflict,
         "insert once"
     );
@@ -432,11 +434,11 @@ pub async fn record_versioning(store: &dyn Store) {
         doc: "{\"a\":2}".into(),
     };
     assert_eq!(
-        store.put_record(&k, &r2, Some(1)).await.unwrap(),
+        store.put_record(&k, &r2, Some(1), &[]).await.unwrap(),
         VersionedWrite::Written
     );
     assert_eq!(
-        store.put_record(&k, &r2, Some(1)).await.unwrap(),
+        store.put_record(&k, &r2, Some(1), &[]).await.unwrap(),
         VersionedWrite::Conflict,
         "stale version"
     );
@@ -486,8 +488,8 @@ pub async fn directory_items(store: &dyn Store) {
         })
         .put(),
     ];
-    dir.apply(&writes).await.unwrap();
-    dir.apply(&writes).await.unwrap();
+    dir.apply(&writes, &[]).await.unwrap();
+    dir.apply(&writes, &[]).await.unwrap();
     assert_eq!(dir.tenant().await.unwrap().as_ref(), Some(&tenant));
     assert_eq!(debug.tenant().await.unwrap(), None, "debug is apart");
     assert_eq!(other.tenant().await.unwrap(), None, "tenants are apart");
@@ -510,15 +512,21 @@ pub async fn directory_items(store: &dyn Store) {
         "prefix is exact"
     );
 
-    dir.apply(&[DirectoryWrite::Delete {
-        sk: sk::access("zhangsan", "app#1"),
-    }])
+    dir.apply(
+        &[DirectoryWrite::Delete {
+            sk: sk::access("zhangsan", "app#1"),
+        }],
+        &[],
+    )
     .await
     .unwrap();
     assert_eq!(dir.access("zhangsan", "app#1").await.unwrap(), None);
-    dir.apply(&[DirectoryWrite::Delete {
-        sk: sk::access("zhangsan", "app#1"),
-    }])
+    dir.apply(
+        &[DirectoryWrite::Delete {
+            sk: sk::access("zhangsan", "app#1"),
+        }],
+        &[],
+    )
     .await
     .expect("deleting an absent item succeeds");
 
@@ -534,7 +542,7 @@ pub async fn directory_items(store: &dyn Store) {
         })
         .unwrap(),
     }));
-    dir.apply(&many).await.unwrap();
+    dir.apply(&many, &[]).await.unwrap();
     let all = dir.departments().await.unwrap();
     assert_eq!(all.len(), 602);
     assert!(all.iter().any(|d| d.org_code == "m0000" && d.deleted));

@@ -218,13 +218,17 @@ impl<'a> Directory<'a> {
         }
     }
 
-    /// Applies the writes (see [`Store::write_directory`]).
-    pub async fn apply(&self, writes: &[DirectoryWrite]) -> Result<(), StoreError> {
-        if writes.is_empty() {
+    /// Applies the writes and records their events (see [`Store::write_directory`]).
+    pub async fn apply(
+        &self,
+        writes: &[DirectoryWrite],
+        events: &[crate::EventDraft],
+    ) -> Result<(), StoreError> {
+        if writes.is_empty() && events.is_empty() {
             return Ok(());
         }
         self.store
-            .write_directory(self.partition, self.tenant_id, writes)
+            .write_directory(self.partition, self.tenant_id, writes, events)
             .await
     }
 

@@ -20,6 +20,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
+use crate::dynamodb_events::Target;
+use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement};
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
@@ -48,9 +50,15 @@ impl DynamoStore {
     /// [`DynamoStore::request_counts`].
     pub fn new(client: &Client, table: impl Into<String>) -> Self {
         let counter = RequestCounter::default();
+        // The operation timeout bounds how long a started write can still land, which the event
+        // outbox's crash-safety argument relies on (see `dynamodb_events`).
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(std::time::Duration::from_secs(10))
+            .build();
         let conf = client
             .config()
             .to_builder()
+            .timeout_config(timeouts)
             .interceptor(counter.clone())
             .build();
         DynamoStore {
@@ -448,6 +456,67 @@ impl DynamoStore {
         }
     }
 
+    /// [`DynamoStore::put_versioned`] with the event intents of `events` written first and
+    /// dropped again when the write is refused (see `dynamodb_events`).
+    async fn put_versioned_with_events(
+        &self,
+        op: &str,
+        item: HashMap<String, AttributeValue>,
+        version: u64,
+        doc: String,
+        expected_version: Option<u64>,
+        events: &[EventDraft],
+    ) -> Result<VersionedWrite, StoreError> {
+        if events.is_empty() {
+            return self
+                .put_versioned(op, item, version, doc, expected_version)
+                .await;
+        }
+        let pk = get_s(&item, "pk").unwrap_or("").to_string();
+        let commit_by = self
+            .write_intents(&Target::Versioned { pk, version }, events)
+            .await?;
+        if let Err(e) = Self::check_commit_window(commit_by) {
+            self.drop_intents(events).await;
+            return Err(e);
+        }
+        let written = self
+            .put_versioned(op, item, version, doc, expected_version)
+            .await;
+        if !matches!(written, Ok(VersionedWrite::Written)) {
+            self.drop_intents(events).await;
+        }
+        written
+    }
+
+    /// Sends `requests` as BatchWriteItem calls of 25, up to 8 at once.
+    pub(crate) async fn batch_write_all(
+        &self,
+        op: &'static str,
+        requests: Vec<WriteRequest>,
+    ) -> Result<(), StoreError> {
+        let mut chunks = requests.chunks(BATCH_WRITE_SIZE);
+        let mut running = tokio::task::JoinSet::new();
+        loop {
+            while running.len() < BATCH_WRITE_PARALLEL {
+                let Some(chunk) = chunks.next() else { break };
+                let (client, table, chunk) =
+                    (self.client.clone(), self.table.clone(), chunk.to_vec());
+                running.spawn(async move { batch_write(&client, &table, op, chunk).await });
+            }
+            match running.join_next().await {
+                None => return Ok(()),
+                Some(Ok(Ok(()))) => {}
+                Some(Ok(Err(e))) => return Err(e),
+                Some(Err(e)) => {
+                    return Err(StoreError::Unavailable(format!(
+                        "dynamodb {op} task failed: {e}"
+                    )))
+                }
+            }
+        }
+    }
+
     async fn conditional_update(
         &self,
         op: &str,
@@ -635,17 +704,21 @@ impl Store for DynamoStore {
         &self,
         instance: &Instance,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         let pk = keys::instance(instance.partition(), &instance.instance_id);
-        let doc = serde_json::to_string(instance).map_err(|e| corrupt(&pk, e.to_string()))?;
+        let mut stored = instance.clone();
+        events::remember_ids(&mut stored.event_ids, events);
+        let doc = serde_json::to_string(&stored).map_err(|e| corrupt(&pk, e.to_string()))?;
         let mut item = key(&pk);
         item.insert("state".into(), s(instance.state.as_str()));
-        self.put_versioned(
+        self.put_versioned_with_events(
             "PutItem(instance)",
             item,
             instance.version,
             doc,
             expected_version,
+            events,
         )
         .await
     }
@@ -676,13 +749,15 @@ impl Store for DynamoStore {
         k: &str,
         record: &Record,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
-        self.put_versioned(
+        self.put_versioned_with_events(
             "PutItem(record)",
             key(k),
             record.version,
-            record.doc.clone(),
+            events::doc_with_event_ids(&record.doc, events),
             expected_version,
+            events,
         )
         .await
     }
@@ -692,6 +767,7 @@ impl Store for DynamoStore {
         partition: Partition,
         tenant_id: &str,
         writes: &[DirectoryWrite],
+        events: &[EventDraft],
     ) -> Result<(), StoreError> {
         let pk = keys::tenant(partition, tenant_id);
         // A batch may not name one key twice, and only the last write of a key matters: keep
@@ -708,26 +784,19 @@ impl Store for DynamoStore {
             .into_values()
             .map(|w| directory_write_request(&pk, w))
             .collect::<Result<_, _>>()?;
-        let mut chunks = requests.chunks(BATCH_WRITE_SIZE);
-        let mut running = tokio::task::JoinSet::new();
-        loop {
-            while running.len() < BATCH_WRITE_PARALLEL {
-                let Some(chunk) = chunks.next() else { break };
-                let (client, table, chunk) =
-                    (self.client.clone(), self.table.clone(), chunk.to_vec());
-                running.spawn(async move { batch_write(&client, &table, chunk).await });
-            }
-            match running.join_next().await {
-                None => return Ok(()),
-                Some(Ok(Ok(()))) => {}
-                Some(Ok(Err(e))) => return Err(e),
-                Some(Err(e)) => {
-                    return Err(StoreError::Unavailable(format!(
-                        "dynamodb BatchWriteItem task failed: {e}"
-                    )))
-                }
-            }
+        // The events' intents first, the marker last (see `dynamodb_events`).
+        let marker = Target::marker(events);
+        let commit_by = match &marker {
+            Some(target) => Some(self.write_intents(target, events).await?),
+            None => None,
+        };
+        self.batch_write_all("BatchWriteItem(directory)", requests)
+            .await?;
+        if let (Some(target), Some(commit_by)) = (&marker, commit_by) {
+            Self::check_commit_window(commit_by)?;
+            self.write_marker(target).await?;
         }
+        Ok(())
     }
 
     async fn get_directory_item(
@@ -781,6 +850,32 @@ impl Store for DynamoStore {
                 _ => return Ok(found),
             }
         }
+    }
+
+    // ---- events (crate::dynamodb_events) ------------------------------------------------------
+
+    async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
+        self.dynamo_record_events(events).await
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        self.dynamo_due_events(now_ms, limit).await
+    }
+
+    async fn settle_event(
+        &self,
+        event: &EventRecord,
+        settlement: &EventSettlement,
+    ) -> Result<(), StoreError> {
+        self.dynamo_settle_event(event, settlement).await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        self.dynamo_get_event(id).await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        self.dynamo_list_events(query).await
     }
 
     // ---- usage metering (crate::dynamodb_usage) -----------------------------------------------
@@ -850,6 +945,7 @@ fn directory_write_request(pk: &str, w: &DirectoryWrite) -> Result<WriteRequest,
 async fn batch_write(
     client: &Client,
     table: &str,
+    op: &str,
     mut pending: Vec<WriteRequest>,
 ) -> Result<(), StoreError> {
     for round in 0..BATCH_WRITE_ROUNDS {
@@ -861,7 +957,7 @@ async fn batch_write(
             .request_items(table, std::mem::take(&mut pending))
             .send()
             .await
-            .map_err(|e| unavailable("BatchWriteItem(directory)", &e))?;
+            .map_err(|e| unavailable(op, &e))?;
         pending = out
             .unprocessed_items
             .and_then(|mut u| u.remove(table))

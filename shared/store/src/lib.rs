@@ -14,7 +14,9 @@
 pub mod directory;
 pub mod dynamodb;
 pub mod dynamodb_actions;
+mod dynamodb_events;
 mod dynamodb_usage;
+pub mod events;
 pub mod idempotency;
 pub mod keys;
 pub mod records;
@@ -25,6 +27,7 @@ pub mod conformance;
 
 use async_trait::async_trait;
 
+pub use events::{EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
 pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
 pub use keys::Partition;
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
@@ -118,33 +121,41 @@ pub trait Store: Send + Sync + 'static {
     /// Writes `instance` if the stored version equals `expected_version` (`None`: only if no
     /// record exists). On success the stored version is `instance.version`, which the caller
     /// sets to `expected_version + 1` (or 1 on insert).
+    ///
+    /// `events` are recorded if and only if the write succeeds (the outbox, see [`events`]);
+    /// their ids are remembered in the record's `event_ids`.
     async fn put_instance(
         &self,
         instance: &Instance,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError>;
 
     /// A versioned document under `key` (license codes, order notifications), if any.
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;
 
     /// Writes `record` under `key` if the stored version equals `expected_version` (`None`: only
-    /// if no record exists), like [`Store::put_instance`].
+    /// if no record exists), with its `events`, like [`Store::put_instance`]. A document that
+    /// carries events must be a JSON object: their ids go into its `event_ids` member.
     async fn put_record(
         &self,
         key: &str,
         record: &Record,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError>;
 
     /// Applies `writes`, in order, to the directory of tenant `tenant_id` (design §4: one
     /// partition per tenant). SQLite applies them in one transaction; DynamoDB in batches of 25,
     /// which is safe because every write is idempotent: a repeat after a partial failure
-    /// converges on the same state.
+    /// converges on the same state. `events` are recorded if and only if every write is applied
+    /// (`Ok`).
     async fn write_directory(
         &self,
         partition: Partition,
         tenant_id: &str,
         writes: &[DirectoryWrite],
+        events: &[EventDraft],
     ) -> Result<(), StoreError>;
 
     /// The directory item `sk` of tenant `tenant_id`, if any (a strongly consistent read).
@@ -186,4 +197,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every usage record of an instance (any status), in interval order.
     async fn instance_usage(&self, instance_id: &str) -> Result<Vec<UsageRecord>, StoreError>;
+
+    // ---- events (the outbox, see [`events`]) --------------------------------------------------
+
+    /// Records events that belong to no state change of this store (`ping`, `usage.failed`).
+    /// Recording an id that exists already changes nothing.
+    async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError>;
+
+    /// Pending events whose next attempt is due at `now_ms`, oldest first, at most `limit`.
+    /// Only events whose change committed are returned.
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Records how a delivery attempt of `event` ended.
+    async fn settle_event(
+        &self,
+        event: &EventRecord,
+        settlement: &EventSettlement,
+    ) -> Result<(), StoreError>;
+
+    /// One event by id, whatever its state.
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError>;
+
+    /// Recorded events, newest first.
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
 }

@@ -119,9 +119,17 @@ pub struct Instance {
     pub updated_at_ms: i64,
     /// Optimistic-concurrency version: every write is conditioned on the previous one.
     pub version: u64,
+    /// The buyer's customer id, when the callback or Query Order said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
     /// What Query Order said about the order that created or last changed the instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_details: Option<OrderDetails>,
+    /// The ids of the events recorded with the last changes of this record (at most
+    /// [`crate::events::EVENT_ID_HISTORY`]): how the DynamoDB backend tells whether an event's
+    /// change committed. Kept by the store; handlers carry it over unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
 
 impl Instance {
@@ -161,6 +169,11 @@ pub struct LicenseCode {
     pub orders: Vec<AppliedOrder>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
+    /// The ids of the events recorded with the last changes of this record (at most
+    /// [`crate::events::EVENT_ID_HISTORY`]): how the DynamoDB backend tells whether an event's
+    /// change committed. Kept by the store; handlers carry it over unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
 
 impl LicenseCode {
@@ -182,6 +195,11 @@ pub struct OrderNotification {
     pub enrichment: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub details: Option<OrderDetails>,
+    /// The ids of the events recorded with the last changes of this record (at most
+    /// [`crate::events::EVENT_ID_HISTORY`]): how the DynamoDB backend tells whether an event's
+    /// change committed. Kept by the store; handlers carry it over unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_ids: Vec<String>,
 }
 
 /// An order line as Query Order describes it (outbound.md §2), kept on the records it concerns.

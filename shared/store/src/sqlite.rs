@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
 use crate::records::{
@@ -73,6 +74,26 @@ CREATE TABLE IF NOT EXISTS usage (
 CREATE INDEX IF NOT EXISTS usage_pending ON usage (end_time) WHERE status = 'pending';
 ";
 
+/// The event outbox. An event row is inserted in the same transaction as the change it
+/// describes, so it exists if and only if the change committed; the partial index holds only
+/// pending events, so the dispatcher's due query never reads delivered ones.
+const EVENTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    id           TEXT PRIMARY KEY,
+    type         TEXT NOT NULL,
+    instance_id  TEXT,
+    body         TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    next_attempt INTEGER NOT NULL,
+    last_error   TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance_id) WHERE instance_id IS NOT NULL;
+";
+
 /// How many nonce inserts between two sweeps of expired nonces.
 const NONCE_SWEEP_EVERY: u64 = 1024;
 
@@ -126,7 +147,8 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(USAGE_SCHEMA)
+        conn.execute_batch(USAGE_SCHEMA)?;
+        conn.execute_batch(EVENTS_SCHEMA)
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -366,24 +388,31 @@ impl Store for SqliteStore {
         &self,
         instance: &Instance,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
         let key = keys::instance(instance.partition(), &instance.instance_id);
-        let doc = serde_json::to_string(instance).map_err(|e| StoreError::Corrupt {
+        let mut stored = instance.clone();
+        events::remember_ids(&mut stored.event_ids, events);
+        let doc = serde_json::to_string(&stored).map_err(|e| StoreError::Corrupt {
             key: key.clone(),
             reason: e.to_string(),
         })?;
         let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
         let state = instance.state.as_str();
+        let events = events.to_vec();
         self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             let n = match expected_version {
-                None => conn
+                None => tx
                     .execute(
                         "INSERT INTO instances (key, version, state, doc) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT(key) DO NOTHING",
                         params![key, version, state, doc],
                     )
                     .map_err(unavailable)?,
-                Some(expected) => conn
+                Some(expected) => tx
                     .execute(
                         "UPDATE instances SET version = ?2, state = ?3, doc = ?4
                          WHERE key = ?1 AND version = ?5",
@@ -397,11 +426,7 @@ impl Store for SqliteStore {
                     )
                     .map_err(unavailable)?,
             };
-            Ok(if n == 1 {
-                VersionedWrite::Written
-            } else {
-                VersionedWrite::Conflict
-            })
+            commit_with_events(tx, n == 1, &events)
         })
         .await
     }
@@ -430,29 +455,33 @@ impl Store for SqliteStore {
         key: &str,
         record: &Record,
         expected_version: Option<u64>,
+        events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
-        let (key, doc) = (key.to_string(), record.doc.clone());
+        let (key, doc) = (
+            key.to_string(),
+            events::doc_with_event_ids(&record.doc, events),
+        );
         let version = i64::try_from(record.version).unwrap_or(i64::MAX);
+        let events = events.to_vec();
         self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
             let n = match expected_version {
-                None => conn
+                None => tx
                     .execute(
                         "INSERT INTO records (key, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
                         params![key, version, doc],
                     )
                     .map_err(unavailable)?,
-                Some(expected) => conn
+                Some(expected) => tx
                     .execute(
                         "UPDATE records SET version = ?2, doc = ?3 WHERE key = ?1 AND version = ?4",
                         params![key, version, doc, i64::try_from(expected).unwrap_or(i64::MAX)],
                     )
                     .map_err(unavailable)?,
             };
-            Ok(if n == 1 {
-                VersionedWrite::Written
-            } else {
-                VersionedWrite::Conflict
-            })
+            commit_with_events(tx, n == 1, &events)
         })
         .await
     }
@@ -462,9 +491,11 @@ impl Store for SqliteStore {
         partition: Partition,
         tenant_id: &str,
         writes: &[DirectoryWrite],
+        events: &[EventDraft],
     ) -> Result<(), StoreError> {
         let pk = keys::tenant(partition, tenant_id);
         let writes = writes.to_vec();
+        let events = events.to_vec();
         self.with(move |conn| {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -487,6 +518,7 @@ impl Store for SqliteStore {
                     .map_err(unavailable)?;
                 }
             }
+            insert_events(&tx, &events)?;
             tx.commit().map_err(unavailable)
         })
         .await
@@ -543,6 +575,95 @@ impl Store for SqliteStore {
 
     // ---- usage metering -----------------------------------------------------------------------
 
+    async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
+        let events = events.to_vec();
+        self.with(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            insert_events(&tx, &events)?;
+            tx.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE state = 'pending' AND next_attempt <= ?1
+                     ORDER BY next_attempt, id LIMIT ?2"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![now_ms, limit], event_from_row)
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)?).collect()
+        })
+        .await
+    }
+
+    async fn settle_event(
+        &self,
+        event: &EventRecord,
+        settlement: &EventSettlement,
+    ) -> Result<(), StoreError> {
+        let next = settlement.apply(event);
+        self.with(move |conn| {
+            conn.execute(
+                "UPDATE events SET state = ?2, attempts = attempts + 1, next_attempt = ?3,
+                        last_error = ?4, updated_at = ?5 WHERE id = ?1",
+                params![
+                    next.id,
+                    next.state.as_str(),
+                    next.next_attempt_ms,
+                    next.last_error,
+                    next.updated_at_ms
+                ],
+            )
+            .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let id = id.to_string();
+        self.with(move |conn| {
+            conn.query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
+                params![id],
+                event_from_row,
+            )
+            .optional()
+            .map_err(unavailable)?
+            .transpose()
+        })
+        .await
+    }
+
+    async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
+        let limit = i64::try_from(query.limit()).unwrap_or(i64::MAX);
+        let failed_only = query.failed_only;
+        let instance = query.instance_id.clone();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events
+                     WHERE (?1 = 0 OR state = 'failed') AND (?2 IS NULL OR instance_id = ?2)
+                     ORDER BY id DESC LIMIT ?3"
+                ))
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![failed_only, instance, limit], event_from_row)
+                .map_err(unavailable)?;
+            rows.map(|r| r.map_err(unavailable)?).collect()
+        })
+        .await
+    }
+
     async fn record_usage(&self, data: &UsageData) -> Result<UsageInsert, StoreError> {
         self.sqlite_record_usage(data).await
     }
@@ -568,6 +689,72 @@ impl Store for SqliteStore {
 /// The columns [`usage_from_row`] reads, in order.
 const USAGE_COLUMNS: &str =
     "instance_id, begin_time, end_time, status, attempts, failure, settled_at, doc";
+
+const EVENT_COLUMNS: &str =
+    "id, type, instance_id, body, state, attempts, next_attempt, last_error, created_at, updated_at";
+
+fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord, StoreError>> {
+    let id: String = r.get(0)?;
+    let state: String = r.get(4)?;
+    let Some(state) = EventState::parse(&state) else {
+        return Ok(Err(StoreError::Corrupt {
+            key: format!("events/{id}"),
+            reason: format!("unknown state {state:?}"),
+        }));
+    };
+    Ok(Ok(EventRecord {
+        event_type: r.get(1)?,
+        instance_id: r.get(2)?,
+        body: r.get(3)?,
+        state,
+        attempts: u32::try_from(r.get::<_, i64>(5)?).unwrap_or(u32::MAX),
+        next_attempt_ms: r.get(6)?,
+        last_error: r.get(7)?,
+        created_at_ms: r.get(8)?,
+        updated_at_ms: r.get(9)?,
+        id,
+    }))
+}
+
+/// Inserts `events` as pending (an id recorded before stays as it is).
+fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[EventDraft]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO events (id, type, instance_id, body, state, attempts, next_attempt,
+                                 created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', 0, ?5, ?5, ?5) ON CONFLICT(id) DO NOTHING",
+        )
+        .map_err(unavailable)?;
+    for e in events {
+        insert
+            .execute(params![
+                e.id,
+                e.event_type,
+                e.instance_id,
+                e.body,
+                e.created_at_ms
+            ])
+            .map_err(unavailable)?;
+    }
+    Ok(())
+}
+
+/// Commits a conditional write and, when it happened (`written`), its events: both or neither.
+fn commit_with_events(
+    tx: rusqlite::Transaction<'_>,
+    written: bool,
+    events: &[EventDraft],
+) -> Result<VersionedWrite, StoreError> {
+    if !written {
+        return Ok(VersionedWrite::Conflict);
+    }
+    insert_events(&tx, events)?;
+    tx.commit().map_err(unavailable)?;
+    Ok(VersionedWrite::Written)
+}
 
 fn usage_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UsageRow> {
     Ok((

@@ -357,7 +357,7 @@ fn backoff(base: Duration, n: u32) -> Duration {
 }
 
 /// An error and its sources, one line (hyper's top-level messages are terse).
-fn source_chain(e: &dyn std::error::Error) -> String {
+pub fn source_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(s) = cur {
