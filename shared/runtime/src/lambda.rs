@@ -93,12 +93,22 @@ pub async fn run(function: Arc<dyn Function>) -> Result<(), lambda_runtime::Erro
 /// their V1 path), one [`Function`] per route: each event goes to the one its route names.
 pub async fn run_routes(functions: Vec<Arc<dyn Function>>) -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
-    let Some(first) = functions.first().cloned() else {
-        return Err("run_routes needs at least one function".into());
-    };
     let config = Config::from_env("dynamodb")?;
     let interfaces: Vec<_> = functions.iter().map(|f| f.route().interface).collect();
-    let app = App::build(config, &interfaces).await?;
+    let app = App::builder(config).serves(&interfaces).build().await?;
+    run_app(app, functions).await
+}
+
+/// The Lambda loop over an [`App`] built by the caller ([`App::builder`]): how a Rust ISV runs
+/// a function with its own provisioner, license issuer or event sinks.
+pub async fn run_app(
+    app: Arc<App>,
+    functions: Vec<Arc<dyn Function>>,
+) -> Result<(), lambda_runtime::Error> {
+    telemetry::init_logging();
+    let Some(first) = functions.first().cloned() else {
+        return Err("run_app needs at least one function".into());
+    };
     let routes: Arc<[&'static Route]> = functions.iter().map(|f| f.route()).collect();
     let functions = Arc::new(functions);
     lambda_runtime::run(service_fn(

@@ -806,6 +806,163 @@ pub async fn usage_concurrent_claims_are_disjoint(store: Arc<dyn Store>) {
 
 /// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
 /// (an async expression yielding `Arc<dyn Store>`).
+
+fn draft(id: &str, instance_id: &str) -> crate::EventDraft {
+    crate::EventDraft {
+        id: id.to_string(),
+        event_type: "instance.renewed".into(),
+        body: format!(
+            "{{\"type\":\"instance.renewed\",\"data\":{{\"instanceId\":\"{instance_id}\"}}}}"
+        ),
+        instance_id: Some(instance_id.to_string()),
+        created_at_ms: NOW_MS,
+    }
+}
+
+/// The outbox: events are recorded with a change that is written and never with one that is
+/// refused; they are due at once, listed, settled, and found by id in every state.
+pub async fn events_exist_only_with_their_change(store: &dyn Store) {
+    use crate::events::new_event_id;
+    use crate::{EventQuery, EventSettlement, EventState};
+    let id = unique("evt-inst");
+    let inst = sample_instance(&id, false);
+    let created = draft(&new_event_id(NOW_MS), &id);
+    assert_eq!(
+        store
+            .put_instance(&inst, None, std::slice::from_ref(&created))
+            .await
+            .unwrap(),
+        VersionedWrite::Written
+    );
+    // A refused write (stale version) records nothing.
+    let refused = draft(&new_event_id(NOW_MS), &id);
+    assert_eq!(
+        store
+            .put_instance(&inst, Some(7), std::slice::from_ref(&refused))
+            .await
+            .unwrap(),
+        VersionedWrite::Conflict
+    );
+    let mine = EventQuery {
+        instance_id: Some(id.clone()),
+        ..Default::default()
+    };
+    let listed = store.list_events(&mine).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].id, created.id);
+    assert_eq!(
+        listed[0].body, created.body,
+        "the body is kept byte for byte"
+    );
+    assert!(store.get_event(&refused.id).await.unwrap().is_none());
+    let stored = store
+        .get_instance(Partition::Production, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.event_ids.contains(&created.id),
+        "the record remembers its events"
+    );
+
+    // Due now; a retry moves it out of the due set until its time.
+    let due = store.due_events(i64::MAX / 2, 10_000).await.unwrap();
+    let event = due.into_iter().find(|e| e.id == created.id).expect("due");
+    store
+        .settle_event(
+            &event,
+            &EventSettlement::Retry {
+                at_ms: NOW_MS,
+                next_attempt_ms: i64::MAX / 2 + 1,
+                error: "HTTP 500".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let after = store.get_event(&created.id).await.unwrap().unwrap();
+    assert_eq!((after.state, after.attempts), (EventState::Pending, 1));
+    assert_eq!(after.last_error.as_deref(), Some("HTTP 500"));
+    assert!(!store
+        .due_events(i64::MAX / 2, 10_000)
+        .await
+        .unwrap()
+        .iter()
+        .any(|e| e.id == created.id));
+    store
+        .settle_event(
+            &after,
+            &EventSettlement::Failed {
+                at_ms: NOW_MS,
+                error: "HTTP 410".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let failed = store.get_event(&created.id).await.unwrap().unwrap();
+    assert_eq!(failed.state, EventState::Failed);
+    let only_failed = EventQuery {
+        failed_only: true,
+        instance_id: Some(id.clone()),
+        limit: 0,
+    };
+    assert_eq!(store.list_events(&only_failed).await.unwrap().len(), 1);
+    store
+        .settle_event(&failed, &EventSettlement::Delivered { at_ms: NOW_MS })
+        .await
+        .unwrap();
+    let delivered = store.get_event(&created.id).await.unwrap().unwrap();
+    assert_eq!(
+        (delivered.state, delivered.attempts),
+        (EventState::Delivered, 3)
+    );
+    assert!(store.list_events(&only_failed).await.unwrap().is_empty());
+
+    // A record and a directory sync carry their events the same way; a standalone event too.
+    let rec_event = draft(&new_event_id(NOW_MS), &id);
+    let key = unique("evt-record");
+    let record = crate::Record {
+        version: 1,
+        doc: "{\"a\":1}".into(),
+    };
+    store
+        .put_record(&key, &record, None, std::slice::from_ref(&rec_event))
+        .await
+        .unwrap();
+    let dir_event = draft(&new_event_id(NOW_MS), &id);
+    let tenant = unique("evt-tenant");
+    let put = crate::DirectoryWrite::Put(crate::DirectoryItem {
+        sk: "tenant".into(),
+        doc: "{}".into(),
+    });
+    store
+        .write_directory(
+            Partition::Production,
+            &tenant,
+            &[put],
+            std::slice::from_ref(&dir_event),
+        )
+        .await
+        .unwrap();
+    let ping = draft(&new_event_id(NOW_MS), &id);
+    store
+        .record_events(std::slice::from_ref(&ping))
+        .await
+        .unwrap();
+    store
+        .record_events(std::slice::from_ref(&ping))
+        .await
+        .unwrap();
+    let all = store.list_events(&mine).await.unwrap();
+    for e in [&rec_event, &dir_event, &ping] {
+        assert_eq!(
+            all.iter().filter(|x| x.id == e.id).count(),
+            1,
+            "{} once in {all:?}",
+            e.id
+        );
+    }
+}
+
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
@@ -883,6 +1040,11 @@ macro_rules! conformance_tests {
         async fn conformance_usage_concurrent_claims_are_disjoint() {
             let s = $make.await;
             $crate::conformance::usage_concurrent_claims_are_disjoint(s).await;
+        }
+        #[tokio::test]
+        async fn conformance_events_exist_only_with_their_change() {
+            let s = $make.await;
+            $crate::conformance::events_exist_only_with_their_change(&*s).await;
         }
     };
 }
