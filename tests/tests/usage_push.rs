@@ -472,6 +472,7 @@ async fn unknown_codes_and_throttling_are_retried(store: Arc<dyn Store>) {
         st.iter().flatten().all(|(s, _)| *s == UsageStatus::Pending),
         "{st:?}"
     );
+    tokio::time::sleep(Duration::from_millis(5)).await;
     // Throttling, with a long back-off: the records wait, and the report says until when.
     let patient = Pusher {
         options: PushOptions {
