@@ -403,6 +403,20 @@ impl Store for MemoryStore {
     async fn instance_usage(&self, _: &str) -> Result<Vec<koogate_store::UsageRecord>, StoreError> {
         Ok(Vec::new())
     }
+    async fn requeue_usage(
+        &self,
+        _: &str,
+        _: &koogate_store::UsageData,
+    ) -> Result<bool, StoreError> {
+        Err(unsupported())
+    }
+    async fn usage_backlog(
+        &self,
+        _: &str,
+        _: i64,
+    ) -> Result<koogate_store::UsageBacklog, StoreError> {
+        Ok(koogate_store::UsageBacklog::default())
+    }
 }
 
 fn unsupported() -> StoreError {
