@@ -575,6 +575,7 @@ async fn a_configuration_error_makes_the_run_an_error(store: Arc<dyn Store>) {
         st.iter().flatten().all(|(s, _)| *s == UsageStatus::Pending),
         "{st:?}"
     );
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let out = koogate_usage_push::handle_event(&p, &scheduled)
         .await
         .unwrap();
