@@ -8,7 +8,7 @@
 //!   check against an endpoint, with JSON and JUnit reports.
 //! * `koogate keygen [--bits N] [--secrets PATH]` — the RSA key pair of joint-operation login:
 //!   the public key for the app credential, the private key for the secrets document.
-//! * `koogate usage record|push`, `koogate license activate|query`, `koogate upload` — usage
+//! * `koogate usage record|resend|push`, `koogate license activate|query`, `koogate upload` — usage
 //!   reporting and the marketplace's open APIs (see `outbound.rs`).
 //! * `koogate events list|redeliver|test` — the events recorded for the ISV's product and their
 //!   delivery (see `events.rs`).
@@ -31,6 +31,7 @@ const USAGE: &str = "usage:
   koogate sim --url URL [--suite all|saas|kit|license|notify|legacy] [--keys FILE] [--production]
               [--json FILE] [--junit FILE] [--time-limit-ms N]
   koogate usage record --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ --value V [--product P] [--package I]
+  koogate usage resend --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ
   koogate usage push
   koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]
   koogate license query --license CODE [--account A] [--ip IP]

@@ -2,8 +2,14 @@
 //! software:
 //!
 //! * `koogate usage record --instance ID --begin T --end T --value V [--product P] [--package I]`
-//!   records usage in the configured store (the `koogate serve` database by default);
-//! * `koogate usage push` pushes everything due now, once;
+//!   records usage in the configured store (the `koogate serve` database by default); on an
+//!   interval whose record the marketplace refused (failed), it records the corrected value as
+//!   a new revision with a new `metering_sn` (docs/usage.md); exits non-zero when rejected;
+//! * `koogate usage resend --instance ID --begin T --end T` re-queues a failed record unchanged
+//!   (new revision, new `metering_sn`);
+//! * `koogate usage push` pushes everything due now, once, prints the run (counts, failures by
+//!   code, what is still pending and why) and, with `KOOGATE_METRICS=emf`, its EMF metric line;
+//!   exits non-zero when records failed, a configuration error stopped it, or the store failed;
 //! * `koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]` and
 //!   `koogate license query --license CODE [--account A] [--ip IP]` (License 2.0, v1 APIs);
 //! * `koogate upload --event ID (--text S | --file PATH)` delivers a string or a file.
@@ -46,11 +52,11 @@ fn retry(m: &Marketplace) -> Retry {
     Retry::background(m.settings().background_attempt_timeout)
 }
 
-/// `koogate usage record|push`.
+/// `koogate usage record|resend|push`.
 pub fn usage(args: &[String]) -> Result<(), String> {
     let (sub, rest) = args
         .split_first()
-        .ok_or("usage: koogate usage record|push …")?;
+        .ok_or("usage: koogate usage record|resend|push …")?;
     runtime()?.block_on(async {
         match sub.as_str() {
             "record" => {
@@ -63,20 +69,21 @@ pub fn usage(args: &[String]) -> Result<(), String> {
                     product_id: flag_value(rest, "--product").map(str::to_string),
                     relate_pkg_instance: flag_value(rest, "--package").map(str::to_string),
                 };
-                let out = usage::record(&*app.store, &input, koogate_runtime::pipeline::now_ms())
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let line = match out {
-                    usage::Recorded::New { metering_sn } => {
-                        json!({"status": "recorded", "metering_sn": metering_sn})
-                    }
-                    usage::Recorded::AlreadyRecorded {
-                        metering_sn,
-                        status,
-                    } => json!({"status": "already_recorded", "metering_sn": metering_sn, "push": status.as_str()}),
+                let out = usage::record(&app, &input).await;
+                println!("{}", usage::answer(&out));
+                out.map(|_| ()).map_err(|e| e.to_string())
+            }
+            "resend" => {
+                let app = app(&[]).await?;
+                let key = koogate_store::UsageKey {
+                    instance_id: required(rest, "--instance")?.into(),
+                    begin_time: required(rest, "--begin")?.into(),
+                    end_time: required(rest, "--end")?.into(),
                 };
-                println!("{line}");
-                Ok(())
+                let out =
+                    usage::resend(&*app.store, &key, koogate_runtime::pipeline::now_ms()).await;
+                println!("{}", usage::answer(&out));
+                out.map(|_| ()).map_err(|e| e.to_string())
             }
             "push" => {
                 let app = app(&[]).await?;
@@ -85,16 +92,23 @@ pub fn usage(args: &[String]) -> Result<(), String> {
                     koogate_usage_push::PushOptions::default(),
                 )?;
                 let r = pusher.run().await;
-                println!(
-                    "{}",
-                    json!({"calls": r.calls, "pushed": r.pushed, "failed": r.failed, "deferred": r.deferred, "stopped_by": r.stopped_by})
-                );
-                match r.stopped_by {
-                    Some(e) => Err(e),
-                    None => Ok(()),
+                println!("{}", r.to_json());
+                if r.is_error() {
+                    let why = r
+                        .config_error
+                        .clone()
+                        .or_else(|| r.store_error.clone())
+                        .map_or_else(
+                            || format!("{} usage records failed: {:?}", r.failed, r.failures),
+                            |e| format!("usage push stopped: {e}"),
+                        );
+                    return Err(why);
                 }
+                Ok(())
             }
-            other => Err(format!("unknown usage command {other:?}: record or push")),
+            other => Err(format!(
+                "unknown usage command {other:?}: record, resend or push"
+            )),
         }
     })
 }

@@ -435,6 +435,21 @@ impl Store for MemoryStore {
     async fn list_events(&self, _: &EventQuery) -> Result<Vec<EventRecord>, StoreError> {
         Ok(self.tables()?.events.clone())
     }
+
+    async fn requeue_usage(
+        &self,
+        _: &str,
+        _: &koogate_store::UsageData,
+    ) -> Result<bool, StoreError> {
+        Err(unsupported())
+    }
+    async fn usage_backlog(
+        &self,
+        _: &str,
+        _: i64,
+    ) -> Result<koogate_store::UsageBacklog, StoreError> {
+        Ok(koogate_store::UsageBacklog::default())
+    }
 }
 
 fn unsupported() -> StoreError {

@@ -75,6 +75,12 @@ struct State {
     usage_calls: u64,
     requests: u64,
     activated: BTreeSet<String>,
+    /// Instances whose usage the marketplace refuses: every call carrying one is answered
+    /// with this status and code, and nothing of it is accepted (one bad record refuses the
+    /// whole call, as the real API does).
+    refused_instances: BTreeMap<String, (u16, &'static str)>,
+    /// Calls refused for such an instance.
+    refused_calls: u64,
     uploads: Vec<(String, Value, Option<Vec<u8>>)>,
     query_orders: Vec<String>,
 }
@@ -130,6 +136,30 @@ impl FakeMarketplace {
             state,
             task,
         }
+    }
+
+    /// From now on, refuses every usage call that carries a record of `instance_id` with
+    /// `status` and `code` (e.g. 500 `MKT.9001`, instance unknown to the marketplace).
+    pub fn refuse_instance(&self, instance_id: &str, status: u16, code: &'static str) {
+        self.state
+            .lock()
+            .unwrap()
+            .refused_instances
+            .insert(instance_id.to_string(), (status, code));
+    }
+
+    /// Stops refusing `instance_id`.
+    pub fn accept_instance(&self, instance_id: &str) {
+        self.state
+            .lock()
+            .unwrap()
+            .refused_instances
+            .remove(instance_id);
+    }
+
+    /// How many usage calls were refused for a refused instance.
+    pub fn refused_calls(&self) -> u64 {
+        self.state.lock().unwrap().refused_calls
     }
 
     /// Queues a fault for the next request to `api`.
@@ -454,6 +484,16 @@ impl Ctx {
             });
         }
         let mut st = self.state.lock().unwrap();
+        let refused = accepted
+            .iter()
+            .find_map(|b| st.refused_instances.get(&b.instance_id).copied());
+        if let Some((status, code)) = refused {
+            st.refused_calls += 1;
+            return answer(
+                status,
+                json!({"error_code": code, "error_msg": "refused for one of its records"}),
+            );
+        }
         for b in accepted {
             st.occurrences.push(b.clone());
             st.billed

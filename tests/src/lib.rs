@@ -229,6 +229,34 @@ pub fn app(store: Arc<dyn Store>, overrides: &[(&str, &str)]) -> Arc<App> {
     App::assemble(config(overrides), secrets, store)
 }
 
+/// Writes an active production instance `id` (pay-per-use), so that usage can be recorded for
+/// it. Does nothing when it exists.
+pub async fn put_usage_instance(store: &dyn Store, id: &str) {
+    let inst = koogate_store::Instance {
+        instance_id: id.into(),
+        debug: false,
+        state: koogate_store::InstanceState::Active,
+        order_id: format!("order-{id}"),
+        order_line_id: format!("order-{id}-000001"),
+        product_id: None,
+        sku_code: None,
+        charging_mode: Some("ON_DEMAND".into()),
+        expire_time: None,
+        expire_time_ms: None,
+        app_info: None,
+        license: None,
+        failure: None,
+        orders: Vec::new(),
+        created_at_ms: 0,
+        updated_at_ms: 0,
+        version: 1,
+        order_details: None,
+        event_ids: Vec::new(),
+        customer_id: None,
+    };
+    store.put_instance(&inst, None, &[]).await.unwrap();
+}
+
 /// An app on a private in-memory SQLite store.
 pub fn sqlite_app(overrides: &[(&str, &str)]) -> Arc<App> {
     app(
@@ -570,6 +598,23 @@ impl Store for FaultyStore {
     ) -> Result<Vec<EventRecord>, StoreError> {
         self.gate().await?;
         self.inner.list_events(query).await
+    }
+
+    async fn requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &koogate_store::UsageData,
+    ) -> Result<bool, StoreError> {
+        self.gate().await?;
+        self.inner.requeue_usage(current_sn, replacement).await
+    }
+    async fn usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<koogate_store::UsageBacklog, StoreError> {
+        self.gate().await?;
+        self.inner.usage_backlog(due_end_time, now_ms).await
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use koogate_runtime::isv::provision::parse_app_info;
 use koogate_runtime::routes::Route;
-use koogate_runtime::usage::{RecordError, Recorded, UsageInput};
+use koogate_runtime::usage::UsageInput;
 use koogate_runtime::web::{WebFunction, WebRequest, WebResponse};
 use koogate_runtime::App;
 use koogate_saas::license_async::{deliver, Delivery};
@@ -239,38 +239,19 @@ async fn usage(app: &App, body: &Value) -> WebResponse {
     let Some(records) = body.get("usage_records").and_then(Value::as_array) else {
         return error(400, "bad_request", "usage_records (an array) is required");
     };
-    let now = koogate_runtime::pipeline::now_ms();
     let mut results = Vec::with_capacity(records.len());
     for r in records {
         let result = match serde_json::from_value::<UsageInput>(r.clone()) {
             Err(e) => json!({"status": "rejected", "reason": format!("malformed record: {e}")}),
-            Ok(input) => record_one(app, &input, now).await,
+            Ok(input) => record_one(app, &input).await,
         };
         results.push(result);
     }
     WebResponse::json(200, &json!({"results": results}))
 }
 
-async fn record_one(app: &App, input: &UsageInput, now: i64) -> Value {
-    let rejected = |reason: String| json!({"status": "rejected", "reason": reason});
-    match app
-        .store
-        .get_instance(Partition::Production, &input.instance_id)
-        .await
-    {
-        Ok(Some(i)) if i.state == InstanceState::Released => {
-            return rejected(format!("instance {} is released", input.instance_id))
-        }
-        Ok(Some(_)) => {}
-        Ok(None) => return rejected(format!("unknown instance {}", input.instance_id)),
-        Err(e) => return rejected(format!("storage is unavailable: {e}")),
-    }
-    match koogate_runtime::usage::record(app.store.as_ref(), input, now).await {
-        Ok(Recorded::New { .. }) => json!({"status": "recorded"}),
-        Ok(Recorded::AlreadyRecorded { .. }) => json!({"status": "already_recorded"}),
-        Err(e @ RecordError::Invalid(_)) | Err(e @ RecordError::Conflict { .. }) => {
-            rejected(e.to_string())
-        }
-        Err(RecordError::Store(e)) => rejected(format!("storage is unavailable: {e}")),
-    }
+/// One record through the same rules as every other way of recording (unknown, failed and
+/// released instances are refused; see docs/usage.md).
+async fn record_one(app: &App, input: &UsageInput) -> Value {
+    koogate_runtime::usage::answer(&koogate_runtime::usage::record(app, input).await)
 }

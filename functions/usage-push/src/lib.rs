@@ -7,25 +7,40 @@
 //!   marketplace drops (§3.4), never a second charge;
 //! * a record is claimed (leased) before it is sent, so two runs never send it at once, and a
 //!   run that dies mid-call leaves it to be re-sent identically once the lease has run out;
-//! * it is marked pushed only after `MKT.0000` for a call that carried it; a transient failure
-//!   (network, timeout, 5xx, `MKT.0999`, throttling — after the client's own retries) leaves it
-//!   pending for a later run; a data error marks it failed with the code; a configuration error
-//!   (bad signature or credentials) leaves it pending and is logged as an error, so nothing is
-//!   lost while the configuration is fixed.
+//! * it is marked pushed only after `MKT.0000` for a call that carried it.
+//!
+//! A refused call is settled by what the refusal means (`usage_push::refusal`):
+//! * a documented data error (`MKT.9001`, `MKT.9002`, `MKT.9004`, `MKT.0100`, `MKT.0101`,
+//!   `MKT.0199`), whatever HTTP status carries it: one bad record refuses the whole call, so a
+//!   call of several records is split in halves until the refused records are alone; the
+//!   others go through, and a refused single record is marked failed with the code (final
+//!   until corrected or re-sent, see docs/usage.md). `MKT.9003` (too many records) is split
+//!   the same way;
+//! * a configuration error (wrong key or header signature, credentials, authority): the records
+//!   stay pending (`config_retry_after`), the run stops and reports an error;
+//! * anything else — network, timeout, 5xx, `MKT.0999`, throttling, a code the tables do not
+//!   document — is not final: the records stay pending and are retried with exponential
+//!   back-off (`retry_after` doubled per attempt, at most 32 times it), the run stops.
+//!
+//! A run is an error (the Lambda returns one, `koogate usage push` exits non-zero) when records
+//! failed in it, when a configuration error stopped it, or when the store failed. Every run
+//! reports what is still pending and why, and emits metrics (`PushReport::metrics`).
 //!
 //! Timing (§3.3): a record is due as soon as its interval has ended (`end_time <= now`); the
 //! schedule runs every 5 minutes, so hourly records go out within the first quarter hour and
 //! daily totals between 00:00 and 00:15. Records whose `begin_time` is older than 21 days are not
 //! sent (the marketplace would refuse them with `MKT.9004`) and are marked failed with that code.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use koogate_protocol::usage_push::{self, UsageEntry};
+use koogate_protocol::usage_push::{self, Refusal, UsageEntry};
 use koogate_runtime::marketplace::{Marketplace, MarketplaceError, Retry, UsageEndpointChoice};
 use koogate_runtime::routes::InterfaceType;
+use koogate_runtime::telemetry::{self, UsagePushMetrics};
 use koogate_runtime::App;
-use koogate_store::{Store, UsageClaim, UsageKey, UsageRecord, UsageSettlement};
+use koogate_store::{Store, UsageBacklog, UsageClaim, UsageKey, UsageRecord, UsageSettlement};
 
 /// How a run behaves.
 #[derive(Debug, Clone, Copy)]
@@ -62,36 +77,115 @@ pub struct PushReport {
     pub failed: u64,
     /// Records left pending for a later run (transient or configuration failures).
     pub deferred: u64,
+    /// The records failed in this run, by failure (code and message).
+    pub failures: BTreeMap<String, u64>,
     /// The first error met, if the run stopped early.
     pub stopped_by: Option<String>,
+    /// Set when a configuration error (key, signature, credentials) stopped the run.
+    pub config_error: Option<String>,
+    /// Set when the store failed (claiming, settling or reading the backlog).
+    pub store_error: Option<String>,
+    /// What is still due and pending at the end of the run, and why.
+    pub backlog: Option<UsageBacklog>,
+    /// When the run ended (epoch ms).
+    pub finished_at_ms: i64,
 }
 
-/// What to do with a batch after a failed call.
+impl PushReport {
+    /// Whether the run must count as failed: records failed, a configuration error stopped it,
+    /// or the store failed. A transient marketplace failure alone is not an error (the records
+    /// wait for a later run; the age alarm watches them).
+    pub fn is_error(&self) -> bool {
+        self.failed > 0 || self.config_error.is_some() || self.store_error.is_some()
+    }
+
+    /// The run's metrics.
+    pub fn metrics(&self) -> UsagePushMetrics {
+        let backlog = self.backlog.clone().unwrap_or_default();
+        let oldest = backlog
+            .oldest_due_end_time
+            .as_deref()
+            .and_then(usage_push::parse_time)
+            .map_or(0, |end| {
+                u64::try_from(self.finished_at_ms.saturating_sub(end) / 1000).unwrap_or(0)
+            });
+        UsagePushMetrics {
+            pushed: self.pushed,
+            failed: self.failed,
+            pending: backlog.due,
+            oldest_due_age_s: oldest,
+            config_errors: u64::from(self.config_error.is_some()),
+        }
+    }
+
+    /// The EMF line of the run (see `koogate_runtime::telemetry::usage_push_emf_line`).
+    pub fn emf_line(&self) -> String {
+        telemetry::usage_push_emf_line("usage-push", &self.metrics(), self.finished_at_ms)
+    }
+
+    /// The run as one JSON object: counts, failures by code, errors, and what is pending and
+    /// why (`pending.leased` until `leased_until`, `pending.backing_off` not before
+    /// `retry_not_before`, `pending.never_attempted`, `pending.retry_ready`).
+    pub fn to_json(&self) -> serde_json::Value {
+        let time = |t: Option<i64>| t.map(usage_push::format_time);
+        let b = self.backlog.clone().unwrap_or_default();
+        serde_json::json!({
+            "calls": self.calls,
+            "pushed": self.pushed,
+            "failed": self.failed,
+            "deferred": self.deferred,
+            "failures": self.failures,
+            "stopped_by": self.stopped_by,
+            "config_error": self.config_error,
+            "store_error": self.store_error,
+            "pending": {
+                "due": b.due,
+                "leased": b.leased,
+                "leased_until": time(b.leased_until_ms),
+                "backing_off": b.backing_off,
+                "retry_not_before": time(b.retry_not_before_ms),
+                "never_attempted": b.never_attempted,
+                "retry_ready": b.retry_ready,
+                "oldest_due_end_time": b.oldest_due_end_time,
+                "oldest_due_age_s": self.metrics().oldest_due_age_s,
+            },
+            "error": self.is_error(),
+        })
+    }
+}
+
+/// What to do with a part of a batch after a failed call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Disposition {
-    /// Keep pending, retry after this long.
-    Defer(Duration),
-    /// The call was refused as too large: split it and send the halves.
+    /// Keep pending, retry after this long; `config` when a configuration error.
+    Defer { after: Duration, config: bool },
+    /// Split the call and send the halves (data error or too many records in a call).
     Split,
     /// Final: mark failed with this code.
     Fail(String),
 }
 
-/// Decides a failed call (outbound.md §3.5, §6).
-fn dispose(e: &MarketplaceError, opts: &PushOptions) -> Disposition {
-    if e.transient {
-        return Disposition::Defer(opts.retry_after);
-    }
-    match e.code.as_deref() {
-        // The whole call was refused for its size (some pages say 100 per call): nothing was
-        // taken, so smaller calls with the same records are not a change of the records.
-        Some("MKT.9003") => Disposition::Split,
-        // Configuration and authorisation: fixing them must not require re-reporting.
-        Some("MKT.0102" | "MKT.0150" | "MKT.0151" | "MKT.0154") | None => {
-            Disposition::Defer(opts.config_retry_after)
+/// Decides a failed call of `records` records, `attempts` being the most any of them had
+/// (outbound.md §3.5, §6).
+fn dispose(e: &MarketplaceError, records: usize, attempts: u32, opts: &PushOptions) -> Disposition {
+    match usage_push::refusal(e.http_status, e.code.as_deref(), e.transient) {
+        Refusal::Data | Refusal::TooLarge if records > 1 => Disposition::Split,
+        Refusal::Data | Refusal::TooLarge => Disposition::Fail(format!(
+            "{}: {}",
+            e.code.as_deref().unwrap_or("refused"),
+            e.message
+        )),
+        Refusal::Configuration => Disposition::Defer {
+            after: opts.config_retry_after,
+            config: true,
+        },
+        Refusal::Retry => {
+            let factor = 1u32 << attempts.saturating_sub(1).min(5);
+            Disposition::Defer {
+                after: opts.retry_after.saturating_mul(factor),
+                config: false,
+            }
         }
-        Some(c) if c.starts_with("APIGW.") => Disposition::Defer(opts.config_retry_after),
-        Some(c) => Disposition::Fail(format!("{c}: {}", e.message)),
     }
 }
 
@@ -116,6 +210,8 @@ pub struct Pusher {
     /// The current 基础接口 accessKey (header signature of the new endpoint).
     pub basic_key: Option<String>,
     pub options: PushOptions,
+    /// Write the run's EMF line to stdout (`KOOGATE_METRICS=emf`; on by default in Lambda).
+    pub emit_metrics: bool,
 }
 
 impl Pusher {
@@ -130,6 +226,7 @@ impl Pusher {
             marketplace,
             basic_key: app.secrets.keys(InterfaceType::Basic).first().cloned(),
             options,
+            emit_metrics: app.config.emit_metrics,
         })
     }
 
@@ -160,6 +257,7 @@ impl Pusher {
                 Err(e) => {
                     tracing::error!(error = %e, "usage push: cannot claim records");
                     report.stopped_by = Some(e.to_string());
+                    report.store_error = Some(e.to_string());
                     break;
                 }
             };
@@ -171,14 +269,46 @@ impl Pusher {
                 break;
             }
         }
-        tracing::info!(
-            calls = report.calls,
-            pushed = report.pushed,
-            failed = report.failed,
-            deferred = report.deferred,
-            stopped = report.stopped_by.is_some(),
-            "usage push run finished"
-        );
+        let now = koogate_runtime::pipeline::now_ms();
+        match self
+            .store
+            .usage_backlog(&usage_push::format_time(now), now)
+            .await
+        {
+            Ok(b) => report.backlog = Some(b),
+            Err(e) => {
+                tracing::error!(error = %e, "usage push: cannot read what is pending");
+                report.store_error.get_or_insert(e.to_string());
+            }
+        }
+        report.finished_at_ms = now;
+        if self.emit_metrics {
+            telemetry::emit_line(&report.emf_line());
+        }
+        let m = report.metrics();
+        if report.is_error() {
+            tracing::error!(
+                calls = report.calls,
+                pushed = report.pushed,
+                failed = report.failed,
+                deferred = report.deferred,
+                pending = m.pending,
+                oldest_due_age_s = m.oldest_due_age_s,
+                config_error = report.config_error.as_deref().unwrap_or(""),
+                store_error = report.store_error.as_deref().unwrap_or(""),
+                "usage push run finished with errors"
+            );
+        } else {
+            tracing::info!(
+                calls = report.calls,
+                pushed = report.pushed,
+                deferred = report.deferred,
+                pending = m.pending,
+                oldest_due_age_s = m.oldest_due_age_s,
+                stopped = report.stopped_by.is_some(),
+                "usage push run finished"
+            );
+        }
         report
     }
 
@@ -226,54 +356,51 @@ impl Pusher {
                     self.settle(owner, &refs, UsageSettlement::Pushed { at_ms }, report)
                         .await?;
                 }
-                Err(e) => match dispose(&e, &self.options) {
-                    Disposition::Split if part.len() > 1 => {
-                        let mut left = part;
-                        let right = left.split_off(left.len() / 2);
-                        queue.push(right);
-                        queue.push(left);
-                    }
-                    Disposition::Split => {
-                        let code = format!("{}: {}", e.code.unwrap_or_default(), e.message);
-                        self.settle(
-                            owner,
-                            &refs,
-                            UsageSettlement::Failed { code, at_ms },
-                            report,
-                        )
-                        .await?;
-                    }
-                    Disposition::Fail(code) => {
-                        tracing::error!(error = %e, records = refs.len(), "usage records refused by the marketplace; fix and report them again");
-                        self.settle(
-                            owner,
-                            &refs,
-                            UsageSettlement::Failed { code, at_ms },
-                            report,
-                        )
-                        .await?;
-                    }
-                    Disposition::Defer(after) => {
-                        if after == self.options.config_retry_after {
-                            tracing::error!(error = %e, "usage push refused for configuration or credentials; records stay pending");
+                Err(e) => {
+                    let attempts = part.iter().map(|r| r.attempts).max().unwrap_or(1);
+                    match dispose(&e, part.len(), attempts, &self.options) {
+                        Disposition::Split => {
+                            let mut left = part;
+                            let right = left.split_off(left.len() / 2);
+                            queue.push(right);
+                            queue.push(left);
                         }
-                        let not_before_ms = at_ms
-                            .saturating_add(i64::try_from(after.as_millis()).unwrap_or(i64::MAX));
-                        // Everything not yet sent in this batch waits too.
-                        let mut rest: Vec<&UsageRecord> = refs;
-                        for q in &queue {
-                            rest.extend(q.iter());
+                        Disposition::Fail(code) => {
+                            tracing::error!(error = %e, records = refs.len(), "usage records refused by the marketplace; correct or re-send them (docs/usage.md)");
+                            self.settle(
+                                owner,
+                                &refs,
+                                UsageSettlement::Failed { code, at_ms },
+                                report,
+                            )
+                            .await?;
                         }
-                        self.settle(
-                            owner,
-                            &rest,
-                            UsageSettlement::Retry { not_before_ms },
-                            report,
-                        )
-                        .await?;
-                        return Err(e.to_string());
+                        Disposition::Defer { after, config } => {
+                            if config {
+                                tracing::error!(error = %e, "usage push refused for configuration or credentials; records stay pending");
+                                report.config_error = Some(e.to_string());
+                            } else {
+                                tracing::warn!(error = %e, retry_after_s = after.as_secs(), "usage push failed transiently; records stay pending");
+                            }
+                            let not_before_ms = at_ms.saturating_add(
+                                i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+                            );
+                            // Everything not yet sent in this batch waits too.
+                            let mut rest: Vec<&UsageRecord> = refs;
+                            for q in &queue {
+                                rest.extend(q.iter());
+                            }
+                            self.settle(
+                                owner,
+                                &rest,
+                                UsageSettlement::Retry { not_before_ms },
+                                report,
+                            )
+                            .await?;
+                            return Err(e.to_string());
+                        }
                     }
-                },
+                }
             }
         }
         Ok(())
@@ -309,12 +436,16 @@ impl Pusher {
                 // The records stay claimed until the lease runs out, then go out again
                 // identically: a duplicate the marketplace drops, never a loss.
                 tracing::error!(error = %e, "usage push: cannot record the outcome");
+                report.store_error = Some(e.to_string());
                 e.to_string()
             })?;
         let n = u64::try_from(n).unwrap_or(u64::MAX);
-        match settlement {
+        match &settlement {
             UsageSettlement::Pushed { .. } => report.pushed += n,
-            UsageSettlement::Failed { .. } => report.failed += n,
+            UsageSettlement::Failed { code, .. } => {
+                report.failed += n;
+                *report.failures.entry(code.clone()).or_default() += n;
+            }
             UsageSettlement::Retry { .. } => report.deferred += n,
         }
         Ok(())
@@ -322,49 +453,43 @@ impl Pusher {
 }
 
 /// One Lambda invocation. An EventBridge schedule (any event without `usage_records`) runs a
-/// push. A direct invocation `{"usage_records": [UsageInput, …]}` — allowed only to principals
-/// granted `lambda:InvokeFunction` on this function, which is how the ISV's own systems report
-/// usage on AWS — records them and answers per record; nothing is pushed by it.
-pub async fn handle_event(pusher: &Pusher, event: &serde_json::Value) -> serde_json::Value {
+/// push and answers its report (`PushReport::to_json`); the answer is an error — so the
+/// function's `Errors` metric and alarm fire — when the run is (`PushReport::is_error`). A
+/// direct invocation `{"usage_records": [UsageInput, …]}` — allowed only to principals granted
+/// `lambda:InvokeFunction` on this function, which is how the ISV's own systems report usage on
+/// AWS — records them and answers per record (`koogate_runtime::usage::answer`); nothing is
+/// pushed by it.
+pub async fn handle_event(
+    pusher: &Pusher,
+    event: &serde_json::Value,
+) -> Result<serde_json::Value, String> {
     use serde_json::json;
     let Some(records) = event.get("usage_records") else {
         let report = pusher.run().await;
-        return json!({
-            "calls": report.calls,
-            "pushed": report.pushed,
-            "failed": report.failed,
-            "deferred": report.deferred,
-            "stopped_by": report.stopped_by,
-        });
+        let out = report.to_json();
+        if report.is_error() {
+            return Err(format!("usage push run failed: {out}"));
+        }
+        return Ok(out);
     };
     let Some(records) = records.as_array() else {
-        return json!({"error": "usage_records must be an array"});
+        return Ok(json!({"error": "usage_records must be an array"}));
     };
     let now = koogate_runtime::pipeline::now_ms();
     let mut results = Vec::with_capacity(records.len());
     for r in records {
         let outcome = match serde_json::from_value::<koogate_runtime::usage::UsageInput>(r.clone())
         {
-            Err(e) => json!({"status": "rejected", "error": format!("not a usage record: {e}")}),
-            Ok(input) => match koogate_runtime::usage::record(&*pusher.store, &input, now).await {
-                Ok(koogate_runtime::usage::Recorded::New { metering_sn }) => {
-                    json!({"status": "recorded", "metering_sn": metering_sn})
-                }
-                Ok(koogate_runtime::usage::Recorded::AlreadyRecorded {
-                    metering_sn,
-                    status,
-                }) => {
-                    json!({"status": "already_recorded", "metering_sn": metering_sn, "push": status.as_str()})
-                }
-                Err(e @ koogate_runtime::usage::RecordError::Store(_)) => {
-                    json!({"status": "retry", "error": e.to_string()})
-                }
-                Err(e) => json!({"status": "rejected", "error": e.to_string()}),
-            },
+            Err(e) => {
+                json!({"status": "rejected", "reason": "invalid", "error": format!("not a usage record: {e}"), "retryable": false})
+            }
+            Ok(input) => koogate_runtime::usage::answer(
+                &koogate_runtime::usage::record_at(&*pusher.store, &input, now).await,
+            ),
         };
         results.push(outcome);
     }
-    json!({ "results": results })
+    Ok(json!({ "results": results }))
 }
 
 #[cfg(test)]
@@ -384,28 +509,43 @@ mod tests {
     #[test]
     fn failures_are_disposed_by_kind() {
         let o = PushOptions::default();
+        let retry = |after| Disposition::Defer {
+            after,
+            config: false,
+        };
+        let config = Disposition::Defer {
+            after: o.config_retry_after,
+            config: true,
+        };
+        assert_eq!(dispose(&err(true, None), 5, 1, &o), retry(o.retry_after));
         assert_eq!(
-            dispose(&err(true, None), &o),
-            Disposition::Defer(o.retry_after)
+            dispose(&err(true, Some("MKT.0999")), 5, 3, &o),
+            retry(o.retry_after * 4)
         );
         assert_eq!(
-            dispose(&err(true, Some("MKT.0999")), &o),
-            Disposition::Defer(o.retry_after)
+            dispose(&err(true, Some("MKT.9999")), 5, 99, &o),
+            retry(o.retry_after * 32)
         );
         assert_eq!(
-            dispose(&err(false, Some("MKT.9003")), &o),
+            dispose(&err(false, Some("MKT.9003")), 2, 1, &o),
             Disposition::Split
         );
         assert_eq!(
-            dispose(&err(false, Some("MKT.0102")), &o),
-            Disposition::Defer(o.config_retry_after)
+            dispose(&err(false, Some("MKT.9001")), 2, 1, &o),
+            Disposition::Split
         );
         assert_eq!(
-            dispose(&err(false, Some("APIGW.0301")), &o),
-            Disposition::Defer(o.config_retry_after)
+            dispose(&err(false, Some("MKT.9001")), 1, 1, &o),
+            Disposition::Fail("MKT.9001: m".into())
         );
+        assert_eq!(dispose(&err(false, Some("MKT.0102")), 5, 1, &o), config);
+        let gateway = MarketplaceError {
+            http_status: Some(401),
+            ..err(false, Some("APIGW.0301"))
+        };
+        assert_eq!(dispose(&gateway, 5, 1, &o), config);
         assert_eq!(
-            dispose(&err(false, Some("MKT.9002")), &o),
+            dispose(&err(false, Some("MKT.9002")), 1, 1, &o),
             Disposition::Fail("MKT.9002: m".into())
         );
     }

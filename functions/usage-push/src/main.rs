@@ -26,9 +26,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             let now_ms = u64::try_from(koogate_runtime::pipeline::now_ms()).unwrap_or(0);
             let left = Duration::from_millis(event.context.deadline.saturating_sub(now_ms));
             run.options.deadline = Some(Instant::now() + left.saturating_sub(RESERVE));
-            Ok::<_, lambda_runtime::Error>(
-                koogate_usage_push::handle_event(&run, &event.payload).await,
-            )
+            // An error answer counts in the function's Errors metric (UsagePushErrorsAlarm).
+            koogate_usage_push::handle_event(&run, &event.payload)
+                .await
+                .map_err(lambda_runtime::Error::from)
         }
     }))
     .await

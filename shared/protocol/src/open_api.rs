@@ -45,12 +45,22 @@ pub fn is_success_code(code: &str) -> bool {
     matches!(code, "MKT.0000" | "CBC.0000" | "92020000")
 }
 
+/// The `MKT.*` / `CBC.*` codes the error tables document as business or configuration errors
+/// (outbound.md §6.1; result-codes.md §2.1): retrying the identical request cannot succeed,
+/// whatever HTTP status carries them (the marketplace answers several of them with HTTP 500).
+pub const DOCUMENTED_PERMANENT_MKT_CODES: &[&str] = &[
+    "MKT.0100", "MKT.0101", "MKT.0102", "MKT.0150", "MKT.0151", "MKT.0154", "MKT.0199", "MKT.9001",
+    "MKT.9002", "MKT.9003", "MKT.9004", "CBC.0101", "CBC.0150",
+];
+
 /// Classifies an HTTP answer by status and result code (outbound.md §3.5, §6, §7).
 ///
 /// Retryable: HTTP 429 and gateway throttling (`APIGW.0308`), `MKT.0999`, `92020001`, and any
-/// 5xx that carries no code or a code not known to be a business error. Everything else that is
-/// not a success code is permanent: 4xx, `MKT.01xx`, `MKT.9xxx`, `9202000x`, `9500000x`, other
-/// `APIGW.*` 4xx (signature, authorisation); a gateway 5xx is transient.
+/// 5xx that carries no code or a code the tables do not document as a business error (an
+/// unknown `MKT.9999` on HTTP 500 is the marketplace failing, not a verdict on the request).
+/// Permanent: the documented `MKT.*`/`CBC.*` errors ([`DOCUMENTED_PERMANENT_MKT_CODES`]) on any
+/// status, `9202000x` and `9500000x`, other `APIGW.*` 4xx (signature, authorisation), and any
+/// other 4xx; a gateway 5xx is transient.
 pub fn classify(http_status: u16, code: Option<&str>) -> Verdict {
     if http_status == 429 {
         return Verdict::Transient;
@@ -58,7 +68,7 @@ pub fn classify(http_status: u16, code: Option<&str>) -> Verdict {
     match code {
         Some(c) if http_status < 300 && is_success_code(c) => Verdict::Success,
         Some("MKT.0999" | "92020001" | "APIGW.0308") => Verdict::Transient,
-        Some(c) if c.starts_with("MKT.") || c.starts_with("CBC.") => Verdict::Permanent,
+        Some(c) if DOCUMENTED_PERMANENT_MKT_CODES.contains(&c) => Verdict::Permanent,
         Some(c) if c.starts_with("9202") || c.starts_with("9500") => Verdict::Permanent,
         // The gateway's own 5xx (backend unavailable, timeout) are transient; its 4xx
         // (signature, authorisation) are configuration faults.
@@ -328,6 +338,12 @@ mod tests {
         assert_eq!(classify(502, Some("APIGW.0201")), Verdict::Transient);
         assert_eq!(classify(200, Some("92020005")), Verdict::Permanent);
         assert_eq!(classify(400, None), Verdict::Permanent);
+        // Documented data errors are final on any status; unknown codes on 5xx are not.
+        assert_eq!(classify(500, Some("MKT.9001")), Verdict::Permanent);
+        assert_eq!(classify(400, Some("MKT.9001")), Verdict::Permanent);
+        assert_eq!(classify(500, Some("MKT.9999")), Verdict::Transient);
+        assert_eq!(classify(503, Some("CBC.9999")), Verdict::Transient);
+        assert_eq!(classify(400, Some("MKT.9999")), Verdict::Permanent);
     }
 
     #[test]

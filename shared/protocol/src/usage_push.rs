@@ -213,13 +213,81 @@ pub fn check_id(name: &'static str, v: &str) -> Result<(), UsageError> {
     Ok(())
 }
 
-/// The stable `metering_sn` of an interval: derived from `(instance_id, begin, end)` alone, so
-/// a record recorded twice, or re-sent after a timeout, always carries the same number.
-/// 32 lower-case hex digits of SHA-256.
+/// The `metering_sn` of an interval's first revision: derived from `(instance_id, begin, end)`
+/// alone, so a record recorded twice, or re-sent after a timeout, always carries the same number.
+/// 32 lower-case hex digits of SHA-256. Same as [`metering_sn_revision`] with revision 0.
 pub fn metering_sn(instance_id: &str, begin: &str, end: &str) -> String {
+    metering_sn_revision(instance_id, begin, end, 0)
+}
+
+/// The `metering_sn` of revision `revision` of an interval.
+///
+/// The rule (see docs/usage.md): the marketplace treats a second record with the same instance
+/// and bounds as a duplicate, and `metering_sn` is the merchant's unique ID of one record. A
+/// record keeps its number across every re-send of the same content (timeouts, 5xx), so a
+/// resend after a lost answer is dropped as a duplicate. A record the marketplace refused
+/// (status failed) and that is then corrected or re-queued becomes a new revision with a new
+/// number: one number never names two different contents, and the refused number is never
+/// reused. Revision 0 is the historical formula (`instance\nbegin\nend`); revision n ≥ 1 hashes
+/// `instance\nbegin\nend\nn`.
+pub fn metering_sn_revision(instance_id: &str, begin: &str, end: &str, revision: u32) -> String {
     use sha2::{Digest, Sha256};
-    let d = Sha256::digest(format!("{instance_id}\n{begin}\n{end}").as_bytes());
+    let text = if revision == 0 {
+        format!("{instance_id}\n{begin}\n{end}")
+    } else {
+        format!("{instance_id}\n{begin}\n{end}\n{revision}")
+    };
+    let d = Sha256::digest(text.as_bytes());
     hex::encode(d.get(..16).unwrap_or(&[]))
+}
+
+/// What a refused usage-push call means for the records it carried (outbound.md §3.5, §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// A documented, permanent data error about the content of records (`MKT.0100`,
+    /// `MKT.0101`, `MKT.0199`, `MKT.9001`, `MKT.9002`, `MKT.9004`, `CBC.0101`), whatever HTTP
+    /// status carried it. One bad record refuses the whole call, so a call of several records
+    /// is split until the refused ones are alone; a refused single record is final.
+    Data,
+    /// `MKT.9003`: too many records in one call: split (nothing was taken).
+    TooLarge,
+    /// The key, the header signature, the credentials or the merchant's authority (`MKT.0102`,
+    /// `MKT.0150`, `MKT.0151`, `MKT.0154`, `CBC.0150`, gateway 4xx other than throttling, HTTP
+    /// 401/403, or a local configuration fault): nothing is wrong with the records; they stay
+    /// pending, the run stops and reports an error.
+    Configuration,
+    /// Anything else (network, 5xx, `MKT.0999`, throttling, a code the tables do not
+    /// document): not final; the records stay pending and are retried with back-off.
+    Retry,
+}
+
+/// Data-error codes that are final for a single record (see [`Refusal::Data`]).
+pub const DATA_ERROR_CODES: &[&str] = &[
+    "MKT.0100", "MKT.0101", "MKT.0199", "MKT.9001", "MKT.9002", "MKT.9004", "CBC.0101",
+];
+
+/// Classifies a refused usage-push call by its HTTP status (if an answer came) and result
+/// code. `transient` is the HTTP client's verdict ([`crate::open_api::classify`]); an error
+/// without status and code that is not transient is a local configuration fault.
+pub fn refusal(http_status: Option<u16>, code: Option<&str>, transient: bool) -> Refusal {
+    match code {
+        Some("MKT.9003") => return Refusal::TooLarge,
+        Some(c) if DATA_ERROR_CODES.contains(&c) => return Refusal::Data,
+        Some("MKT.0102" | "MKT.0150" | "MKT.0151" | "MKT.0154" | "CBC.0150") => {
+            return Refusal::Configuration
+        }
+        Some("APIGW.0308") => return Refusal::Retry,
+        Some(c) if c.starts_with("APIGW.") && http_status.is_some_and(|s| s < 500) => {
+            return Refusal::Configuration
+        }
+        _ => {}
+    }
+    match http_status {
+        Some(429) => Refusal::Retry,
+        Some(401 | 403) => Refusal::Configuration,
+        None if !transient && code.is_none() => Refusal::Configuration,
+        _ => Refusal::Retry,
+    }
 }
 
 #[cfg(test)]
@@ -335,5 +403,47 @@ mod tests {
         assert_eq!(a, metering_sn("i", "20220809T080000Z", "20220809T090000Z"));
         assert_ne!(a, metering_sn("i", "20220809T090000Z", "20220809T100000Z"));
         assert_eq!(a.len(), 32);
+        assert_eq!(
+            a,
+            metering_sn_revision("i", "20220809T080000Z", "20220809T090000Z", 0)
+        );
+        let r1 = metering_sn_revision("i", "20220809T080000Z", "20220809T090000Z", 1);
+        assert_ne!(a, r1);
+        assert_ne!(
+            r1,
+            metering_sn_revision("i", "20220809T080000Z", "20220809T090000Z", 2)
+        );
+    }
+
+    #[test]
+    fn refusals_are_classified_by_the_documented_codes() {
+        assert_eq!(refusal(Some(500), Some("MKT.9001"), false), Refusal::Data);
+        assert_eq!(refusal(Some(400), Some("MKT.9001"), false), Refusal::Data);
+        assert_eq!(refusal(Some(500), Some("MKT.9004"), false), Refusal::Data);
+        assert_eq!(
+            refusal(Some(500), Some("MKT.9003"), false),
+            Refusal::TooLarge
+        );
+        assert_eq!(refusal(Some(500), Some("MKT.9999"), true), Refusal::Retry);
+        assert_eq!(refusal(Some(400), Some("MKT.9999"), false), Refusal::Retry);
+        assert_eq!(refusal(Some(500), Some("MKT.0999"), true), Refusal::Retry);
+        assert_eq!(refusal(Some(429), Some("APIGW.0308"), true), Refusal::Retry);
+        assert_eq!(refusal(Some(429), None, true), Refusal::Retry);
+        assert_eq!(refusal(None, None, true), Refusal::Retry);
+        assert_eq!(
+            refusal(Some(400), Some("MKT.0102"), false),
+            Refusal::Configuration
+        );
+        assert_eq!(
+            refusal(Some(401), Some("MKT.0154"), false),
+            Refusal::Configuration
+        );
+        assert_eq!(
+            refusal(Some(401), Some("APIGW.0301"), false),
+            Refusal::Configuration
+        );
+        assert_eq!(refusal(Some(502), Some("APIGW.0201"), true), Refusal::Retry);
+        assert_eq!(refusal(Some(403), None, false), Refusal::Configuration);
+        assert_eq!(refusal(None, None, false), Refusal::Configuration);
     }
 }

@@ -80,9 +80,58 @@ pub fn emf_line(r: &RequestRecord<'_>, timestamp_ms: i64) -> String {
 
 /// Writes the EMF line to stdout (CloudWatch Logs turns it into metrics).
 pub fn emit_metric(r: &RequestRecord<'_>, timestamp_ms: i64) {
-    let line = emf_line(r, timestamp_ms);
+    emit_line(&emf_line(r, timestamp_ms));
+}
+
+/// Writes one EMF line to stdout.
+pub fn emit_line(line: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{line}");
+}
+
+/// The outcome of one usage push run, as metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct UsagePushMetrics {
+    /// Records the marketplace accepted in this run.
+    pub pushed: u64,
+    /// Records refused for good in this run (they need correcting or re-sending).
+    pub failed: u64,
+    /// Due records still pending after the run.
+    pub pending: u64,
+    /// Age of the oldest due pending record (now minus its interval end), seconds; 0 if none.
+    pub oldest_due_age_s: u64,
+    /// 1 when a configuration error (key, signature, credentials) stopped the run.
+    pub config_errors: u64,
+}
+
+/// The EMF line of a usage push run: namespace `Koogate`, dimension `Function` (`usage-push`
+/// for the scheduled function and `koogate usage push` alike), metrics `UsagePushed`,
+/// `UsageFailed`, `UsagePending`, `UsageOldestDueAge` (seconds) and `UsageConfigErrors`; the
+/// alarms of infra/template.yaml read `UsageFailed` and `UsageOldestDueAge`.
+pub fn usage_push_emf_line(function: &str, m: &UsagePushMetrics, timestamp_ms: i64) -> String {
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "Koogate",
+                "Dimensions": [["Function"]],
+                "Metrics": [
+                    {"Name": "UsagePushed", "Unit": "Count"},
+                    {"Name": "UsageFailed", "Unit": "Count"},
+                    {"Name": "UsagePending", "Unit": "Count"},
+                    {"Name": "UsageOldestDueAge", "Unit": "Seconds"},
+                    {"Name": "UsageConfigErrors", "Unit": "Count"}
+                ]
+            }]
+        },
+        "Function": function,
+        "UsagePushed": m.pushed,
+        "UsageFailed": m.failed,
+        "UsagePending": m.pending,
+        "UsageOldestDueAge": m.oldest_due_age_s,
+        "UsageConfigErrors": m.config_errors,
+    })
+    .to_string()
 }
 
 #[cfg(test)]

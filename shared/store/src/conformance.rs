@@ -564,6 +564,7 @@ fn usage_data(instance_id: &str, begin: &str, end: &str, value: &str) -> crate::
         product_id: Some("OFFI1".into()),
         relate_pkg_instance: None,
         recorded_at_ms: NOW_MS,
+        revision: 0,
     }
 }
 
@@ -726,6 +727,90 @@ pub async fn usage_claim_and_settle(store: &dyn Store) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// A failed record is re-queued with a new generation (only from failed, only with the sn
+/// read); the backlog tells why due records are pending.
+pub async fn usage_requeue_and_backlog(store: &dyn Store) {
+    use crate::UsageSettlement;
+    let id = unique("usage-requeue");
+    let bad = usage_data(&id, "20240103T000000Z", "20240103T010000Z", "5");
+    let other = usage_data(&id, "20240103T010000Z", "20240103T020000Z", "6");
+    let fresh = usage_data(&id, "20240103T020000Z", "20240103T030000Z", "7");
+    for d in [&bad, &other, &fresh] {
+        store.record_usage(d).await.unwrap();
+    }
+    let due = "20240103T030000Z";
+    let b = store.usage_backlog(due, NOW_MS).await.unwrap();
+    assert_eq!((b.due, b.never_attempted), (3, 3), "{b:?}");
+    assert_eq!(b.oldest_due_end_time.as_deref(), Some("20240103T010000Z"));
+    let got = store
+        .claim_usage(&claim("run-1", NOW_MS, "20240103T020000Z", 10))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    let k_bad = [bad.key()];
+    let failed = UsageSettlement::Failed {
+        code: "MKT.9001".into(),
+        at_ms: NOW_MS,
+    };
+    assert_eq!(
+        store.settle_usage("run-1", &k_bad, &failed).await.unwrap(),
+        1
+    );
+    let retry = UsageSettlement::Retry {
+        not_before_ms: NOW_MS + 5_000,
+    };
+    assert_eq!(
+        store
+            .settle_usage("run-1", &[other.key()], &retry)
+            .await
+            .unwrap(),
+        1
+    );
+    let b = store.usage_backlog(due, NOW_MS + 1).await.unwrap();
+    assert_eq!(
+        (b.due, b.backing_off, b.never_attempted, b.leased),
+        (2, 1, 1, 0),
+        "{b:?}"
+    );
+    assert_eq!(b.retry_not_before_ms, Some(NOW_MS + 5_000));
+    // Not failed: no re-queue.
+    let mut wrong = other.clone();
+    wrong.revision = 1;
+    assert!(!store
+        .requeue_usage(&other.metering_sn, &wrong)
+        .await
+        .unwrap());
+    // Failed, but the caller read another generation: no re-queue.
+    let mut corrected = bad.clone();
+    corrected.usage_value = "5.5".into();
+    corrected.revision = 1;
+    corrected.metering_sn = format!("{}-r1", bad.metering_sn);
+    assert!(!store.requeue_usage("not-the-sn", &corrected).await.unwrap());
+    assert!(store
+        .requeue_usage(&bad.metering_sn, &corrected)
+        .await
+        .unwrap());
+    assert!(!store
+        .requeue_usage(&bad.metering_sn, &corrected)
+        .await
+        .unwrap());
+    let again = store
+        .claim_usage(&claim("run-2", NOW_MS + 10_000, "20240103T010000Z", 10))
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1, "the corrected record is due again");
+    assert_eq!(again[0].data, corrected);
+    assert_eq!((again[0].attempts, again[0].failure.as_deref()), (1, None));
+    let pushed = UsageSettlement::Pushed { at_ms: NOW_MS };
+    assert_eq!(
+        store.settle_usage("run-2", &k_bad, &pushed).await.unwrap(),
+        1
+    );
+    let all = store.instance_usage(&id).await.unwrap();
+    assert_eq!(all[0].status, crate::UsageStatus::Pushed);
+    assert_eq!(all[0].data.usage_value, "5.5");
 }
 
 /// A claim whose lease ran out is taken over; the old owner can no longer settle it.
@@ -1030,6 +1115,11 @@ macro_rules! conformance_tests {
         async fn conformance_usage_claim_and_settle() {
             let s = $make.await;
             $crate::conformance::usage_claim_and_settle(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_usage_requeue_and_backlog() {
+            let s = $make.await;
+            $crate::conformance::usage_requeue_and_backlog(&*s).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_usage_lease_takeover() {

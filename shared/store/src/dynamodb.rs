@@ -909,6 +909,22 @@ impl Store for DynamoStore {
     ) -> Result<Vec<crate::UsageRecord>, StoreError> {
         self.dynamo_instance_usage(instance_id).await
     }
+
+    async fn requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &crate::UsageData,
+    ) -> Result<bool, StoreError> {
+        self.dynamo_requeue_usage(current_sn, replacement).await
+    }
+
+    async fn usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<crate::UsageBacklog, StoreError> {
+        self.dynamo_usage_backlog(due_end_time, now_ms).await
+    }
 }
 
 fn directory_item(

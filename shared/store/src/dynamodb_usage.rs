@@ -6,13 +6,30 @@
 //! (sorted by end time, `sk < "<due>$"`), never reading settled records. Unlike a GSI, the base
 //! table's Query can be consistent, so a record settled a moment ago is never seen as pending.
 //!
-//! No transaction is needed to keep pointer and record in step:
-//! * recording writes the pointer first, then the record (conditional insert): a crash between
-//!   the two leaves a pointer without a record, which a claim deletes; a retry rewrites both;
-//! * settling updates the record first (conditional on the claim), then deletes the pointer: a
-//!   crash between the two leaves a pointer to a settled record, which a claim deletes;
+//! A pointer carries `written_at` (epoch ms of its last write), `ptr_token` (random, new at every
+//! write) and `ptr_sn` (the `metering_sn` of the generation of the record it was written for).
+//! No transaction is needed to keep pointer and record in step; the invariant is "a pending
+//! record always has a pointer", and a pointer is only ever deleted by someone who knows it is
+//! no longer needed:
+//! * recording writes (or refreshes) the pointer first, then the record (conditional insert). A
+//!   crash between the two leaves a pointer without a record; a retry refreshes both. When the
+//!   record already exists settled, the recorder deletes the pointer it wrote only if nobody
+//!   rewrote it since (condition on its own `ptr_token`);
+//! * re-queueing a failed record (correction or resend: a new generation with a new
+//!   `metering_sn`) also writes the pointer first (with the new `ptr_sn`), then turns the record
+//!   pending (conditional on it still being that failed record);
+//! * settling updates the record first (conditional on the claim), then deletes the pointer only
+//!   if it still names the settled generation (`ptr_sn`): if a re-queue slipped in between, its
+//!   pointer (new `ptr_sn`) survives. A crash between the two leaves a pointer to a settled
+//!   record;
+//! * a claim that finds a pointer whose record is missing or settled deletes it only when the
+//!   pointer is older than [`STALE_POINTER_MS`] and unchanged since read (`ptr_token`): a young
+//!   one may belong to a recording or re-queue still between its two writes, which a claim must
+//!   not undo (it would leave a pending record without a pointer, never pushed);
 //! * a claim is a conditional update of the record itself (`status = pending AND lease_until <
 //!   now`), so two pushers never own one record at once, whatever the pointers say.
+//!
+//! Pointers written before `ptr_token` existed have none; they count as old.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -23,7 +40,8 @@ use crate::dynamodb::{
     corrupt, get_n, get_s, n, names_map, s, unavailable, values_map, DynamoStore, Expr,
 };
 use crate::records::{
-    UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement, UsageStatus,
+    UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
+    UsageStatus,
 };
 use crate::{keys, StoreError};
 
@@ -31,6 +49,9 @@ use crate::{keys, StoreError};
 const CONCURRENCY: usize = 32;
 /// Query pages read per shard and claim before giving up on finding more claimable records.
 const MAX_PAGES_PER_SHARD: usize = 8;
+/// A pointer whose record is missing or settled is removed by a claim only once it is this old:
+/// far longer than a recording or a re-queue takes between its two writes.
+pub(crate) const STALE_POINTER_MS: i64 = 10 * 60 * 1000;
 
 const USAGE_NAMES: [(&str, &str); 6] = [
     ("#st", "status"),
@@ -91,7 +112,7 @@ pub(crate) fn settle_expr(owner: &str, settlement: &UsageSettlement) -> Expr {
         }
         UsageSettlement::Retry { not_before_ms } => {
             values.push((":nb", n(*not_before_ms)));
-            "SET #lu = :nb"
+            "SET #lu = :nb REMOVE #ow"
         }
     };
     usage_expr(Some(update.into()), condition, values)
@@ -119,6 +140,115 @@ fn pointer_key(k: &UsageKey) -> HashMap<String, AttributeValue> {
             )),
         ),
     ])
+}
+
+/// What a claim read from a pointer item.
+struct Pointer {
+    key: UsageKey,
+    written_at: i64,
+    token: Option<String>,
+}
+
+fn pointer_from_item(p: &HashMap<String, AttributeValue>) -> Option<Pointer> {
+    Some(Pointer {
+        key: UsageKey {
+            instance_id: get_s(p, "instance_id")?.to_string(),
+            begin_time: get_s(p, "begin_time")?.to_string(),
+            end_time: get_s(p, "end_time")?.to_string(),
+        },
+        written_at: get_n(p, "written_at").unwrap_or(0),
+        token: get_s(p, "ptr_token").map(str::to_string),
+    })
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A token unique to one pointer write.
+fn new_token() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seq = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{}-{nanos}-{seq}", std::process::id())
+}
+
+/// Writes or refreshes the pointer of `k` (new `written_at` and `ptr_token`); `ptr_sn` becomes
+/// `sn` when `replace_sn`, otherwise only when the pointer had none. Returns the token written.
+async fn write_pointer(
+    store: &DynamoStore,
+    k: &UsageKey,
+    sn: &str,
+    replace_sn: bool,
+) -> Result<String, StoreError> {
+    let token = new_token();
+    let sn_update = if replace_sn {
+        "ptr_sn = :sn"
+    } else {
+        "ptr_sn = if_not_exists(ptr_sn, :sn)"
+    };
+    store
+        .client
+        .update_item()
+        .table_name(&store.table)
+        .set_key(Some(pointer_key(k)))
+        .update_expression(format!(
+            "SET instance_id = :i, begin_time = :b, end_time = :e, written_at = :w, \
+             ptr_token = :t, {sn_update}"
+        ))
+        .expression_attribute_values(":i", s(k.instance_id.as_str()))
+        .expression_attribute_values(":b", s(k.begin_time.as_str()))
+        .expression_attribute_values(":e", s(k.end_time.as_str()))
+        .expression_attribute_values(":w", n(wall_clock_ms()))
+        .expression_attribute_values(":t", s(token.as_str()))
+        .expression_attribute_values(":sn", s(sn))
+        .send()
+        .await
+        .map_err(|e| unavailable("UpdateItem(usage pointer)", &e))?;
+    Ok(token)
+}
+
+/// How a pointer may be deleted.
+enum PointerGuard<'a> {
+    /// Only if nobody rewrote it since this token was read or written (`None`: it had none).
+    Token(Option<&'a str>),
+    /// Only if it names this generation (or predates `ptr_sn`).
+    Sn(&'a str),
+}
+
+/// Deletes a pointer under `guard`; a failed condition is not an error (someone else's write
+/// now owns the pointer).
+async fn delete_pointer_if(
+    store: &DynamoStore,
+    k: &UsageKey,
+    guard: PointerGuard<'_>,
+) -> Result<(), StoreError> {
+    let req = store
+        .client
+        .delete_item()
+        .table_name(&store.table)
+        .set_key(Some(pointer_key(k)));
+    let req = match guard {
+        PointerGuard::Token(Some(t)) => req
+            .condition_expression("ptr_token = :t")
+            .expression_attribute_values(":t", s(t)),
+        PointerGuard::Token(None) => req.condition_expression("attribute_not_exists(ptr_token)"),
+        PointerGuard::Sn(sn) => req
+            .condition_expression("attribute_not_exists(ptr_sn) OR ptr_sn = :sn")
+            .expression_attribute_values(":sn", s(sn)),
+    };
+    match req.send().await {
+        Ok(_) => Ok(()),
+        Err(err) => match err.as_service_error() {
+            Some(se) if se.is_conditional_check_failed_exception() => Ok(()),
+            _ => Err(unavailable("DeleteItem(usage pointer)", &err)),
+        },
+    }
 }
 
 fn usage_from_item(item: &HashMap<String, AttributeValue>) -> Result<UsageRecord, StoreError> {
@@ -187,19 +317,6 @@ fn collect<R>(
     }
 }
 
-/// Deletes a pointer (unconditionally: pointers are hints, the record decides).
-async fn delete_pointer(store: &DynamoStore, k: &UsageKey) -> Result<(), StoreError> {
-    store
-        .client
-        .delete_item()
-        .table_name(&store.table)
-        .set_key(Some(pointer_key(k)))
-        .send()
-        .await
-        .map_err(|e| unavailable("DeleteItem(usage pointer)", &e))?;
-    Ok(())
-}
-
 /// The outcome of claiming one record.
 enum Claimed {
     Mine(Box<UsageRecord>),
@@ -209,14 +326,16 @@ enum Claimed {
 
 async fn claim_one(
     store: DynamoStore,
-    k: UsageKey,
+    p: Pointer,
     e: std::sync::Arc<Expr>,
+    now_ms: i64,
 ) -> Result<Claimed, StoreError> {
+    let k = &p.key;
     let res = store
         .client
         .update_item()
         .table_name(&store.table)
-        .set_key(Some(record_key(&k)))
+        .set_key(Some(record_key(k)))
         .set_update_expression(e.update.clone())
         .condition_expression(&e.condition)
         .set_expression_attribute_names(names_map(&e))
@@ -240,9 +359,16 @@ async fn claim_one(
                     match old {
                         // A live claim or a back-off: the pointer stays.
                         Some(r) if r.status == UsageStatus::Pending => Ok(Claimed::Busy),
-                        // Settled, or never written (crash while recording): a stale pointer.
+                        // Settled, or not (yet) written: stale once old enough (module doc).
                         _ => {
-                            delete_pointer(&store, &k).await?;
+                            if p.written_at < now_ms.saturating_sub(STALE_POINTER_MS) {
+                                delete_pointer_if(
+                                    &store,
+                                    k,
+                                    PointerGuard::Token(p.token.as_deref()),
+                                )
+                                .await?;
+                            }
                             Ok(Claimed::Busy)
                         }
                     }
@@ -262,17 +388,7 @@ impl DynamoStore {
         let doc = serde_json::to_string(data)
             .map_err(|e| corrupt(&keys::usage(&data.instance_id), e.to_string()))?;
         // 1. The pointer, so that a record can never exist pending without one.
-        let mut pointer = pointer_key(&k);
-        pointer.insert("instance_id".into(), s(k.instance_id.as_str()));
-        pointer.insert("begin_time".into(), s(k.begin_time.as_str()));
-        pointer.insert("end_time".into(), s(k.end_time.as_str()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(pointer))
-            .send()
-            .await
-            .map_err(|e| unavailable("PutItem(usage pointer)", &e))?;
+        let token = write_pointer(self, &k, &data.metering_sn, false).await?;
         // 2. The record, once.
         let mut item = record_key(&k);
         item.insert("doc".into(), s(doc));
@@ -298,8 +414,9 @@ impl DynamoStore {
                             corrupt(&keys::usage(&k.instance_id), "no old item returned")
                         })?;
                         if old.status != UsageStatus::Pending {
-                            // Step 1 re-created a pointer to a settled record.
-                            delete_pointer(self, &k).await?;
+                            // Step 1 wrote a pointer to a settled record: remove it unless
+                            // someone (a re-queue) rewrote it since.
+                            delete_pointer_if(self, &k, PointerGuard::Token(Some(&token))).await?;
                         }
                         Ok(UsageInsert::Exists(Box::new(old)))
                     }
@@ -337,21 +454,15 @@ impl DynamoStore {
                     .send()
                     .await
                     .map_err(|e| unavailable("Query(usage pointers)", &e))?;
-                let keys: Vec<UsageKey> = page
-                    .items()
-                    .iter()
-                    .filter_map(|p| {
-                        Some(UsageKey {
-                            instance_id: get_s(p, "instance_id")?.to_string(),
-                            begin_time: get_s(p, "begin_time")?.to_string(),
-                            end_time: get_s(p, "end_time")?.to_string(),
-                        })
-                    })
-                    .collect();
+                let pointers: Vec<Pointer> =
+                    page.items().iter().filter_map(pointer_from_item).collect();
                 let store = self.clone();
                 let e = expr.clone();
-                let claimed =
-                    bounded(keys, move |k| claim_one(store.clone(), k, e.clone())).await?;
+                let now_ms = claim.now_ms;
+                let claimed = bounded(pointers, move |p| {
+                    claim_one(store.clone(), p, e.clone(), now_ms)
+                })
+                .await?;
                 out.extend(claimed.into_iter().filter_map(|c| match c {
                     Claimed::Mine(r) => Some(*r),
                     Claimed::Busy => None,
@@ -388,12 +499,22 @@ impl DynamoStore {
                     .condition_expression(&e.condition)
                     .set_expression_attribute_names(names_map(&e))
                     .set_expression_attribute_values(values_map(&e))
+                    .return_values(ReturnValue::AllNew)
                     .send()
                     .await;
                 match res {
-                    Ok(_) => {
+                    Ok(out) => {
                         if final_state {
-                            delete_pointer(&store, &k).await?;
+                            let settled =
+                                out.attributes.as_ref().map(usage_from_item).transpose()?;
+                            if let Some(r) = settled {
+                                delete_pointer_if(
+                                    &store,
+                                    &k,
+                                    PointerGuard::Sn(&r.data.metering_sn),
+                                )
+                                .await?;
+                            }
                         }
                         Ok(true)
                     }
@@ -406,6 +527,120 @@ impl DynamoStore {
         })
         .await?;
         Ok(settled.into_iter().filter(|ok| *ok).count())
+    }
+
+    pub(crate) async fn dynamo_requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &UsageData,
+    ) -> Result<bool, StoreError> {
+        let k = replacement.key();
+        let doc = serde_json::to_string(replacement)
+            .map_err(|e| corrupt(&keys::usage(&k.instance_id), e.to_string()))?;
+        // 1. The pointer of the new generation (module doc).
+        write_pointer(self, &k, &replacement.metering_sn, true).await?;
+        // 2. The record, only while it is the failed record the caller read. The doc is
+        // serde_json's compact form, so its metering_sn is exactly this text.
+        let needle = format!("\"metering_sn\":\"{current_sn}\"");
+        let res = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(record_key(&k)))
+            .update_expression(
+                "SET doc = :doc, #st = :pending, #lu = :zero, #at = :zero REMOVE #ow, #fa, #sa",
+            )
+            .condition_expression("#st = :failed AND contains(doc, :sn)")
+            .expression_attribute_names("#st", "status")
+            .expression_attribute_names("#lu", "lease_until")
+            .expression_attribute_names("#at", "attempts")
+            .expression_attribute_names("#ow", "owner")
+            .expression_attribute_names("#fa", "failure")
+            .expression_attribute_names("#sa", "settled_at")
+            .expression_attribute_values(":doc", s(doc))
+            .expression_attribute_values(":pending", s(UsageStatus::Pending.as_str()))
+            .expression_attribute_values(":failed", s(UsageStatus::Failed.as_str()))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":sn", s(needle))
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            // Not that failed record (any more): the pointer just written is stale and goes
+            // once old (module doc).
+            Err(err) => match err.as_service_error() {
+                Some(se) if se.is_conditional_check_failed_exception() => Ok(false),
+                _ => Err(unavailable("UpdateItem(requeue usage)", &err)),
+            },
+        }
+    }
+
+    pub(crate) async fn dynamo_usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<UsageBacklog, StoreError> {
+        let bound = format!("{due_end_time}$");
+        let mut keys_due: Vec<UsageKey> = Vec::new();
+        for shard in 0..keys::USAGE_PENDING_SHARDS {
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let page = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("pk = :p AND sk < :due")
+                    .expression_attribute_values(":p", s(keys::usage_pending_shard(shard)))
+                    .expression_attribute_values(":due", s(bound.as_str()))
+                    .consistent_read(true)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("Query(usage pointers)", &e))?;
+                keys_due.extend(
+                    page.items()
+                        .iter()
+                        .filter_map(pointer_from_item)
+                        .map(|p| p.key),
+                );
+                start = page.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        let store = self.clone();
+        let items = bounded(keys_due, move |k| {
+            let store = store.clone();
+            async move {
+                let out = store
+                    .client
+                    .get_item()
+                    .table_name(&store.table)
+                    .set_key(Some(record_key(&k)))
+                    .consistent_read(true)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("GetItem(usage)", &e))?;
+                Ok(out.item)
+            }
+        })
+        .await?;
+        let mut backlog = UsageBacklog::default();
+        for item in items.into_iter().flatten() {
+            let r = usage_from_item(&item)?;
+            if r.status != UsageStatus::Pending {
+                continue; // a stale pointer
+            }
+            backlog.add(
+                &r.data.end_time,
+                get_s(&item, "owner"),
+                get_n(&item, "lease_until").unwrap_or(0),
+                r.attempts,
+                now_ms,
+            );
+        }
+        Ok(backlog)
     }
 
     pub(crate) async fn dynamo_instance_usage(

@@ -32,7 +32,8 @@ pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
 pub use keys::Partition;
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
 pub use records::{
-    UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement, UsageStatus,
+    UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
+    UsageStatus,
 };
 
 /// Why a store operation failed. Every variant is answered `000005` by the pipeline, so the
@@ -220,4 +221,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Recorded events, newest first.
     async fn list_events(&self, query: &EventQuery) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// Makes a failed record pending again with `replacement` (same key; a new revision and
+    /// `metering_sn`, possibly a new value): only while the stored record is failed and still
+    /// carries `current_sn`. It becomes claimable at once, attempts start from 0, the failure is
+    /// cleared. Returns `false` when the record is not (or no longer) that failed record.
+    async fn requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &UsageData,
+    ) -> Result<bool, StoreError>;
+
+    /// The due pending records (interval ended by `due_end_time`) and why each is not pushed
+    /// yet at `now_ms` (leased, backing off, never attempted, ready for a retry).
+    async fn usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<UsageBacklog, StoreError>;
 }

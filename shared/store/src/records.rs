@@ -274,6 +274,14 @@ pub struct UsageData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relate_pkg_instance: Option<String>,
     pub recorded_at_ms: i64,
+    /// 0 for the first content of the interval; one more each time a failed record is
+    /// corrected or re-queued, which gives it a new `metering_sn` (docs/usage.md).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub revision: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl UsageData {
@@ -358,6 +366,68 @@ pub enum UsageSettlement {
     Pushed { at_ms: i64 },
     /// A permanent refusal: final, with its code.
     Failed { code: String, at_ms: i64 },
-    /// A transient failure: stays pending, not claimable before `not_before_ms`.
+    /// A transient failure: stays pending, not claimable before `not_before_ms`; the run gives
+    /// its claim up (the record is then backing off, no longer leased).
     Retry { not_before_ms: i64 },
+}
+
+/// What is pending and why (see [`crate::Store::usage_backlog`]): the due pending records
+/// (interval ended), split by why they are not pushed yet.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageBacklog {
+    /// Every due pending record.
+    pub due: u64,
+    /// Held by a live claim of a run (which may have died: the lease then runs out).
+    pub leased: u64,
+    /// The latest end of those leases (epoch ms).
+    pub leased_until_ms: Option<i64>,
+    /// Backing off after a transient or configuration failure.
+    pub backing_off: u64,
+    /// The earliest moment one of those may be retried (epoch ms).
+    pub retry_not_before_ms: Option<i64>,
+    /// Claimable now and never sent.
+    pub never_attempted: u64,
+    /// Claimable now, sent before without a verdict (lease ran out or back-off over).
+    pub retry_ready: u64,
+    /// The end of the oldest due interval (UTC `yyyyMMdd'T'HHmmss'Z'`).
+    pub oldest_due_end_time: Option<String>,
+}
+
+impl UsageBacklog {
+    /// Counts one due pending record.
+    pub fn add(
+        &mut self,
+        end_time: &str,
+        owner: Option<&str>,
+        lease_until_ms: i64,
+        attempts: u32,
+        now_ms: i64,
+    ) {
+        self.due += 1;
+        if self
+            .oldest_due_end_time
+            .as_deref()
+            .is_none_or(|o| end_time < o)
+        {
+            self.oldest_due_end_time = Some(end_time.to_string());
+        }
+        let held = owner.is_some_and(|o| !o.is_empty());
+        if lease_until_ms >= now_ms && held {
+            self.leased += 1;
+            self.leased_until_ms = Some(
+                self.leased_until_ms
+                    .map_or(lease_until_ms, |t| t.max(lease_until_ms)),
+            );
+        } else if lease_until_ms >= now_ms {
+            self.backing_off += 1;
+            self.retry_not_before_ms = Some(
+                self.retry_not_before_ms
+                    .map_or(lease_until_ms, |t| t.min(lease_until_ms)),
+            );
+        } else if attempts == 0 {
+            self.never_attempted += 1;
+        } else {
+            self.retry_ready += 1;
+        }
+    }
 }

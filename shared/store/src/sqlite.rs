@@ -15,7 +15,8 @@ use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement, 
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
 use crate::records::{Instance, Record};
 use crate::records::{
-    UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement, UsageStatus,
+    UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
+    UsageStatus,
 };
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
@@ -684,6 +685,22 @@ impl Store for SqliteStore {
     async fn instance_usage(&self, instance_id: &str) -> Result<Vec<UsageRecord>, StoreError> {
         self.sqlite_instance_usage(instance_id).await
     }
+
+    async fn requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &UsageData,
+    ) -> Result<bool, StoreError> {
+        self.sqlite_requeue_usage(current_sn, replacement).await
+    }
+
+    async fn usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<UsageBacklog, StoreError> {
+        self.sqlite_usage_backlog(due_end_time, now_ms).await
+    }
 }
 
 /// The columns [`usage_from_row`] reads, in order.
@@ -912,7 +929,7 @@ impl SqliteStore {
                            AND owner = ?5 AND status = 'pending'"
                     }
                     UsageSettlement::Retry { .. } => {
-                        "UPDATE usage SET lease_until = ?1
+                        "UPDATE usage SET lease_until = ?1, owner = ''
                          WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
                            AND owner = ?5 AND status = 'pending'"
                     }
@@ -949,6 +966,66 @@ impl SqliteStore {
             }
             tx.commit().map_err(unavailable)?;
             Ok(settled)
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_requeue_usage(
+        &self,
+        current_sn: &str,
+        replacement: &UsageData,
+    ) -> Result<bool, StoreError> {
+        let doc = serde_json::to_string(replacement).map_err(|e| StoreError::Corrupt {
+            key: crate::keys::usage(&replacement.instance_id),
+            reason: e.to_string(),
+        })?;
+        let data = replacement.clone();
+        let sn = current_sn.to_string();
+        self.with(move |conn| {
+            let n = conn
+                .execute(
+                    "UPDATE usage SET doc = ?1, status = 'pending', owner = '', lease_until = 0,
+                            attempts = 0, failure = NULL, settled_at = NULL
+                     WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
+                       AND status = 'failed' AND json_extract(doc, '$.metering_sn') = ?5",
+                    params![doc, data.instance_id, data.begin_time, data.end_time, sn],
+                )
+                .map_err(unavailable)?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    pub(crate) async fn sqlite_usage_backlog(
+        &self,
+        due_end_time: &str,
+        now_ms: i64,
+    ) -> Result<UsageBacklog, StoreError> {
+        let due = due_end_time.to_string();
+        self.with(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT end_time, owner, lease_until, attempts FROM usage
+                     WHERE status = 'pending' AND end_time <= ?1",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![due], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })
+                .map_err(unavailable)?;
+            let mut out = UsageBacklog::default();
+            for row in rows {
+                let (end, owner, lease, attempts) = row.map_err(unavailable)?;
+                let attempts = u32::try_from(attempts).unwrap_or(u32::MAX);
+                out.add(&end, Some(&owner), lease, attempts, now_ms);
+            }
+            Ok(out)
         })
         .await
     }

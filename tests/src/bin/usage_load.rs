@@ -66,6 +66,9 @@ async fn main() {
     let now = koogate_runtime::pipeline::now_ms();
     let hour = 3_600_000i64;
     let top = now - now.rem_euclid(hour);
+    for i in 0..100 {
+        koogate_tests::put_usage_instance(&*store, &format!("load-instance-{i:03}")).await;
+    }
     let started = Instant::now();
     for i in 0..n {
         let h = i64::try_from(i / 100).unwrap() % 480 + 1;
@@ -78,7 +81,7 @@ async fn main() {
             product_id: None,
             relate_pkg_instance: None,
         };
-        usage::record(&*store, &input, now).await.unwrap();
+        usage::record_at(&*store, &input, now).await.unwrap();
     }
     let recorded_in = started.elapsed();
     let before = dynamo.as_ref().map(|d| d.request_counts());
@@ -91,6 +94,7 @@ async fn main() {
             lease: Duration::from_secs(600),
             ..PushOptions::default()
         },
+        emit_metrics: false,
     };
     let started = Instant::now();
     let report = pusher.run().await;
