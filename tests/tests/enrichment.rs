@@ -176,11 +176,44 @@ async fn order_notify_records_the_order_details_once() {
     );
 }
 
+/// A license issuer that always answers later (the product's `202`).
+struct Later;
+
+#[async_trait::async_trait]
+impl koogate_runtime::provisioner::LicenseIssuer for Later {
+    async fn issue(
+        &self,
+        _: &koogate_runtime::provisioner::LicenseIssueRequest<'_>,
+    ) -> Result<koogate_runtime::provisioner::Issued, koogate_runtime::provisioner::ProvisionError>
+    {
+        Ok(koogate_runtime::provisioner::Issued::Accepted)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_asynchronous_license_is_uploaded_once() {
     use koogate_saas::license_async::{deliver, Delivery};
     let fake = FakeMarketplace::start(KEY).await;
-    let app = app_with_marketplace(&fake);
+    let assembled = app_with_marketplace(&fake);
+    let app = App::builder(assembled.config.clone())
+        .secrets(assembled.secrets.clone())
+        .store(Arc::clone(&assembled.store))
+        .license_issuer(Arc::new(Later))
+        .build()
+        .await
+        .unwrap();
+    koogate_tests::put_usage_instance(app.store.as_ref(), "inst-lic").await;
+    assert_eq!(
+        deliver(&app, "evt-42", "LIC-XYZ").await.unwrap(),
+        Delivery::UnknownApplication,
+        "no application, nothing uploaded"
+    );
+    for event in ["evt-42", "evt-43"] {
+        let body = format!(
+            r#"{{"activity":"getLicenseAsync","eventId":"{event}","instanceId":"inst-lic","effectiveTime":"2023-10-27 10:30:15 z","testFlag":"0"}}"#
+        );
+        assert_eq!(koogate_tests::post(&app, &body).await.code(), "000004");
+    }
     assert_eq!(
         deliver(&app, "evt-42", "LIC-XYZ").await.unwrap(),
         Delivery::Uploaded
@@ -188,6 +221,10 @@ async fn an_asynchronous_license_is_uploaded_once() {
     assert_eq!(
         deliver(&app, "evt-42", "LIC-XYZ").await.unwrap(),
         Delivery::AlreadyDelivered
+    );
+    assert_eq!(
+        deliver(&app, "evt-42", "LIC-OTHER").await.unwrap(),
+        Delivery::Conflict
     );
     let long = "L".repeat(2000);
     assert_eq!(
@@ -201,4 +238,17 @@ async fn an_asynchronous_license_is_uploaded_once() {
     assert_eq!(ups[1].1["type"], "FILE");
     assert_eq!(ups[1].2.as_deref(), Some(long.as_bytes()));
     assert!(fake.rejections().is_empty(), "{:?}", fake.rejections());
+    let issued = app
+        .store
+        .list_events(&koogate_store::EventQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        issued
+            .iter()
+            .filter(|e| e.event_type == "license.issued")
+            .count(),
+        2,
+        "license.issued once per delivered license"
+    );
 }

@@ -389,8 +389,9 @@ async fn auth_sync_of_500_users_with_every_flag_on_dynamodb() {
     auth_sync_flow(Arc::new(moto.store().await)).await;
 }
 
-/// DynamoDB requests per kit call, counted on the wire: a tenantSync is the nonce and one batch
-/// write; an authSync of 500 users is the nonce and 40 batches of 25 (user + grant per user).
+/// DynamoDB requests per kit call, counted on the wire: a tenantSync is the nonce, one batch write
+/// (the tenant and its event's intent) and the events' commit marker; an authSync of 500 users is
+/// the nonce, 60 batches of 25 (user + grant + event intent per user) and the marker.
 #[tokio::test]
 async fn dynamodb_requests_per_kit_call() {
     let Some(moto) = MotoServer::shared() else {
@@ -407,8 +408,8 @@ async fn dynamodb_requests_per_kit_call() {
         "000000"
     );
     let t = store.request_counts().since(&before);
-    assert_eq!((t.get("PutItem"), t.get("BatchWriteItem")), (1, 1), "{t:?}");
-    assert_eq!((t.writes(), t.reads()), (2, 0), "{t:?}");
+    assert_eq!((t.get("PutItem"), t.get("BatchWriteItem")), (2, 1), "{t:?}");
+    assert_eq!((t.writes(), t.reads()), (3, 0), "{t:?}");
 
     let users: Vec<Value> = (0..500)
         .map(|i| user(&format!("u{i}"), "o", true))
@@ -424,7 +425,7 @@ async fn dynamodb_requests_per_kit_call() {
     let c = store.request_counts().since(&before);
     assert_eq!(
         (c.get("PutItem"), c.get("BatchWriteItem")),
-        (1, 40),
+        (2, 60),
         "{c:?}"
     );
     assert_eq!(c.reads(), 0, "{c:?}");

@@ -266,8 +266,10 @@ async fn dynamodb_request_counts() {
         query.writes(),
         query.reads()
     );
+    // nonce, acquire, instance, complete, and the instance.created intent (the outbox's one
+    // extra write per state change).
     assert!(
-        first.writes() <= 4 && first.reads() <= 1,
+        first.writes() <= 5 && first.reads() <= 1,
         "first delivery: {first:?}"
     );
     assert!(

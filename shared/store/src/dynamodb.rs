@@ -784,10 +784,16 @@ impl Store for DynamoStore {
             .into_values()
             .map(|w| directory_write_request(&pk, w))
             .collect::<Result<_, _>>()?;
-        // The events' intents first, the marker last (see `dynamodb_events`).
+        // The events' intents ride in the same batches; the marker, written last, makes them
+        // events (see `dynamodb_events`).
         let marker = Target::marker(events);
+        let mut requests = requests;
         let commit_by = match &marker {
-            Some(target) => Some(self.write_intents(target, events).await?),
+            Some(target) => {
+                let (intents, commit_by) = crate::dynamodb_events::intent_requests(target, events)?;
+                requests.extend(intents);
+                Some(commit_by)
+            }
             None => None,
         };
         self.batch_write_all("BatchWriteItem(directory)", requests)

@@ -15,7 +15,8 @@
 //!    commit marker key. The intent carries `commit_by` = now + [`INTENT_WINDOW_MS`].
 //! 2. The writer makes the change. An instance or record write is the usual conditional put and
 //!    carries the intents' ids in its document's `event_ids` (the last 16 changes). A directory
-//!    sync writes all its items and then the marker `events-commit#<first event id>`. A writer
+//!    sync writes its intents in the same batches as its items (their order does not matter:
+//!    nothing is an event before the marker) and then the marker `events-commit#<first event id>`. A writer
 //!    never starts step 2 after `commit_by`, and the client's operation timeout (10 s, set in
 //!    `DynamoStore::new`) bounds how long a started request can still land.
 //! 3. A reader (the dispatcher, a listing) that finds an intent resolves it with one consistent
@@ -32,8 +33,8 @@
 //! delivered. A directory sync that dies before its marker is not answered `000000`; the
 //! marketplace resends it, and the resend's events are the ones delivered.
 //!
-//! Cost on the callback path: one extra write per change (the intent; a BatchWriteItem per 25
-//! events for a directory sync, plus its marker). The dispatcher adds one read to resolve an
+//! Cost on the callback path: one extra write per change (the intent; for a directory sync the
+//! marker, its intents riding in the sync's own batches of 25). The dispatcher adds one read to resolve an
 //! intent, and a put plus a delete to settle it.
 
 use std::collections::HashMap;
@@ -158,6 +159,36 @@ fn put_request(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, St
         .map_err(|e| StoreError::Unavailable(format!("dynamodb BatchWriteItem: {e}")))
 }
 
+/// The intent items of `drafts` for a change to `target`, and their `commit_by`.
+pub(crate) fn intent_requests(
+    target: &Target,
+    drafts: &[EventDraft],
+) -> Result<(Vec<WriteRequest>, i64), StoreError> {
+    let commit_by = now_ms().saturating_add(INTENT_WINDOW_MS);
+    let requests = drafts
+        .iter()
+        .map(|d| {
+            let mut item = item_of(&open_pk(&d.id), &EventRecord::pending(d));
+            item.insert("state".into(), s(INTENT));
+            item.insert("commit_by".into(), n(commit_by));
+            match target {
+                Target::Versioned { pk, version } => {
+                    item.insert("tpk".into(), s(pk.as_str()));
+                    item.insert(
+                        "tver".into(),
+                        n(i64::try_from(*version).unwrap_or(i64::MAX)),
+                    );
+                }
+                Target::Marker { pk } => {
+                    item.insert("tpk".into(), s(pk.as_str()));
+                }
+            }
+            put_request(item)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((requests, commit_by))
+}
+
 /// What resolving an intent found.
 enum Resolution {
     Committed,
@@ -172,28 +203,7 @@ impl DynamoStore {
         target: &Target,
         drafts: &[EventDraft],
     ) -> Result<i64, StoreError> {
-        let commit_by = now_ms().saturating_add(INTENT_WINDOW_MS);
-        let requests = drafts
-            .iter()
-            .map(|d| {
-                let mut item = item_of(&open_pk(&d.id), &EventRecord::pending(d));
-                item.insert("state".into(), s(INTENT));
-                item.insert("commit_by".into(), n(commit_by));
-                match target {
-                    Target::Versioned { pk, version } => {
-                        item.insert("tpk".into(), s(pk.as_str()));
-                        item.insert(
-                            "tver".into(),
-                            n(i64::try_from(*version).unwrap_or(i64::MAX)),
-                        );
-                    }
-                    Target::Marker { pk } => {
-                        item.insert("tpk".into(), s(pk.as_str()));
-                    }
-                }
-                put_request(item)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let (requests, commit_by) = intent_requests(target, drafts)?;
         self.batch_write_all("BatchWriteItem(event intents)", requests)
             .await?;
         Ok(commit_by)
