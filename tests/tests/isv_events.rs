@@ -1685,7 +1685,8 @@ async fn the_fake_product_verifies_deliveries_and_follows_its_script() {
     let contact = json!({"type": "instance.created", "timestamp": stamp,
         "data": {"debug": false, "instanceId": "i-1", "version": 1, "email": "a@b.example"}})
     .to_string();
-    let cases: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, String)>, String);
+    let cases: Vec<Case> = vec![
         ("/events", only_one, body.clone()),
         (
             "/events",

@@ -7,7 +7,8 @@
 //!   most 1 s), so a receiver sees an event a second or two after the callback's answer;
 //! * a schedule, every minute: retries that fell due, and events whose stream record was lost.
 //!
-//! Either way it does the same: one sweep of the due events ([`Dispatcher::sweep`]). A stream
+//! Either way it does the same: one sweep of the due events ([`koogate_runtime::isv::dispatch::Dispatcher::sweep`]), then it
+//! waits for retries that fall due within 15 s (for at most 40 s of the 60 s timeout). A stream
 //! record can arrive a moment before the change it announces is committed (the event is written
 //! first, see the store's outbox), so after a stream-triggered sweep it waits briefly and sweeps
 //! once more; whatever is still undecided is the schedule's.
@@ -22,6 +23,11 @@ use koogate_runtime::App;
 
 /// The pause before a stream-triggered second sweep.
 const SETTLE: Duration = Duration::from_millis(500);
+/// Retries that fall due within this long are waited for in the same invocation, so the first
+/// retries (10 s, 30 s) are not up to a minute late waiting for the schedule.
+const LOOKAHEAD_MS: i64 = 15_000;
+/// An invocation stops waiting for retries after this long (the function's timeout is 60 s).
+const WAIT_BUDGET: Duration = Duration::from_secs(40);
 
 /// Whether an invocation came from the DynamoDB stream (it carries `Records`).
 pub fn is_stream_event(event: &serde_json::Value) -> bool {
@@ -30,7 +36,14 @@ pub fn is_stream_event(event: &serde_json::Value) -> bool {
         .is_some_and(serde_json::Value::is_array)
 }
 
-/// Handles one invocation: sweeps, and once more after [`SETTLE`] for a stream batch.
+fn add(report: &mut SweepReport, more: SweepReport) {
+    report.delivered += more.delivered;
+    report.retried += more.retried;
+    report.failed += more.failed;
+}
+
+/// Handles one invocation: sweeps, once more after [`SETTLE`] for a stream batch, and again for
+/// retries that fall due within [`LOOKAHEAD_MS`] (for at most [`WAIT_BUDGET`]).
 pub async fn handle(app: &Arc<App>, event: &serde_json::Value) -> Result<SweepReport, String> {
     let mut report = app
         .dispatcher
@@ -44,9 +57,25 @@ pub async fn handle(app: &Arc<App>, event: &serde_json::Value) -> Result<SweepRe
             .sweep()
             .await
             .map_err(|e| format!("cannot read the store: {e}"))?;
-        report.delivered += again.delivered;
-        report.retried += again.retried;
-        report.failed += again.failed;
+        add(&mut report, again);
+    }
+    let started = std::time::Instant::now();
+    while started.elapsed() < WAIT_BUDGET {
+        let now = koogate_runtime::pipeline::now_ms();
+        let next = app
+            .store
+            .due_events(now + LOOKAHEAD_MS, 1)
+            .await
+            .map_err(|e| format!("cannot read the store: {e}"))?;
+        let Some(next) = next.first() else { break };
+        let wait = u64::try_from(next.next_attempt_ms - now).unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        let again = app
+            .dispatcher
+            .sweep()
+            .await
+            .map_err(|e| format!("cannot read the store: {e}"))?;
+        add(&mut report, again);
     }
     tracing::info!(
         delivered = report.delivered,

@@ -889,9 +889,6 @@ pub async fn usage_concurrent_claims_are_disjoint(store: Arc<dyn Store>) {
     assert_eq!(total, 20, "every due record claimed exactly once");
 }
 
-/// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
-/// (an async expression yielding `Arc<dyn Store>`).
-
 fn draft(id: &str, instance_id: &str) -> crate::EventDraft {
     crate::EventDraft {
         id: id.to_string(),
@@ -1048,6 +1045,8 @@ pub async fn events_exist_only_with_their_change(store: &dyn Store) {
     }
 }
 
+/// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
+/// (an async expression yielding `Arc<dyn Store>`).
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {
