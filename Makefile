@@ -61,6 +61,9 @@ test: $(VENV_STAMP)
 	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
 	@echo "== fuzz smoke run: every cargo-fuzz target for $(FUZZ_SMOKE_SECONDS)s (make fuzz runs longer)"
 	$(MAKE) --no-print-directory fuzz-smoke
+	@echo "== no process started by the tests is left running"
+	@left=$$(ps -eo pid=,args= | grep -F "$(CURDIR)" | grep -v -e "grep -F" -e "ps -eo" || true); \
+	if [ -n "$$left" ]; then echo "still running:"; echo "$$left"; exit 1; else echo "none left"; fi
 	@echo "== summary"
 	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
 

@@ -699,10 +699,25 @@ pub fn koogate_bin() -> std::path::PathBuf {
 pub struct KillOnDrop(pub Child);
 
 impl Drop for KillOnDrop {
+    /// Kills the child and, when it leads a process group (see [`in_own_group`]), every process
+    /// of that group: `cargo lambda watch` runs the function as a grandchild that would
+    /// otherwise outlive the test.
     fn drop(&mut self) {
+        let pid = self.0.id();
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Makes `cmd`'s process the leader of a new process group, so that [`KillOnDrop`] stops its
+/// descendants too.
+pub fn in_own_group(cmd: &mut Command) -> &mut Command {
+    use std::os::unix::process::CommandExt;
+    cmd.process_group(0)
 }
 
 /// A received HTTP answer: status, headers (lower-case names), body.

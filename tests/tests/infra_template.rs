@@ -1496,6 +1496,7 @@ fn metrics_namespace() -> String {
         latency_us: 0,
         key_index: None,
         reason: None,
+        ids: &koogate_runtime::trace_ids::TraceIds::default(),
     };
     let line: serde_json::Value =
         serde_json::from_str(&koogate_runtime::telemetry::emf_line(&record, 0))

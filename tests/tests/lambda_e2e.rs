@@ -56,7 +56,9 @@ async fn new_instance_through_cargo_lambda_watch_and_moto() {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join(",");
-    let child = Command::new("cargo")
+    let mut cmd = Command::new("cargo");
+    koogate_tests::in_own_group(&mut cmd);
+    let child = cmd
         .current_dir(workspace)
         .args([
             "lambda",

@@ -23,6 +23,7 @@ pub mod provisioner;
 pub mod routes;
 pub mod secrets;
 pub mod telemetry;
+pub mod trace_ids;
 pub mod usage;
 pub mod web;
 

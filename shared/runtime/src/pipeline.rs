@@ -170,6 +170,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
             "browser routes are not served by the signed pipeline",
         )),
     };
+    let mut verified_params: Vec<(String, String)> = Vec::new();
     let (outcome, key_index) = match authenticated {
         Err(answer) => {
             let reason = answer.message.clone();
@@ -208,6 +209,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                     inbound.deadline_ms
                 )),
             };
+            verified_params = verified.params.clone();
             (outcome, Some(verified.key_index))
         }
     };
@@ -222,6 +224,11 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         .or_else(|| keys.first())
         .map(String::as_str)
         .unwrap_or("");
+    // Identifiers only from a verified body: an unverified one is nobody's order.
+    let ids = match key_index {
+        Some(_) => crate::trace_ids::TraceIds::collect(&inbound.body, &verified_params, &body),
+        None => crate::trace_ids::TraceIds::default(),
+    };
     let out = Outbound::signed(body, key);
 
     let record = RequestRecord {
@@ -234,6 +241,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         key_index,
         reason: outcome.reason.as_deref(),
+        ids: &ids,
     };
     telemetry::log_request(&record);
     if app.config.emit_metrics {

@@ -33,23 +33,41 @@ pub struct RequestRecord<'a> {
     pub key_index: Option<usize>,
     /// Why the answer is not a success, in words safe to log.
     pub reason: Option<&'a str>,
+    /// The business identifiers the request concerns.
+    pub ids: &'a crate::trace_ids::TraceIds,
 }
 
-/// Writes the log line.
+/// Writes the log line: INFO, WARN for a refused signature or replay (`000001`), ERROR for an
+/// internal failure such as storage (`000005`), each with its reason.
 pub fn log_request(r: &RequestRecord<'_>) {
-    tracing::info!(
-        target: "koogate::request",
-        function = r.function,
-        route = r.route,
-        activity = r.activity.unwrap_or("-"),
-        result_code = r.result_code,
-        debug = r.debug,
-        request_id = r.request_id,
-        latency_us = r.latency_us,
-        key_index = r.key_index.map(|k| k as i64).unwrap_or(-1),
-        reason = r.reason.unwrap_or(""),
-        "answered"
-    );
+    macro_rules! line {
+        ($level:ident, $message:literal) => {
+            tracing::$level!(
+                target: "koogate::request",
+                function = r.function,
+                route = r.route,
+                activity = r.activity.unwrap_or("-"),
+                result_code = r.result_code,
+                debug = r.debug,
+                request_id = r.request_id,
+                latency_us = r.latency_us,
+                key_index = r.key_index.map(|k| k as i64).unwrap_or(-1),
+                reason = r.reason.unwrap_or(""),
+                order_id = r.ids.order_id.as_deref(),
+                order_line_id = r.ids.order_line_id.as_deref(),
+                instance_id = r.ids.instance_id.as_deref(),
+                business_id = r.ids.business_id.as_deref(),
+                tenant_id = r.ids.tenant_id.as_deref(),
+                event_id = r.ids.event_id.as_deref(),
+                $message
+            )
+        };
+    }
+    match r.result_code {
+        "000001" => line!(warn, "refused"),
+        "000005" => line!(error, "failed"),
+        _ => line!(info, "answered"),
+    }
 }
 
 /// The EMF line for a request (see infra/template.yaml's alarm on `Failed`).
@@ -140,6 +158,7 @@ mod tests {
 
     #[test]
     fn emf_line_counts_a_failure() {
+        let ids = crate::trace_ids::TraceIds::default();
         let r = RequestRecord {
             function: "saas",
             route: "POST /saas",
@@ -150,6 +169,7 @@ mod tests {
             latency_us: 42,
             key_index: Some(0),
             reason: None,
+            ids: &ids,
         };
         let v: serde_json::Value = serde_json::from_str(&emf_line(&r, 1)).unwrap();
         assert_eq!(v["Failed"], 1);
