@@ -44,7 +44,6 @@ async fn app(serves: &[InterfaceType]) -> Result<std::sync::Arc<App>, String> {
 
 fn client(app: &App) -> Result<Marketplace, String> {
     app.marketplace()
-        .cloned()
         .ok_or_else(|| "the marketplace client could not be built".to_string())
 }
 

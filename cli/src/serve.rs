@@ -55,11 +55,27 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 ));
             }
         }
-        let interfaces: Vec<_> = functions.iter().map(|f| f.route().interface).collect();
         let store_desc = format!("{:?}", config.store);
-        let app = App::build(config, &interfaces)
-            .await
-            .map_err(|e| e.to_string())?;
+        // Only the interface types with a key are served: a seller with just a basic key starts.
+        let app = App::build(config, &[]).await.map_err(|e| e.to_string())?;
+        let (functions, dark): (Vec<_>, Vec<_>) = functions.into_iter().partition(|f| {
+            let i = f.route().interface;
+            !i.needs_key() || !app.secrets().keys(i).is_empty()
+        });
+        if functions.is_empty() {
+            return Err("the secrets document has no access key: nothing to serve \
+                        (access_keys.basic, kit, license, general or legacy)"
+                .into());
+        }
+        for f in &dark {
+            let r = f.route();
+            eprintln!(
+                "koogate serve: {} {} not served: no access_keys.{} in the secrets document",
+                r.method,
+                r.path,
+                r.interface.name()
+            );
+        }
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -75,7 +91,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         for w in &web {
             for r in w.routes() {
                 eprintln!(
-                    "koogate serve: {} http://{bound}{} -> {} (browser)",
+                    "koogate serve: {} http://{bound}{} -> {} (web)",
                     r.method, r.path, r.function
                 );
             }
@@ -109,6 +125,13 @@ fn spawn_usage_push(app: &Arc<App>) {
         .unwrap_or(300);
     if secs == 0 {
         eprintln!("koogate serve: usage push off (KOOGATE_USAGE_PUSH_INTERVAL_SECS=0)");
+        return;
+    }
+    if !app.marketplace_configured() {
+        eprintln!(
+            "koogate serve: usage push off: no marketplace configured (add \"iam\" to the \
+             secrets, or set KOOGATE_MARKETPLACE_SITE or KOOGATE_MARKETPLACE_URL)"
+        );
         return;
     }
     let pusher =

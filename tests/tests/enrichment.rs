@@ -196,7 +196,7 @@ async fn an_asynchronous_license_is_uploaded_once() {
     let fake = FakeMarketplace::start(KEY).await;
     let assembled = app_with_marketplace(&fake);
     let app = App::builder(assembled.config.clone())
-        .secrets(assembled.secrets.clone())
+        .secrets((*assembled.secrets()).clone())
         .store(Arc::clone(&assembled.store))
         .license_issuer(Arc::new(Later))
         .build()

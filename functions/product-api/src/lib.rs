@@ -75,7 +75,9 @@ fn token_ok(tokens: &[String], presented: &str) -> bool {
 
 /// Answers one request (method, path and body in `req`).
 pub async fn handle(app: &Arc<App>, req: &WebRequest) -> WebResponse {
-    let tokens = &app.secrets.isv_api_tokens;
+    app.refresh_secrets().await;
+    let secrets = app.secrets();
+    let tokens = &secrets.isv_api_tokens;
     let presented = req
         .header("authorization")
         .and_then(|h| {

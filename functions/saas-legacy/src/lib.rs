@@ -43,11 +43,11 @@ fn v1_app_info(call: &Call<'_>, info: &AppInfo) -> V1AppInfo {
         user_name: info
             .user_name
             .as_deref()
-            .map(|v| aes_credentials::encrypt(key, t, v)),
+            .map(|v| aes_credentials::encrypt(&key, t, v)),
         password: info
             .password
             .as_deref()
-            .map(|v| aes_credentials::encrypt(key, t, v)),
+            .map(|v| aes_credentials::encrypt(&key, t, v)),
         memo: info.memo.clone(),
     }
 }
@@ -146,7 +146,7 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
     let contact_type = call.app.config.v1_contact_encryption;
     for (name, value) in [("mobilePhone", &r.mobile_phone), ("email", &r.email)] {
         if let Some(v) = value {
-            if legacy_request::decrypt_contact(key, contact_type, v).is_err() {
+            if legacy_request::decrypt_contact(&key, contact_type, v).is_err() {
                 return Outcome::answer(
                     Answer::error(
                         ResultCode::InvalidParam,

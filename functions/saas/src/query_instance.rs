@@ -191,8 +191,8 @@ pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
     };
     let app = call.app;
     let encrypt_type = app.config.credential_encryption;
-    let current_key = app
-        .secrets
+    let secrets = app.secrets();
+    let current_key = secrets
         .keys(InterfaceType::Basic)
         .first()
         .map(String::as_str);

@@ -219,12 +219,11 @@ impl Pusher {
     pub fn from_app(app: &App, options: PushOptions) -> Result<Pusher, String> {
         let marketplace = app
             .marketplace()
-            .cloned()
             .ok_or("the marketplace client could not be built (its TLS setup failed; see the error log line)")?;
         Ok(Pusher {
             store: Arc::clone(&app.store),
             marketplace,
-            basic_key: app.secrets.keys(InterfaceType::Basic).first().cloned(),
+            basic_key: app.secrets().keys(InterfaceType::Basic).first().cloned(),
             options,
             emit_metrics: app.config.emit_metrics,
         })

@@ -1,6 +1,7 @@
 //! Everything a function needs, built once per process (cold start) and shared by every request.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use koogate_protocol::client_secret::{ClientSecretError, MerchantKey};
 
@@ -22,7 +23,9 @@ use crate::secrets::{self, Secrets};
 /// The shared state of a process.
 pub struct App {
     pub config: Config,
-    pub secrets: Secrets,
+    /// The secrets document and what is derived from it, replaced as a whole when the document
+    /// changes (see [`App::reload_secrets`]): rotating a key needs no restart.
+    loaded: RwLock<Arc<Loaded>>,
     pub store: Arc<dyn Store>,
     pub provisioner: Arc<dyn Provisioner>,
     pub license_issuer: Arc<dyn LicenseIssuer>,
@@ -32,12 +35,47 @@ pub struct App {
     pub product: Option<ProductClient>,
     /// Woken by every commit that recorded events, so `koogate serve` delivers at once.
     events_recorded: Arc<Notify>,
-    /// The merchant's RSA key (D15), parsed on first use: only the functions that decrypt a
-    /// `clientSecret` pay for parsing it.
-    merchant_key: OnceLock<Result<MerchantKey, ClientSecretError>>,
+    /// The interface types whose keys a reloaded document must still have.
+    serves: Vec<InterfaceType>,
+    /// When the secrets were last loaded or checked (epoch ms), for [`App::refresh_secrets`].
+    secrets_checked_ms: AtomicI64,
+}
+
+/// One generation of the secrets document and the clients built from it.
+struct Loaded {
+    secrets: Arc<Secrets>,
+    /// The file's modification time when it was read (file sources only).
+    modified: Option<std::time::SystemTime>,
+    /// The merchant's RSA key (D15), parsed at start-up when configured (a broken key stops it)
+    /// and otherwise on first use.
+    merchant_key: OnceLock<Result<Arc<MerchantKey>, ClientSecretError>>,
     /// The marketplace client, built on first use: most callbacks never call the marketplace,
     /// and the cold start should not pay for its TLS setup.
     marketplace: OnceLock<Option<crate::marketplace::Marketplace>>,
+}
+
+impl Loaded {
+    fn new(secrets: Secrets, modified: Option<std::time::SystemTime>) -> Loaded {
+        Loaded {
+            secrets: Arc::new(secrets),
+            modified,
+            merchant_key: OnceLock::new(),
+            marketplace: OnceLock::new(),
+        }
+    }
+
+    /// Parses the RSA key now, failing when one is configured and does not parse.
+    fn check_merchant_key(&self) -> Result<(), StartError> {
+        if let Some(pem) = &self.secrets.rsa_private_key_pem {
+            let key = MerchantKey::from_pem(pem).map_err(|e| {
+                StartError::Isv(format!(
+                    "rsa_private_key_pem in the secrets document cannot be used: {e}"
+                ))
+            })?;
+            let _ = self.merchant_key.set(Ok(Arc::new(key)));
+        }
+        Ok(())
+    }
 }
 
 /// Why a process could not start.
@@ -137,14 +175,18 @@ impl AppBuilder {
             let bridge: Arc<dyn EventSink> = Arc::new(EventBridgeSink::new(&conf, bus));
             sinks.get_or_insert_with(Vec::new).push(bridge);
         }
-        App::put_together(
+        let app = App::put_together(
             self.config,
+            self.serves,
             secrets,
             store,
             self.provisioner,
             self.license_issuer,
             sinks,
-        )
+        )?;
+        // A configured key that does not parse is found now, not on the first applicationSync.
+        app.current().check_merchant_key()?;
+        Ok(app)
     }
 }
 
@@ -171,7 +213,7 @@ impl App {
     /// Puts the parts together with the configured provisioner and sinks (tests pass their own
     /// store). Panics only if the ISV settings cannot work, which tests do not configure.
     pub fn assemble(config: Config, secrets: Secrets, store: Arc<dyn Store>) -> Arc<App> {
-        match App::put_together(config, secrets, store, None, None, None) {
+        match App::put_together(config, Vec::new(), secrets, store, None, None, None) {
             Ok(app) => app,
             Err(e) => panic!("App::assemble: {e}"),
         }
@@ -179,6 +221,7 @@ impl App {
 
     fn put_together(
         config: Config,
+        serves: Vec<InterfaceType>,
         secrets: Secrets,
         store: Arc<dyn Store>,
         provisioner: Option<Arc<dyn Provisioner>>,
@@ -234,17 +277,18 @@ impl App {
             config.emit_metrics,
             Arc::clone(&events_recorded),
         ));
+        let modified = secrets_modified(&config.secrets);
         Ok(Arc::new(App {
             config,
-            secrets,
+            loaded: RwLock::new(Arc::new(Loaded::new(secrets, modified))),
+            serves,
+            secrets_checked_ms: AtomicI64::new(crate::pipeline::now_ms()),
             store,
             provisioner,
             license_issuer,
             dispatcher,
             product,
             events_recorded,
-            merchant_key: OnceLock::new(),
-            marketplace: OnceLock::new(),
         }))
     }
 
@@ -295,31 +339,109 @@ impl App {
         }
     }
 
-    /// The marketplace client (outbound calls); `None` only if TLS could not be set up, which is
-    /// logged once.
-    pub fn marketplace(&self) -> Option<&crate::marketplace::Marketplace> {
-        self.marketplace
+    fn current(&self) -> Arc<Loaded> {
+        match self.loaded.read() {
+            Ok(l) => Arc::clone(&l),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The secrets document in force now.
+    pub fn secrets(&self) -> Arc<Secrets> {
+        Arc::clone(&self.current().secrets)
+    }
+
+    /// Reads the secrets document again when it may have changed: a file whose modification time
+    /// moved (checked at most once a second), or Secrets Manager once `KOOGATE_SECRETS_TTL_SECS`
+    /// (default 300) has passed since the last read. A document that does not load or lacks a
+    /// key the process serves is logged and the previous one kept. Cheap when nothing is due: one
+    /// atomic read.
+    pub async fn refresh_secrets(&self) {
+        let now = crate::pipeline::now_ms();
+        let every_ms = match &self.config.secrets {
+            crate::config::SecretsSource::File(_) => 1_000,
+            crate::config::SecretsSource::SecretsManager { .. } => {
+                i64::try_from(self.config.secrets_ttl.as_millis()).unwrap_or(i64::MAX)
+            }
+        };
+        let last = self.secrets_checked_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) < every_ms
+            || self
+                .secrets_checked_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let modified = secrets_modified(&self.config.secrets);
+        if modified.is_some() && modified == self.current().modified {
+            return;
+        }
+        if let Err(e) = self.reload_secrets().await {
+            tracing::error!(error = %e, "the secrets document could not be reloaded; the previous one stays in force");
+        }
+    }
+
+    /// Reads the secrets document now and puts it in force (signal handlers, tests).
+    pub async fn reload_secrets(&self) -> Result<(), StartError> {
+        let modified = secrets_modified(&self.config.secrets);
+        let secrets = secrets::load(&self.config.secrets).await?;
+        secrets.require(&self.serves)?;
+        let loaded = Loaded::new(secrets, modified);
+        loaded.check_merchant_key()?;
+        match self.loaded.write() {
+            Ok(mut l) => *l = Arc::new(loaded),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(loaded),
+        }
+        tracing::info!("secrets document reloaded");
+        Ok(())
+    }
+
+    /// Whether the operator configured the marketplace (an IAM AK/SK in the secrets, or
+    /// `KOOGATE_MARKETPLACE_SITE` / `KOOGATE_MARKETPLACE_URL`): background calls (the usage
+    /// push of `koogate serve`) are made only then.
+    pub fn marketplace_configured(&self) -> bool {
+        self.secrets().iam.is_some() || self.config.marketplace.explicit
+    }
+
+    /// The marketplace client (outbound calls, cheap to clone); `None` only if TLS could not be
+    /// set up, which is logged.
+    pub fn marketplace(&self) -> Option<crate::marketplace::Marketplace> {
+        let loaded = self.current();
+        loaded
+            .marketplace
             .get_or_init(|| {
                 crate::marketplace::Marketplace::new(
                     self.config.marketplace.clone(),
-                    self.secrets.iam.clone(),
+                    loaded.secrets.iam.clone(),
                 )
                 .map_err(|e| tracing::error!(error = %e, "marketplace client unavailable"))
                 .ok()
             })
-            .as_ref()
+            .clone()
     }
 
     /// The merchant's RSA private key from the secrets document (`rsa_private_key_pem`), which
     /// decrypts the `clientSecret` of applicationSync (D15).
-    pub fn merchant_key(&self) -> Result<&MerchantKey, ClientSecretError> {
-        self.merchant_key
-            .get_or_init(|| match &self.secrets.rsa_private_key_pem {
-                Some(pem) => MerchantKey::from_pem(pem),
+    pub fn merchant_key(&self) -> Result<Arc<MerchantKey>, ClientSecretError> {
+        let loaded = self.current();
+        loaded
+            .merchant_key
+            .get_or_init(|| match &loaded.secrets.rsa_private_key_pem {
+                Some(pem) => MerchantKey::from_pem(pem).map(Arc::new),
                 None => Err(ClientSecretError::NoPrivateKey),
             })
-            .as_ref()
-            .map_err(Clone::clone)
+            .clone()
+    }
+}
+
+/// The modification time of a secrets file (`None` for Secrets Manager or an unreadable file).
+fn secrets_modified(source: &crate::config::SecretsSource) -> Option<std::time::SystemTime> {
+    match source {
+        crate::config::SecretsSource::File(path) => {
+            std::fs::metadata(path).and_then(|m| m.modified()).ok()
+        }
+        crate::config::SecretsSource::SecretsManager { .. } => None,
     }
 }
 

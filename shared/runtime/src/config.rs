@@ -58,6 +58,9 @@ pub struct Config {
     /// The ISV's product: event sinks, provisioning and license requests (README, "Connecting
     /// your product").
     pub isv: IsvSettings,
+    /// `KOOGATE_SECRETS_TTL_SECS`: how long a secrets document from Secrets Manager is used
+    /// before it is read again (a file is re-read when it changes).
+    pub secrets_ttl: Duration,
 }
 
 /// Who provisions an instance of the product.
@@ -337,8 +340,14 @@ impl Config {
             }
         };
         let isv = parse_isv(&var)?;
+        let secrets_ttl = Duration::from_secs(parse_num(
+            "KOOGATE_SECRETS_TTL_SECS",
+            var("KOOGATE_SECRETS_TTL_SECS"),
+            300,
+        )?);
         Ok(Config {
             isv,
+            secrets_ttl,
             marketplace,
             enrichment,
             store,

@@ -91,12 +91,13 @@ pub struct Call<'a> {
 impl Call<'_> {
     /// The key that verified this request (it also signs the answer and, on V1, encrypts
     /// credentials).
-    pub fn key(&self, interface: crate::routes::InterfaceType) -> &str {
-        let keys = self.app.secrets.keys(interface);
+    pub fn key(&self, interface: crate::routes::InterfaceType) -> String {
+        let secrets = self.app.secrets();
+        let keys = secrets.keys(interface);
         keys.get(self.key_index)
             .or_else(|| keys.first())
-            .map(String::as_str)
-            .unwrap_or("")
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Takes the idempotency lock on `key` for this call (design §5).
@@ -145,7 +146,9 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     let started = Instant::now();
     let now = now_ms();
     let route = function.route();
-    let keys = app.secrets.keys(route.interface);
+    app.refresh_secrets().await;
+    let secrets = app.secrets();
+    let keys = secrets.keys(route.interface);
     let budget = i64::try_from(app.config.request_budget.as_millis()).unwrap_or(i64::MAX);
     // A platform deadline that is not in the future is not believable (cargo-lambda's emulator
     // sends the timeout, not an instant; or the clocks disagree): the budget alone applies then.

@@ -116,6 +116,9 @@ pub struct MarketplaceSettings {
     /// Per-attempt timeout of background calls (usage push, CLI).
     pub background_attempt_timeout: Duration,
     pub usage_endpoint: UsageEndpointChoice,
+    /// Whether the operator named the marketplace (`KOOGATE_MARKETPLACE_SITE` or
+    /// `KOOGATE_MARKETPLACE_URL`): without that, or an IAM AK/SK, `koogate serve` never calls it.
+    pub explicit: bool,
 }
 
 impl MarketplaceSettings {
@@ -178,6 +181,7 @@ impl MarketplaceSettings {
             callback_attempt_timeout: ms("KOOGATE_MARKETPLACE_TIMEOUT_MS", 1_500)?,
             background_attempt_timeout: ms("KOOGATE_MARKETPLACE_PUSH_TIMEOUT_MS", 10_000)?,
             usage_endpoint,
+            explicit: var("KOOGATE_MARKETPLACE_SITE").is_some() || overridden.is_some(),
         })
     }
 }
