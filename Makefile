@@ -88,6 +88,7 @@ bench:
 	cargo bench -p koogate-tests --bench pipeline
 	cargo run --release -p koogate-tests --bin koogate-load
 	cargo run --release -p koogate-tests --bin koogate-usage-load -- --records 100000
+	cargo run --release -p koogate-tests --bin koogate-event-load -- --calls 500 --backlog 5000
 
 # cargo-fuzz (pinned in fuzz/run.sh) is installed into .tools/ on first use; stable toolchain
 # with RUSTC_BOOTSTRAP=1. Exits non-zero on any crash. See docs/PERFORMANCE.md, "Fuzzing".
