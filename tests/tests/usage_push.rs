@@ -375,6 +375,25 @@ async fn a_refused_record_is_isolated_corrected_and_resent(store: Arc<dyn Store>
     );
     assert_eq!(fake.billed().len(), 8);
     assert!(fake.billed().iter().all(|b| b.instance_id != "isolate-1"));
+    // The product hears of each refusal: one usage.failed event per refused record.
+    let refused = koogate_store::EventQuery {
+        instance_id: Some("isolate-1".into()),
+        ..Default::default()
+    };
+    let events = store.list_events(&refused).await.unwrap();
+    assert_eq!(events.len(), 4, "{events:?}");
+    for e in &events {
+        let body: serde_json::Value = serde_json::from_str(&e.body).unwrap();
+        assert_eq!(body["type"], "usage.failed");
+        assert!(
+            body["data"]["code"]
+                .as_str()
+                .unwrap()
+                .starts_with("MKT.9001"),
+            "{body}"
+        );
+        assert!(body["data"]["beginTime"].is_string() && body["data"]["endTime"].is_string());
+    }
     // Recording the same value again says so and changes nothing.
     let bad: Vec<&UsageInput> = recorded
         .iter()

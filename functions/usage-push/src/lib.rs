@@ -427,6 +427,30 @@ impl Pusher {
         report: &mut PushReport,
     ) -> Result<(), String> {
         let keys: Vec<UsageKey> = records.iter().map(|r| r.data.key()).collect();
+        // `usage.failed` first, with an id fixed by the record's revision and code: a crash
+        // before the settlement leaves the record pending, its next refusal records the same
+        // event again (once), so the product hears of every refusal.
+        if let UsageSettlement::Failed { code, at_ms } = &settlement {
+            let events: Vec<_> = records
+                .iter()
+                .map(|r| {
+                    koogate_runtime::isv::catalogue::usage_failed(
+                        *at_ms,
+                        r.data.recorded_at_ms,
+                        &r.data.instance_id,
+                        &r.data.begin_time,
+                        &r.data.end_time,
+                        &r.data.metering_sn,
+                        code,
+                    )
+                })
+                .collect();
+            self.store.record_events(&events).await.map_err(|e| {
+                tracing::error!(error = %e, "usage push: cannot record usage.failed events");
+                report.store_error = Some(e.to_string());
+                e.to_string()
+            })?;
+        }
         let n = self
             .store
             .settle_usage(owner, &keys, &settlement)

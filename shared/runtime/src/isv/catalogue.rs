@@ -25,18 +25,66 @@ pub fn event(
         return None;
     }
     data.insert("debug".into(), Value::Bool(debug));
+    Some(draft(
+        koogate_store::events::new_event_id(now_ms),
+        event_type,
+        now_ms,
+        instance_id,
+        data,
+    ))
+}
+
+/// An event with a given id (the caller's, when a retried step must record the same event).
+pub fn draft(
+    id: String,
+    event_type: &str,
+    now_ms: i64,
+    instance_id: Option<&str>,
+    data: Map<String, Value>,
+) -> EventDraft {
     let body = json!({
         "type": event_type,
         "timestamp": koogate_protocol::timestamp::format_rfc3339_ms(now_ms),
         "data": Value::Object(data),
     });
-    Some(EventDraft {
-        id: koogate_store::events::new_event_id(now_ms),
+    EventDraft {
+        id,
         event_type: event_type.to_string(),
         body: body.to_string(),
         instance_id: instance_id.map(str::to_string),
         created_at_ms: now_ms,
-    })
+    }
+}
+
+/// `usage.failed`: the marketplace refused a usage record (production only: debug traffic is
+/// never billed). The id is derived from the record's revision (`metering_sn`) and the code, so
+/// a push that records it again after a crash records the same event, once.
+pub fn usage_failed(
+    now_ms: i64,
+    recorded_at_ms: i64,
+    instance_id: &str,
+    begin_time: &str,
+    end_time: &str,
+    metering_sn: &str,
+    code: &str,
+) -> EventDraft {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!(
+        "{instance_id}|{begin_time}|{end_time}|{metering_sn}|{code}"
+    ));
+    let id = format!(
+        "evt_{:012x}{}",
+        recorded_at_ms.max(0),
+        hex::encode(digest.get(..8).unwrap_or_default())
+    );
+    let data = object(json!({
+        "debug": false,
+        "instanceId": instance_id,
+        "beginTime": begin_time,
+        "endTime": end_time,
+        "code": code,
+    }));
+    draft(id, "usage.failed", now_ms, Some(instance_id), data)
 }
 
 /// Keeps the members of `value` (a JSON object) whose value is not null.
