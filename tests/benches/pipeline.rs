@@ -436,6 +436,16 @@ impl Store for MemoryStore {
         Ok(self.tables()?.events.clone())
     }
 
+    async fn list_ids(
+        &self,
+        _: koogate_store::Listing,
+        _: Partition,
+        _: Option<&str>,
+        _: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        Ok(Vec::new())
+    }
+
     async fn requeue_usage(
         &self,
         _: &str,

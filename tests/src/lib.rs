@@ -600,6 +600,17 @@ impl Store for FaultyStore {
         self.inner.list_events(query).await
     }
 
+    async fn list_ids(
+        &self,
+        kind: koogate_store::Listing,
+        partition: Partition,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        self.gate().await?;
+        self.inner.list_ids(kind, partition, after, limit).await
+    }
+
     async fn requeue_usage(
         &self,
         current_sn: &str,

@@ -1045,6 +1045,82 @@ pub async fn events_exist_only_with_their_change(store: &dyn Store) {
     }
 }
 
+/// Operators list instances, license codes, notifications and tenants by kind and partition,
+/// in identifier order and by pages, without reading anything else.
+pub async fn records_are_listed_for_operators(store: &dyn Store) {
+    use crate::Listing;
+    let tag = unique("list");
+    let ids: Vec<String> = (0..5).map(|i| format!("{tag}-{i}")).collect();
+    for id in &ids {
+        store
+            .put_instance(&sample_instance(id, false), None, &[])
+            .await
+            .unwrap();
+    }
+    store
+        .put_instance(&sample_instance(&format!("{tag}-debug"), true), None, &[])
+        .await
+        .unwrap();
+    let record = crate::Record {
+        version: 1,
+        doc: "{}".into(),
+    };
+    let code = format!("{tag}-code");
+    let key = crate::keys::license_code(Partition::Production, &code);
+    store.put_record(&key, &record, None, &[]).await.unwrap();
+    let note = crate::keys::order_notification(Partition::Production, &tag, "line-1");
+    store.put_record(&note, &record, None, &[]).await.unwrap();
+    let tenant = format!("{tag}-tenant");
+    let put = crate::DirectoryWrite::Put(crate::DirectoryItem {
+        sk: "tenant".into(),
+        doc: "{}".into(),
+    });
+    store
+        .write_directory(Partition::Production, &tenant, &[put], &[])
+        .await
+        .unwrap();
+
+    let all = store
+        .list_ids(Listing::Instances, Partition::Production, None, 100_000)
+        .await
+        .unwrap();
+    let mine: Vec<&String> = all.iter().filter(|i| i.starts_with(&tag)).collect();
+    assert_eq!(
+        mine,
+        ids.iter().collect::<Vec<_>>(),
+        "production only, in order"
+    );
+    let page = store
+        .list_ids(Listing::Instances, Partition::Production, Some(&ids[1]), 2)
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    assert!(
+        page.iter().all(|p| p.as_str() > ids[1].as_str()),
+        "{page:?}"
+    );
+    let debug = store
+        .list_ids(Listing::Instances, Partition::Debug, None, 100_000)
+        .await
+        .unwrap();
+    assert!(debug.contains(&format!("{tag}-debug")));
+    let licenses = store
+        .list_ids(Listing::Licenses, Partition::Production, None, 100_000)
+        .await
+        .unwrap();
+    assert!(licenses.contains(&code), "{licenses:?}");
+    let notes = store
+        .list_ids(Listing::Notifications, Partition::Production, None, 100_000)
+        .await
+        .unwrap();
+    assert!(notes.contains(&format!("{tag}#line-1")), "{notes:?}");
+    let tenants = store
+        .list_ids(Listing::Tenants, Partition::Production, None, 100_000)
+        .await
+        .unwrap();
+    assert!(tenants.contains(&tenant), "{tenants:?}");
+}
+
 /// Expands one `#[tokio::test]` per conformance check, each given the store built by `$make`
 /// (an async expression yielding `Arc<dyn Store>`).
 #[macro_export]
@@ -1129,6 +1205,11 @@ macro_rules! conformance_tests {
         async fn conformance_usage_concurrent_claims_are_disjoint() {
             let s = $make.await;
             $crate::conformance::usage_concurrent_claims_are_disjoint(s).await;
+        }
+        #[tokio::test]
+        async fn conformance_records_are_listed_for_operators() {
+            let s = $make.await;
+            $crate::conformance::records_are_listed_for_operators(&*s).await;
         }
         #[tokio::test]
         async fn conformance_events_exist_only_with_their_change() {

@@ -467,14 +467,26 @@ impl DynamoStore {
         expected_version: Option<u64>,
         events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
+        let pk = get_s(&item, "pk").unwrap_or("").to_string();
+        // A record created now goes into its kind's index first (operators list it), in the
+        // same request as the events' intents when there are any.
+        let index = match expected_version {
+            None => index_request(&pk)?,
+            Some(_) => None,
+        };
         if events.is_empty() {
+            if let Some(index) = index {
+                self.batch_write_all("BatchWriteItem(index)", vec![index])
+                    .await?;
+            }
             return self
                 .put_versioned(op, item, version, doc, expected_version)
                 .await;
         }
-        let pk = get_s(&item, "pk").unwrap_or("").to_string();
-        let commit_by = self
-            .write_intents(&Target::Versioned { pk, version }, events)
+        let target = Target::Versioned { pk, version };
+        let (mut requests, commit_by) = crate::dynamodb_events::intent_requests(&target, events)?;
+        requests.extend(index);
+        self.batch_write_all("BatchWriteItem(event intents)", requests)
             .await?;
         if let Err(e) = Self::check_commit_window(commit_by) {
             self.drop_intents(events).await;
@@ -780,14 +792,19 @@ impl Store for DynamoStore {
             };
             last.insert(sk, w);
         }
-        let requests: Vec<WriteRequest> = last
+        let mut requests: Vec<WriteRequest> = last
             .into_values()
             .map(|w| directory_write_request(&pk, w))
             .collect::<Result<_, _>>()?;
+        let writes_tenant = writes
+            .iter()
+            .any(|w| matches!(w, DirectoryWrite::Put(i) if i.sk == crate::directory::sk::TENANT));
+        if writes_tenant {
+            requests.extend(index_request(&pk)?);
+        }
         // The events' intents ride in the same batches; the marker, written last, makes them
         // events (see `dynamodb_events`).
         let marker = Target::marker(events);
-        let mut requests = requests;
         let commit_by = match &marker {
             Some(target) => {
                 let (intents, commit_by) = crate::dynamodb_events::intent_requests(target, events)?;
@@ -856,6 +873,47 @@ impl Store for DynamoStore {
                 _ => return Ok(found),
             }
         }
+    }
+
+    async fn list_ids(
+        &self,
+        kind: crate::Listing,
+        partition: Partition,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let pk = kind.index_pk(partition);
+        let mut ids = Vec::new();
+        let mut start = after.map(|a| item_key(&pk, a));
+        while ids.len() < limit {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#pk = :pk")
+                .expression_attribute_names("#pk", "pk")
+                .expression_attribute_values(":pk", s(pk.as_str()))
+                .set_exclusive_start_key(start.take())
+                .limit(
+                    i32::try_from(limit - ids.len())
+                        .unwrap_or(i32::MAX)
+                        .min(1000),
+                )
+                .send()
+                .await
+                .map_err(|e| unavailable("Query(index)", &e))?;
+            ids.extend(
+                out.items
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|i| get_s(i, "sk").map(str::to_string)),
+            );
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(ids)
     }
 
     // ---- events (crate::dynamodb_events) ------------------------------------------------------
@@ -943,6 +1001,22 @@ fn directory_item(
         sk: sk.to_string(),
         doc: doc.to_string(),
     })
+}
+
+/// The index item of the record at `pk`, when it is a kind an operator lists (see
+/// [`crate::Listing`]): written once, when the record is created.
+fn index_request(pk: &str) -> Result<Option<WriteRequest>, StoreError> {
+    let found = [Partition::Production, Partition::Debug]
+        .into_iter()
+        .find_map(|p| crate::Listing::of_key(p, pk).map(|(kind, id)| (p, kind, id)));
+    let Some((partition, kind, id)) = found else {
+        return Ok(None);
+    };
+    PutRequest::builder()
+        .set_item(Some(item_key(&kind.index_pk(partition), id)))
+        .build()
+        .map(|p| Some(WriteRequest::builder().put_request(p).build()))
+        .map_err(|e| StoreError::Unavailable(format!("dynamodb BatchWriteItem: {e}")))
 }
 
 fn directory_write_request(pk: &str, w: &DirectoryWrite) -> Result<WriteRequest, StoreError> {

@@ -159,7 +159,7 @@ fn put_request(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, St
         .map_err(|e| StoreError::Unavailable(format!("dynamodb BatchWriteItem: {e}")))
 }
 
-/// The intent items of `drafts` for a change to `target`, and their `commit_by`.
+/// Step 1: the intent items of `drafts` for a change to `target`, and their `commit_by`.
 pub(crate) fn intent_requests(
     target: &Target,
     drafts: &[EventDraft],
@@ -197,18 +197,6 @@ enum Resolution {
 }
 
 impl DynamoStore {
-    /// Step 1: the intents of `drafts`, before the change to `target`.
-    pub(crate) async fn write_intents(
-        &self,
-        target: &Target,
-        drafts: &[EventDraft],
-    ) -> Result<i64, StoreError> {
-        let (requests, commit_by) = intent_requests(target, drafts)?;
-        self.batch_write_all("BatchWriteItem(event intents)", requests)
-            .await?;
-        Ok(commit_by)
-    }
-
     /// Step 2's guard: a writer whose intents are past `commit_by` must not make the change.
     pub(crate) fn check_commit_window(commit_by: i64) -> Result<(), StoreError> {
         if now_ms() < commit_by {

@@ -22,7 +22,7 @@ impl Partition {
         self == Partition::Debug
     }
 
-    fn prefix(self) -> &'static str {
+    pub(crate) fn prefix(self) -> &'static str {
         match self {
             Partition::Production => "",
             Partition::Debug => "debug#",
@@ -127,4 +127,55 @@ pub fn usage_pending_shard(shard: u32) -> String {
 /// `sk < "<due>$"` selects the intervals that ended by `<due>`.
 pub fn usage_pending_sk(instance_id: &str, begin_time: &str, end_time: &str) -> String {
     format!("{end_time}#{instance_id}#{begin_time}")
+}
+
+/// What an operator lists (`koogate list`): each kind is a key prefix of its records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listing {
+    /// `instance#<instanceId>`
+    Instances,
+    /// `license#<code>` (License 2.0 codes)
+    Licenses,
+    /// `order-notify#<orderId>#<orderLineId>`
+    Notifications,
+    /// `tenant#<tenantId>` (the tenant item of each joint-operation directory)
+    Tenants,
+}
+
+impl Listing {
+    pub const ALL: [Listing; 4] = [
+        Listing::Instances,
+        Listing::Licenses,
+        Listing::Notifications,
+        Listing::Tenants,
+    ];
+
+    /// The key prefix of this kind's records (after the partition prefix).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            Listing::Instances => "instance#",
+            Listing::Licenses => "license#",
+            Listing::Notifications => "order-notify#",
+            Listing::Tenants => "tenant#",
+        }
+    }
+
+    /// The kind and identifier of a record key in `partition`, if it is one an operator lists.
+    pub fn of_key(partition: Partition, key: &str) -> Option<(Listing, &str)> {
+        let rest = key.strip_prefix(partition.prefix())?;
+        Listing::ALL
+            .into_iter()
+            .find_map(|l| rest.strip_prefix(l.prefix()).map(|id| (l, id)))
+    }
+
+    /// The full key prefix of this kind's records in `partition`.
+    pub fn key_prefix(self, partition: Partition) -> String {
+        format!("{}{}", partition.prefix(), self.prefix())
+    }
+
+    /// `index#<kind>` in `partition`: the DynamoDB backend's index of these records (sort key =
+    /// identifier), written when a record is first created, since DynamoDB is never scanned.
+    pub fn index_pk(self, partition: Partition) -> String {
+        format!("{}index#{}", partition.prefix(), self.prefix())
+    }
 }

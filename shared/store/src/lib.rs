@@ -29,7 +29,7 @@ use async_trait::async_trait;
 
 pub use events::{EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
 pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
-pub use keys::Partition;
+pub use keys::{Listing, Partition};
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
 pub use records::{
     UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
@@ -239,4 +239,17 @@ pub trait Store: Send + Sync + 'static {
         due_end_time: &str,
         now_ms: i64,
     ) -> Result<UsageBacklog, StoreError>;
+
+    // ---- operators (`koogate list`, `koogate inspect`) ------------------------------------
+
+    /// Identifiers of the records of `kind` in `partition`, in identifier order, starting after
+    /// `after`, at most `limit`. SQLite reads its tables; DynamoDB reads the index written when
+    /// each record was created (a Query, never a Scan).
+    async fn list_ids(
+        &self,
+        kind: Listing,
+        partition: Partition,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError>;
 }

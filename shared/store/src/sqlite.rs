@@ -576,6 +576,49 @@ impl Store for SqliteStore {
 
     // ---- usage metering -----------------------------------------------------------------------
 
+    async fn list_ids(
+        &self,
+        kind: crate::Listing,
+        partition: Partition,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, StoreError> {
+        let prefix = kind.key_prefix(partition);
+        // Every prefix ends in '#'; '$' is the next character, so [prefix, upper) is the kind.
+        let upper = format!("{}$", prefix.trim_end_matches('#'));
+        let lower = format!("{prefix}{}", after.unwrap_or(""));
+        let strict = after.is_some();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sql = match kind {
+            crate::Listing::Instances => {
+                "SELECT key FROM instances WHERE (key > ?1 OR (?4 = 0 AND key = ?1)) AND key < ?2 ORDER BY key LIMIT ?3"
+            }
+            crate::Listing::Licenses | crate::Listing::Notifications => {
+                "SELECT key FROM records WHERE (key > ?1 OR (?4 = 0 AND key = ?1)) AND key < ?2 ORDER BY key LIMIT ?3"
+            }
+            crate::Listing::Tenants => {
+                "SELECT pk FROM directory WHERE sk = 'tenant' AND (pk > ?1 OR (?4 = 0 AND pk = ?1)) AND pk < ?2 ORDER BY pk LIMIT ?3"
+            }
+        };
+        self.with(move |conn| {
+            let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![lower, upper, limit, strict], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(unavailable)?;
+            let mut ids = Vec::new();
+            for key in rows {
+                let key = key.map_err(unavailable)?;
+                if let Some(id) = key.strip_prefix(prefix.as_str()) {
+                    ids.push(id.to_string());
+                }
+            }
+            Ok(ids)
+        })
+        .await
+    }
+
     async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
         let events = events.to_vec();
         self.with(move |conn| {
