@@ -16,6 +16,7 @@
 mod client;
 mod events;
 mod keygen;
+mod operate;
 mod outbound;
 mod serve;
 mod sign;
@@ -39,6 +40,9 @@ const USAGE: &str = "usage:
   koogate events list [--failed] [--instance ID] [--json]
   koogate events redeliver ID...
   koogate events test
+  koogate list instances|orders|notifications|licenses|tenants|usage [--state S] [--debug] [--failed|--pending] [--json]
+  koogate list users --tenant ID [--json]
+  koogate inspect instance ID [--debug] | koogate inspect order ORDER_ID [--debug]
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -59,6 +63,13 @@ fn main() -> ExitCode {
         "license" => outbound::license(rest),
         "upload" => outbound::upload(rest),
         "events" => events::run(rest),
+        "list" => list(rest),
+        "inspect" => match rest {
+            [what, id, flags @ ..] => {
+                operate::inspect(what, id, flags.iter().any(|f| f == "--debug"))
+            }
+            _ => Err("usage: koogate inspect instance ID | koogate inspect order ORDER_ID".into()),
+        },
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())
@@ -72,6 +83,24 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn list(args: &[String]) -> Result<(), String> {
+    let Some((kind, flags)) = args.split_first() else {
+        return Err(
+            "usage: koogate list instances|orders|notifications|licenses|tenants|users|usage"
+                .into(),
+        );
+    };
+    operate::list(operate::ListArgs {
+        kind: kind.clone(),
+        state: flag_value(flags, "--state").map(str::to_string),
+        tenant: flag_value(flags, "--tenant").map(str::to_string),
+        debug: flags.iter().any(|f| f == "--debug"),
+        failed: flags.iter().any(|f| f == "--failed"),
+        pending: flags.iter().any(|f| f == "--pending"),
+        json: flags.iter().any(|f| f == "--json"),
+    })
 }
 
 /// The value after `--name`, if given.
