@@ -3,7 +3,7 @@
 //! The public key goes into the seller console's app credential (应用凭证, field 公钥); the
 //! marketplace encrypts each tenant's OAuth `clientSecret` to it, and the private key, kept in the
 //! secrets document as `rsa_private_key_pem`, decrypts it. The console's upload format is not
-//! documented; X.509 SubjectPublicKeyInfo is the expected form (signatures.md §9), printed both as
+//! documented; X.509 SubjectPublicKeyInfo is the expected form (docs/protocol.md, signatures §9), printed both as
 //! one line of Base64 and as PEM.
 
 use base64::Engine;

@@ -1,4 +1,4 @@
-//! `canonical_form` (signatures.md §2) and `peek_activity` on any bytes.
+//! `canonical_form` (docs/protocol.md, signatures §2) and `peek_activity` on any bytes.
 //!
 //! Proves: neither panics; when a canonical form exists it is a fixed point (the canonical form
 //! of the canonical form is itself), it is never longer than the body, it is a compact object,

@@ -1,4 +1,4 @@
-//! The joint-operation kit parser `parse_kit` (inbound-kit.md, D14) for every `KitOp` × `KitVersion`
+//! The joint-operation kit parser `parse_kit` (docs/protocol.md (inbound-kit), D14) for every `KitOp` × `KitVersion`
 //! on the same body.
 //!
 //! Proves: no panic for any of the ten combinations; every error answers `000002`; accepted

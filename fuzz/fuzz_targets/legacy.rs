@@ -1,4 +1,4 @@
-//! The V1 GET parsers (inbound-legacy.md): `decode_query` in both decodings, then `parse_legacy`
+//! The V1 GET parsers (docs/protocol.md (inbound-legacy)): `decode_query` in both decodings, then `parse_legacy`
 //! and `parse_legacy_on` for both routes; `decode_extend_params` and `decrypt_contact` on the
 //! same text.
 //!

@@ -1,4 +1,4 @@
-//! The V1 `authToken` verifiers (signatures.md §6, D16): `verify_get` on a raw query,
+//! The V1 `authToken` verifiers (docs/protocol.md, signatures §6, D16): `verify_get` on a raw query,
 //! `verify_post` on a header and a JSON body, `post_timestamp`, and `decode_query`.
 //!
 //! Input: `key0 ␟ key1 ␟ raw query ␟ header token ␟ POST body` (␟ = 0xFF).

@@ -652,7 +652,7 @@ fn split_bytes<'a>(hay: &'a [u8], delim: &[u8]) -> Vec<&'a [u8]> {
     out
 }
 
-/// The documented mock orders (outbound.md §2), each with one line `<id>-000001`.
+/// The documented mock orders (docs/protocol.md, outbound §2), each with one line `<id>-000001`.
 pub fn mock_order(order_id: &str) -> Option<Value> {
     let (order_type, mode, period) = match order_id {
         "MOCKPERIODYEARNEW" => ("NEW", "PERIOD", Some(("year", 1))),

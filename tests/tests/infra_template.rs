@@ -12,7 +12,7 @@
 //!   stream only, to the function an event source mapping on the stream invokes, and no function
 //!   has a SAM stream or queue event (SAM would attach a managed policy these checks cannot see);
 //! * the table has the keys, TTL attribute, recovery, billing and stream the store relies on;
-//! * the ISV's side (spec isv.md): the Product API routes are served by `product-api`; the ISV
+//! * the ISV's side (README, "Connecting your product"): the Product API routes are served by `product-api`; the ISV
 //!   settings reach every function; `event-dispatch` is triggered by the open-event pointers on
 //!   the stream and every minute, and alone may `events:PutEvents`, on the configured bus only
 //!   and only when one is configured;
@@ -1037,7 +1037,7 @@ fn table_is_retained_on_stack_deletion_and_replacement() {
 // The ISV's side: Product API, event dispatch, event bus
 // ------------------------------------------------------------------------------------------------
 
-/// The Product API (spec isv.md §4), served by the function `product-api`.
+/// The Product API (README, "Connecting your product"), served by the function `product-api`.
 const PRODUCT_API_ROUTES: &[(&str, &str)] = &[
     ("GET", "/isv/v1/instances/{instanceId}"),
     ("POST", "/isv/v1/instances/{instanceId}/provisioned"),
@@ -1092,7 +1092,7 @@ fn product_api_routes_are_served_by_the_product_api_function() {
         .collect();
     assert_eq!(
         served, expected,
-        "{function_id} (product-api) must serve exactly the Product API routes of spec isv.md §4"
+        "{function_id} (product-api) must serve exactly the Product API routes of the README (Connecting your product)"
     );
     // Nothing else under /isv/: those paths are the Product API's, behind its bearer tokens.
     let strays: Vec<_> = declared_routes(&t)

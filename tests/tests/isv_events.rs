@@ -303,7 +303,7 @@ fn entry<'a>(list: &'a [Value], id: &str) -> Option<&'a Value> {
     list.iter().find(|e| e["id"] == id)
 }
 
-// ---- marketplace callback bodies (inbound-basic.md), thin production shapes
+// ---- marketplace callback bodies (docs/protocol.md (inbound-basic)), thin production shapes
 
 fn new_instance(order: &str, business: &str, test_flag: &str) -> Value {
     json!({"activity": "newInstance", "businessId": business, "orderId": order,

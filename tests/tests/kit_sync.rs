@@ -1,4 +1,4 @@
-//! The joint-operation kit sync interfaces (inbound-kit.md) through the Lambda adapter and the
+//! The joint-operation kit sync interfaces (docs/protocol.md (inbound-kit)) through the Lambda adapter and the
 //! pipeline, on SQLite and on DynamoDB (moto): verification of both schemes, every flag of every
 //! interface, both list forms, the directory each call leaves behind, repeats and debug traffic.
 
@@ -239,7 +239,7 @@ async fn application_sync_checks_the_client_secret_with_the_merchant_key() {
                "clientId":"bc20a1b2c3d4880d92f3","clientSecret":secret,"flag":flag,
                "testFlag":0,"timeStamp":now_utc8()})
     };
-    // The app may arrive before its tenant (inbound-kit.md §2.5).
+    // The app may arrive before its tenant (docs/protocol.md, inbound-kit §2.5).
     let a = v2(&app, KitOp::ApplicationSync, &body(&secret, 1)).await;
     assert_eq!(a.code(), "000000", "{}", a.body);
     let stored = dir.app("KSIDJF1234456").await.unwrap().unwrap();

@@ -1,5 +1,5 @@
 //! POST /saas in process: API Gateway v2 events through the Lambda adapter and the pipeline, on
-//! an in-memory SQLite store. One test per rule of inbound-basic.md §2.3 and per activity.
+//! an in-memory SQLite store. One test per rule of docs/protocol.md, inbound-basic §2.3 and per activity.
 
 use koogate_protocol::basic_signature;
 use koogate_runtime::pipeline::now_ms;

@@ -1,7 +1,7 @@
-//! The joint-operation login end to end (sso.md): a browser (an HTTP client with a cookie jar,
+//! The joint-operation login end to end (docs/protocol.md (sso)): a browser (an HTTP client with a cookie jar,
 //! following redirects) signs in through the koogate local server against a fake identity
 //! provider serving `/api/v1/oauth2/token`, `/api/v1/oauth2/userinfo` and `/api/v1/logout` as
-//! sso.md documents them, plus the sign-in step of the unified login page. Everything runs on
+//! docs/protocol.md (sso) documents them, plus the sign-in step of the unified login page. Everything runs on
 //! 127.0.0.1; the directory is seeded through `koogate_store::directory`, with a client secret
 //! RSA-OAEP-encrypted in the test to a key generated here, whose PEM is in the test secrets.
 
@@ -177,7 +177,7 @@ async fn idp_handle(
     let resp = match (method.as_str(), path.as_str()) {
         // The sign-in step of the unified login page: the user signs in as `user` of `tenant`,
         // and the page sends the browser to the registered callback with a code and the tenant
-        // (sso.md §3). It does not echo `state`.
+        // (docs/protocol.md, sso §3). It does not echo `state`.
         ("GET", "/unified-login/sign-in") => {
             let user = query_value(&query, "user").unwrap();
             let tenant = query_value(&query, "tenant").unwrap();
@@ -414,7 +414,7 @@ impl Harness {
     }
 }
 
-/// The unified login page, per sso.md §3: `ind=UNOP` and the appId after the `#` route.
+/// The unified login page, per docs/protocol.md, sso §3: `ind=UNOP` and the appId after the `#` route.
 fn assert_login_page(location: &str, idp_base: &str) {
     let (before, fragment) = location.split_once('#').expect("a # route");
     assert_eq!(before, format!("{idp_base}/unified-login/"));

@@ -1,4 +1,4 @@
-//! The seller console's checks of an answer (console.md §3), in its order and with its messages.
+//! The seller console's checks of an answer (docs/protocol.md, console §3), in its order and with its messages.
 //!
 //! Pure: given what came back, say whether the console would accept it and, if not, print what
 //! the console prints, so that a failure here reads like the failure an ISV would see online.
@@ -34,7 +34,7 @@ pub enum Expect {
     Code(&'static str),
 }
 
-/// Checks 2–8 of console.md §3 on `answer`, with `key` the key bound to the interface type and
+/// Checks 2–8 of docs/protocol.md, console §3 on `answer`, with `key` the key bound to the interface type and
 /// `limit` the wait limit (20 s for the console, 5 s for production traffic). On success, the
 /// parsed body for the case's own field checks (9, 10).
 pub fn check(

@@ -1,6 +1,6 @@
 //! `koogate sim`: the seller console's debugger, run locally against any endpoint in seconds.
 //!
-//! It builds the requests the console builds (console.md §2, §6): signed with the keys of a
+//! It builds the requests the console builds (docs/protocol.md, console §2, §6): signed with the keys of a
 //! secrets document, `testFlag` 1 unless `--production`; checks every answer as the console
 //! does ([`console`]); probes idempotency, nonce replay and bad signatures; prints a table, writes
 //! JSON and JUnit reports on request, and exits non-zero on any failure.

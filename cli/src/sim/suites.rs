@@ -1,4 +1,4 @@
-//! The cases of each suite: the console's saved cases (console.md §1 step 7), its replay and
+//! The cases of each suite: the console's saved cases (docs/protocol.md, console §1 step 7), its replay and
 //! idempotency expectations (§6.2) and the negative cases (§6.3, §6.4).
 //!
 //! Every case builds a fresh request as the console would (compact JSON, sorted top-level names,

@@ -1,4 +1,4 @@
-//! The joint-operation (联营) kit sync interfaces (inbound-kit.md): tenantSync, applicationSync,
+//! The joint-operation (联营) kit sync interfaces (docs/protocol.md (inbound-kit)): tenantSync, applicationSync,
 //! authSync, singleOrgSync and allOrgSync, each on its V2 path (`x-sign` headers, kit key) and its
 //! V1 path (`authToken` header, legacy key).
 //!

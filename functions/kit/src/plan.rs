@@ -32,7 +32,7 @@ pub async fn writes(
 }
 
 /// Add and modify store the tenant as sent (modify of an unknown tenant upserts); delete marks a
-/// known tenant deleted, which the login reads as "refuse its users" (sso.md).
+/// known tenant deleted, which the login reads as "refuse its users" (docs/protocol.md (sso)).
 async fn tenant(
     dir: &Directory<'_>,
     t: &TenantSync,
@@ -83,7 +83,7 @@ fn application(a: &ApplicationSync, now_ms: i64) -> Vec<DirectoryWrite> {
 
 /// Per user: add and modify write the user and the grant to the app; revoke (3) removes the
 /// grant and keeps the user; delete (0) removes the user and the grant. Users whose department
-/// is not synced yet are kept as sent (inbound-kit.md §2.5).
+/// is not synced yet are kept as sent (docs/protocol.md, inbound-kit §2.5).
 fn auth(a: &AuthSync, now_ms: i64) -> Vec<DirectoryWrite> {
     let mut out = Vec::with_capacity(a.users.len() * 2);
     for u in &a.users {

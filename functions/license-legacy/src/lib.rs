@@ -1,4 +1,4 @@
-//! `GET /license`: the old License interface (inbound-legacy.md §3), V1 authToken. The merchant
+//! `GET /license`: the old License interface (docs/protocol.md, inbound-legacy §3), V1 authToken. The merchant
 //! issues the license string (through the runtime's license-issuer hook) once per `orderId`: the
 //! answer is stored on the order's lock and replayed for every repeat, so the same order gets the
 //! same license and instanceId forever. The license lives on an instance record, so renewal,

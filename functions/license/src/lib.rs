@@ -1,4 +1,4 @@
-//! `POST /license`: the License 2.0 merchant interfaces (inbound-basic.md §6). The marketplace
+//! `POST /license`: the License 2.0 merchant interfaces (docs/protocol.md, inbound-basic §6). The marketplace
 //! owns the codes, so a code seen for the first time in one of these calls is recorded (D21);
 //! every change is a versioned read-modify-write of the code's record, and repeats change
 //! nothing and answer `000000` (D11).

@@ -1,4 +1,4 @@
-//! `POST /order-notify`: order notifications (inbound-basic.md §7). Each `(orderId,
+//! `POST /order-notify`: order notifications (docs/protocol.md, inbound-basic §7). Each `(orderId,
 //! orderLineId)` is recorded once (a conditional insert) and every delivery answers `000000`.
 //! The first delivery asks Query Order for the order's details inside the callback's budget and
 //! keeps them on the record (`enrichment: done`); when the marketplace does not answer in time

@@ -141,7 +141,7 @@ impl Function for SaasLegacyFunction {
 async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
     const ACTIVITY: &str = "newInstance";
     let debug = r.test_flag;
-    // Encrypted contacts must decrypt (inbound-legacy.md §5); they are checked, never logged.
+    // Encrypted contacts must decrypt (docs/protocol.md, inbound-legacy §5); they are checked, never logged.
     let key = call.key(InterfaceType::Legacy);
     let contact_type = call.app.config.v1_contact_encryption;
     for (name, value) in [("mobilePhone", &r.mobile_phone), ("email", &r.email)] {

@@ -1,7 +1,7 @@
-//! `GET /sso/callback?code=…&tenant=…[&state=…]`: finishes a login (sso.md §10 steps 2–7).
+//! `GET /sso/callback?code=…&tenant=…[&state=…]`: finishes a login (docs/protocol.md, sso §10 steps 2–7).
 //!
 //! The browser must carry the state cookie of a login started here within 10 minutes; a `state`
-//! in the query (the authorize endpoint echoes it, sso.md §4) must equal it. The started login is
+//! in the query (the authorize endpoint echoes it, docs/protocol.md, sso §4) must equal it. The started login is
 //! consumed once. Then: the tenant's domain and client from the directory, the secret decrypted
 //! only now (D15), code → tokens, tokens → user info, the account mapped to the directory, and a
 //! session opened.

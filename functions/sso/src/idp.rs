@@ -1,4 +1,4 @@
-//! The calls to a tenant's identity domain (sso.md §5–§7): token by code, token by refresh
+//! The calls to a tenant's identity domain (docs/protocol.md, sso §5–§7): token by code, token by refresh
 //! token, user info. HTTPS with rustls (ring, webpki roots); plain HTTP only where the settings
 //! allow it, which [`koogate_protocol::sso::identity_base`] checks before any call.
 //!
@@ -46,7 +46,7 @@ impl IdpClient {
         })
     }
 
-    /// `POST {base}/api/v1/oauth2/token` with `grant_type=authorization_code` (sso.md §5).
+    /// `POST {base}/api/v1/oauth2/token` with `grant_type=authorization_code` (docs/protocol.md, sso §5).
     pub async fn exchange_code(
         &self,
         base: &str,
@@ -67,7 +67,7 @@ impl IdpClient {
         self.token(base, &form).await
     }
 
-    /// `POST {base}/api/v1/oauth2/token` with `grant_type=refresh_token` (sso.md §6).
+    /// `POST {base}/api/v1/oauth2/token` with `grant_type=refresh_token` (docs/protocol.md, sso §6).
     pub async fn refresh(
         &self,
         base: &str,
@@ -84,7 +84,7 @@ impl IdpClient {
         self.token(base, &form).await
     }
 
-    /// `GET {base}/api/v1/oauth2/userinfo` with the bearer token (sso.md §7).
+    /// `GET {base}/api/v1/oauth2/userinfo` with the bearer token (docs/protocol.md, sso §7).
     pub async fn userinfo(&self, base: &str, access_token: &str) -> Result<UserInfo, IdpError> {
         let req = Request::builder()
             .method(Method::GET)

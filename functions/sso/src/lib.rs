@@ -1,4 +1,4 @@
-//! The joint-operation login (sso.md): `GET /sso/login` sends the browser to the marketplace's
+//! The joint-operation login (docs/protocol.md (sso)): `GET /sso/login` sends the browser to the marketplace's
 //! unified login page, `GET /sso/callback` exchanges the code at the tenant's identity domain,
 //! maps the account to the synced directory and opens a store-backed session, `GET /sso/session`
 //! tells the ISV's app who is signed in (re-checking the directory and refreshing the access

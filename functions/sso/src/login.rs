@@ -1,7 +1,7 @@
 //! `GET /sso/login?tenant=<tenantId>&return_to=<target>`: starts a login. The return target is
 //! checked here (no open redirect) and kept server-side with the tenant, under a single-use
 //! `state` bound to the browser by a 10-minute cookie; then the browser goes to the unified login
-//! page with the appId (sso.md §3).
+//! page with the appId (docs/protocol.md, sso §3).
 
 use std::sync::Arc;
 

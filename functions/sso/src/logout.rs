@@ -1,5 +1,5 @@
 //! `GET /sso/logout[?return_to=…]`: ends the session in the store first, then sends the browser
-//! to `{domainName}/api/v1/logout?redirect_url=…` (sso.md §8, §10 step 8). Without a session the
+//! to `{domainName}/api/v1/logout?redirect_url=…` (docs/protocol.md, sso §8, §10 step 8). Without a session the
 //! browser goes straight to the (checked) return target.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Who may sign in (sso.md §10 steps 3 and 6): the tenant exists and is not deleted, the app's
+//! Who may sign in (docs/protocol.md, sso §10 steps 3 and 6): the tenant exists and is not deleted, the app's
 //! client was synced, and the user exists, is enabled and has access to the app (authSync flag 3
 //! revokes it). Checked at the callback and again on every session call, so a sync that disables
 //! a user or deletes a tenant ends their sessions.

@@ -30,7 +30,7 @@ pub struct PendingLogin {
     pub used: bool,
 }
 
-/// A signed-in browser. Tokens stay here, server-side (sso.md §10 step 7).
+/// A signed-in browser. Tokens stay here, server-side (docs/protocol.md, sso §10 step 7).
 #[derive(Clone, Serialize, Deserialize)]
 pub struct Session {
     pub tenant_id: String,

@@ -2,7 +2,7 @@
 //!
 //! Every call re-checks the directory (a deleted tenant, a disabled, removed or revoked user ends
 //! the session) and refreshes the access token when less than the refresh margin is left
-//! (sso.md §6, §10 step 7), storing the refresh token returned each time. A refusal of the
+//! (docs/protocol.md, sso §6, §10 step 7), storing the refresh token returned each time. A refusal of the
 //! refresh ends the session; an unreachable identity domain keeps it while the access token is
 //! still valid.
 

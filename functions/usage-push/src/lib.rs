@@ -1,4 +1,4 @@
-//! The usage push (outbound.md §3): claims due usage records in batches of at most 1000, pushes
+//! The usage push (docs/protocol.md, outbound §3): claims due usage records in batches of at most 1000, pushes
 //! each batch in one call, and settles the records by the answer.
 //!
 //! Exactly once, as far as the merchant can make it:
@@ -166,7 +166,7 @@ enum Disposition {
 }
 
 /// Decides a failed call of `records` records, `attempts` being the most any of them had
-/// (outbound.md §3.5, §6).
+/// (docs/protocol.md, outbound §3.5, §6).
 fn dispose(e: &MarketplaceError, records: usize, attempts: u32, opts: &PushOptions) -> Disposition {
     match usage_push::refusal(e.http_status, e.code.as_deref(), e.transient) {
         Refusal::Data | Refusal::TooLarge if records > 1 => Disposition::Split,

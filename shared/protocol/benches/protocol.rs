@@ -1,4 +1,4 @@
-//! Per-callback CPU cost of the pure protocol steps (design.md §8).
+//! Per-callback CPU cost of the pure protocol steps (docs/PERFORMANCE.md).
 //!
 //! `cargo bench -p koogate-protocol` (or `-- --quick` for a short run).
 

@@ -1,4 +1,4 @@
-//! The `activity` routing value of the V2 basic interface (inbound-basic.md §1, §4, §5).
+//! The `activity` routing value of the V2 basic interface (docs/protocol.md, inbound-basic §1, §4, §5).
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! AES-CBC credential encryption (signatures.md §8, D9).
+//! AES-CBC credential encryption (docs/protocol.md, signatures §8, D9).
 //!
 //! ```text
 //! value = IV ‖ Base64(AES-CBC-PKCS7(key = SHA1PRNG(accessKey), iv = ASCII(IV), UTF-8(text)))
@@ -109,7 +109,7 @@ pub enum AesError {
 }
 
 /// Derives the AES key from the accessKey: the first 16 or 32 bytes of Java's `SHA1PRNG`
-/// seeded with the key's UTF-8 bytes (signatures.md §8.2, signed carry).
+/// seeded with the key's UTF-8 bytes (docs/protocol.md, signatures §8.2, signed carry).
 pub fn derive_key(access_key: &str, t: EncryptType) -> Vec<u8> {
     let full = sha1prng_32(access_key.as_bytes());
     full.get(..t.key_len())

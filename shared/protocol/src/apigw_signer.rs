@@ -1,4 +1,4 @@
-//! The Huawei API Gateway request signer, `SDK-HMAC-SHA256` (signatures.md §11, D18).
+//! The Huawei API Gateway request signer, `SDK-HMAC-SHA256` (docs/protocol.md, signatures §11, D18).
 //!
 //! Every open-API call the merchant makes (Query Order, usage push, license activation, uploads)
 //! is authenticated with the merchant's IAM AK/SK this way. The functions here only compute: the
@@ -263,7 +263,7 @@ pub fn verify(sk: &str, input: &SignInput<'_>, authorization: &Authorization<'_>
 mod tests {
     use super::*;
 
-    /// signatures.md §11.4 (Huawei Go SDK signer test 1).
+    /// docs/protocol.md, signatures §11.4 (Huawei Go SDK signer test 1).
     #[test]
     fn the_spec_vector() {
         let headers = [("X-Sdk-Date", "20060102T150405Z")];

@@ -1,4 +1,4 @@
-//! The V2 basic request signature: the `signature` URL query parameter (signatures.md §3, D1).
+//! The V2 basic request signature: the `signature` URL query parameter (docs/protocol.md, signatures §3, D1).
 //!
 //! ```text
 //! inner     = hex(HMAC-SHA256(accessKey, payload))
@@ -36,7 +36,7 @@ fn digest(access_key: &str, nonce: &str, timestamp: &str, payload: &[u8]) -> [u8
 /// matches, or `None` (answer `000001`).
 ///
 /// For each key in order (current first, then previous), the raw body is tried first and then
-/// its canonical form (signatures.md §2) if one exists and differs from the raw bytes (D1). The
+/// its canonical form (docs/protocol.md, signatures §2) if one exists and differs from the raw bytes (D1). The
 /// canonical form is computed at most once per call, and only when a raw attempt has failed.
 /// The signature is compared case-insensitively by decoding it to 32 bytes, in constant time; a
 /// value that is not 64 hex digits never matches. Empty keys are skipped: an unset key must not

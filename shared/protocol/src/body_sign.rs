@@ -1,11 +1,11 @@
-//! The `Body-Sign` response header (signatures.md §7, D5).
+//! The `Body-Sign` response header (docs/protocol.md, signatures §7, D5).
 //!
 //! ```text
 //! Body-Sign: sign_type="HMAC-SHA256", signature="<Base64(HMAC-SHA256(accessKey, body))>"
 //! ```
 //!
 //! Serialise the body once, compute [`header_value`] over those exact bytes, then write exactly
-//! those bytes. [`verify`] applies the Seller Console's response checks 6 and 7 (console.md §3)
+//! those bytes. [`verify`] applies the Seller Console's response checks 6 and 7 (docs/protocol.md, console §3)
 //! and is what the console emulator uses on our own answers.
 
 use base64::engine::general_purpose::STANDARD;

@@ -1,4 +1,4 @@
-//! The canonical JSON form of a request body (signatures.md §2).
+//! The canonical JSON form of a request body (docs/protocol.md, signatures §2).
 //!
 //! It reproduces what Huawei's sample verifier signs: the body bound to a map, `null` members
 //! dropped, top-level keys sorted, re-serialised compactly with Jackson's defaults. It is the

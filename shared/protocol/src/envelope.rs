@@ -1,4 +1,4 @@
-//! The response body: `{"resultCode":"…","resultMsg":"…",<fields>}` (inbound-basic.md §2.4, D5).
+//! The response body: `{"resultCode":"…","resultMsg":"…",<fields>}` (docs/protocol.md, inbound-basic §2.4, D5).
 //!
 //! The body is produced once, as pure ASCII: every non-ASCII character is written as a `\uXXXX`
 //! escape (a surrogate pair above U+FFFF), as the pages require for `memo`. Sign exactly the

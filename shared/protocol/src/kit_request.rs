@@ -1,13 +1,13 @@
-//! Typed requests of the five joint-operation kit interfaces (inbound-kit.md), V2 and V1.
+//! Typed requests of the five joint-operation kit interfaces (docs/protocol.md (inbound-kit)), V2 and V1.
 //!
 //! One parser per interface reads both versions, because they differ only in a few shapes
-//! (inbound-kit.md §8): V1 sends `userList` and `orgInfo` as strings holding JSON, V1 orgs name
+//! (docs/protocol.md, inbound-kit §8): V1 sends `userList` and `orgInfo` as strings holding JSON, V1 orgs name
 //! their department `name` instead of `orgName`, V1 users may nest some fields in `extension`, and
 //! the flag sets differ. Each shape is accepted wherever it could be meant (an array where a
 //! string is documented and the reverse), because refusing a sync loses the buyer's directory,
 //! while the flags are checked per version: a flag the version does not have is a bad request.
 
-// The fields are the spec's own, named as in inbound-kit.md, which documents each of them.
+// The fields are the spec's own, named as in docs/protocol.md (inbound-kit), which documents each of them.
 #![allow(missing_docs)]
 
 use crate::json::{self, Json};
@@ -80,7 +80,7 @@ impl Flag {
     }
 }
 
-/// The fields every kit body carries (inbound-kit.md §2.1).
+/// The fields every kit body carries (docs/protocol.md, inbound-kit §2.1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KitCommon {
     /// Empty when the call stems from the seller's own credential application or debugging.

@@ -1,4 +1,4 @@
-//! The joint-operation kit request signature: the `x-sign` header (signatures.md §4, D2).
+//! The joint-operation kit request signature: the `x-sign` header (docs/protocol.md, signatures §4, D2).
 //!
 //! ```text
 //! x-sign = hex(HMAC-SHA256(accessKey, accessKey ‖ x-nonce ‖ x-timestamp ‖ payload))

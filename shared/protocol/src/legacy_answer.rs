@@ -1,5 +1,5 @@
 //! Answers of the V1 GET activities that carry fields beyond `resultCode` / `resultMsg`
-//! (inbound-legacy.md §2.1, §2.7, §3.1).
+//! (docs/protocol.md, inbound-legacy §2.1, §2.7, §3.1).
 //!
 //! The builders take values already decided by the caller and return an [`Answer`] whose
 //! top-level fields are in the documented order. Credentials are always encrypted in V1
@@ -70,7 +70,7 @@ impl fmt::Debug for V1AppInfo {
     }
 }
 
-/// One `usageInfo` entry (pay-per-use instances and packages; inbound-basic.md §4.2).
+/// One `usageInfo` entry (pay-per-use instances and packages; docs/protocol.md, inbound-basic §4.2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct V1UsageInfo {
     /// `relatedInstanceId`: packages only, the pay-per-use instance that consumed it.

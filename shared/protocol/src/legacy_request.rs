@@ -1,10 +1,10 @@
 //! Typed, validated V1 GET requests: the SaaS V1 interface and the old License interface
-//! (inbound-legacy.md §2, §3).
+//! (docs/protocol.md, inbound-legacy §2, §3).
 //!
 //! Input: the parameters of a verified request, i.e. the `params` of
 //! [`crate::v1_auth::V1Verification::Verified`] (decoded, first value of each name). Output: one
 //! struct per activity. Failures are [`RequestError`]s naming the parameter, all `000002`
-//! (inbound-legacy.md §1.3 steps 6–7).
+//! (docs/protocol.md, inbound-legacy §1.3 steps 6–7).
 //!
 //! Values are kept as received (not trimmed); "present" means non-blank after trimming. Integer
 //! parameters must be decimal integers when present; informational parameters whose format the
@@ -34,7 +34,7 @@ use crate::v1_auth::param;
 /// separate because a product registers them separately (and they may be mounted apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LegacyRoute {
-    /// The SaaS V1 interface (inbound-legacy.md §2).
+    /// The SaaS V1 interface (docs/protocol.md, inbound-legacy §2).
     Saas,
     /// The old (first-generation) License interface (§3).
     License,
@@ -259,7 +259,7 @@ pub struct LinearValues {
     pub band_width: Option<i64>,
 }
 
-/// `newInstance` (inbound-legacy.md §2.1).
+/// `newInstance` (docs/protocol.md, inbound-legacy §2.1).
 ///
 /// `Debug` redacts `mobile_phone` and `email`.
 #[derive(Clone, PartialEq, Eq)]
@@ -787,7 +787,7 @@ fn refresh_license(p: &[(String, String)]) -> Result<V1RefreshLicense, RequestEr
 // ---------------------------------------------------------------------------------------------
 // saasExtendParams and encrypted contact data
 
-/// Standard alphabet, padding optional (inbound-legacy.md §6), trailing bits tolerated.
+/// Standard alphabet, padding optional (docs/protocol.md, inbound-legacy §6), trailing bits tolerated.
 const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
     &alphabet::STANDARD,
     GeneralPurposeConfig::new()
@@ -795,7 +795,7 @@ const LENIENT_BASE64: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
-/// Decodes `saasExtendParams` (inbound-legacy.md §6): standard Base64 (padding optional) of a
+/// Decodes `saasExtendParams` (docs/protocol.md, inbound-legacy §6): standard Base64 (padding optional) of a
 /// UTF-8 JSON array of `{"name": …, "value": …}` objects, into `(name, value)` pairs in received
 /// order.
 ///
@@ -834,7 +834,7 @@ pub fn decode_extend_params(value: &str) -> Result<Vec<(String, String)>, Reques
         .collect())
 }
 
-/// Decrypts a V1 `mobilePhone` or `email` (inbound-legacy.md §5) with the legacy key and the
+/// Decrypts a V1 `mobilePhone` or `email` (docs/protocol.md, inbound-legacy §5) with the legacy key and the
 /// product's key size.
 ///
 /// This is [`aes_credentials::decrypt`] after mapping spaces back to `+`: the value is

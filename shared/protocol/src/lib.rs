@@ -1,6 +1,6 @@
 //! KooGallery wire protocol for the merchant side: pure functions, no I/O, no async.
 //!
-//! What lives here, in the order a request meets it (design.md §3):
+//! What lives here, in the order a request meets it (README, "Layout"):
 //!
 //! * [`activity::peek_activity`] — unverified look at `activity` to pick the key set;
 //! * [`timestamp`] — request freshness (D3) and the calendar formats of the activities;
@@ -13,18 +13,18 @@
 //! * [`client_secret`] — the joint-operation `clientSecret`, RSA-OAEP with the three parameter
 //!   sets of D15;
 //! * [`sso`] — the pure parts of the joint-operation login: URLs, token and user-info answers,
-//!   the return-target allow-list, cookies (sso.md).
+//!   the return-target allow-list, cookies (docs/protocol.md (sso)).
 //!
 //! The other inbound families:
 //!
-//! * [`license_request::parse_license`] — License 2.0 merchant calls (inbound-basic.md §6, D21);
-//! * [`order_notify::parse_order_notify`] — the order notification (inbound-basic.md §7);
+//! * [`license_request::parse_license`] — License 2.0 merchant calls (docs/protocol.md, inbound-basic §6, D21);
+//! * [`order_notify::parse_order_notify`] — the order notification (docs/protocol.md, inbound-basic §7);
 //! * [`v1_auth`] — the V1 `authToken`, GET query and POST header forms, and the V1 `timeStamp`
-//!   (signatures.md §6, D16);
+//!   (docs/protocol.md, signatures §6, D16);
 //! * [`kit_request::parse_kit`] — the five joint-operation kit sync bodies, V2 and V1
-//!   (inbound-kit.md, D14);
+//!   (docs/protocol.md (inbound-kit), D14);
 //! * [`legacy_request::parse_legacy`] — typed V1 GET requests of the SaaS V1 and old License
-//!   interfaces, and [`legacy_answer`] — their answers with fields (inbound-legacy.md).
+//!   interfaces, and [`legacy_answer`] — their answers with fields (docs/protocol.md (inbound-legacy)).
 //!
 //! Every function is total: malformed, hostile or oversized input yields `None` or an error
 //! that says what failed, never a panic. Secrets are compared in constant time.

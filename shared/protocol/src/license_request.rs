@@ -1,4 +1,4 @@
-//! Typed, validated License 2.0 merchant requests (inbound-basic.md §6): `refreshLicenseCode`,
+//! Typed, validated License 2.0 merchant requests (docs/protocol.md, inbound-basic §6): `refreshLicenseCode`,
 //! `updateLicenseCodeStatus`, `releaseLicenseCode`.
 //!
 //! Same transport and conventions as [`crate::request::parse_basic`] (V2 URL signature with the

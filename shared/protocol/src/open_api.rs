@@ -1,4 +1,4 @@
-//! The marketplace's open APIs as seen by the merchant (outbound.md §2, §4–§6): paths, request
+//! The marketplace's open APIs as seen by the merchant (docs/protocol.md, outbound §2, §4–§6): paths, request
 //! bodies, response models, and the one rule that decides whether a failed call may be retried.
 //! Pure: the HTTP client in koogate-runtime sends what is built here.
 
@@ -36,7 +36,7 @@ pub enum Verdict {
     Success,
     /// Retry the identical request later (network trouble, 5xx, `MKT.0999`, throttling).
     Transient,
-    /// Do not retry unchanged: a business or configuration error (outbound.md §3.5, §7).
+    /// Do not retry unchanged: a business or configuration error (docs/protocol.md, outbound §3.5, §7).
     Permanent,
 }
 
@@ -46,14 +46,14 @@ pub fn is_success_code(code: &str) -> bool {
 }
 
 /// The `MKT.*` / `CBC.*` codes the error tables document as business or configuration errors
-/// (outbound.md §6.1; result-codes.md §2.1): retrying the identical request cannot succeed,
+/// (docs/protocol.md, outbound §6.1; docs/protocol.md, result-codes §2.1): retrying the identical request cannot succeed,
 /// whatever HTTP status carries them (the marketplace answers several of them with HTTP 500).
 pub const DOCUMENTED_PERMANENT_MKT_CODES: &[&str] = &[
     "MKT.0100", "MKT.0101", "MKT.0102", "MKT.0150", "MKT.0151", "MKT.0154", "MKT.0199", "MKT.9001",
     "MKT.9002", "MKT.9003", "MKT.9004", "CBC.0101", "CBC.0150",
 ];
 
-/// Classifies an HTTP answer by status and result code (outbound.md §3.5, §6, §7).
+/// Classifies an HTTP answer by status and result code (docs/protocol.md, outbound §3.5, §6, §7).
 ///
 /// Retryable: HTTP 429 and gateway throttling (`APIGW.0308`), `MKT.0999`, `92020001`, and any
 /// 5xx that carries no code or a code the tables do not document as a business error (an
@@ -96,7 +96,7 @@ pub fn result_message(body: &[u8]) -> Option<String> {
         .find_map(|k| v.get(*k).and_then(|c| c.as_str()).map(str::to_string))
 }
 
-/// Query Order answer (outbound.md §2). Unknown fields are ignored; every field the pages mark
+/// Query Order answer (docs/protocol.md, outbound §2). Unknown fields are ignored; every field the pages mark
 /// optional (and several they do not, which real answers leave `null`) is optional here.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -248,7 +248,7 @@ pub fn parse_license_answer(body: &[u8]) -> Option<LicenseAnswer> {
     serde_json::from_slice(body).ok()
 }
 
-/// The `isvUpdateFileReq` part of an upload (outbound.md §4).
+/// The `isvUpdateFileReq` part of an upload (docs/protocol.md, outbound §4).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UploadRequest {
     /// `CHARACTERS` or `FILE`.

@@ -1,4 +1,4 @@
-//! The order notification `orderNotify` (inbound-basic.md §7).
+//! The order notification `orderNotify` (docs/protocol.md, inbound-basic §7).
 //!
 //! Same transport and conventions as [`crate::request::parse_basic`] (V2 URL signature with the
 //! 通用接口 key), on a verified body. The notification carries identifiers only; the merchant

@@ -1,4 +1,4 @@
-//! Typed, validated V2 basic requests (inbound-basic.md §4 and §5).
+//! Typed, validated V2 basic requests (docs/protocol.md, inbound-basic §4 and §5).
 //!
 //! [`parse_basic`] runs pipeline steps 9–11 (JSON object, supported `activity`, mandatory
 //! fields) on a body whose signature has already been verified, and yields one struct per

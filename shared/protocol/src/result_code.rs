@@ -1,4 +1,4 @@
-//! Merchant result codes: the `resultCode` of every answer (result-codes.md §1).
+//! Merchant result codes: the `resultCode` of every answer (docs/protocol.md, result-codes §1).
 
 use std::fmt;
 
@@ -92,7 +92,7 @@ impl ResultCode {
         }
     }
 
-    /// The default `resultMsg`: Huawei's sample texts for the codes it uses (result-codes.md
+    /// The default `resultMsg`: Huawei's sample texts for the codes it uses (docs/protocol.md (result-codes)
     /// §1.5), short English texts from the code tables for the others.
     pub fn default_message(&self) -> &'static str {
         match self {

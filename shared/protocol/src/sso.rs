@@ -1,4 +1,4 @@
-//! The pure parts of the joint-operation login (sso.md): the URLs the browser is sent to, the
+//! The pure parts of the joint-operation login (docs/protocol.md (sso)): the URLs the browser is sent to, the
 //! token and user-info answers of the tenant's identity domain, the return-target allow-list,
 //! and the cookie and form encodings. The HTTP calls themselves live in the `sso` function.
 //!
@@ -7,7 +7,7 @@
 
 use serde_json::{Map, Value};
 
-/// The unified login page of the China site (sso.md §3); `ind=UNOP&appId=…` are appended.
+/// The unified login page of the China site (docs/protocol.md, sso §3); `ind=UNOP&appId=…` are appended.
 pub const UNIFIED_LOGIN_PAGE: &str =
     "https://macroverse.huaweicloud.com/unified-login/#/portal-login";
 
@@ -76,7 +76,7 @@ pub fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
-/// The unified login page for `app_id` (sso.md §3). `page` is the configured page (the China
+/// The unified login page for `app_id` (docs/protocol.md, sso §3). `page` is the configured page (the China
 /// site's by default); the parameters go after its `#` route, as the single-page app reads them.
 /// `state` is added as well: the page does not document echoing it, and the callback checks it
 /// whenever it comes back.
@@ -100,7 +100,7 @@ pub enum DomainError {
     Malformed,
 }
 
-/// The base URL of a tenant's identity domain (sso.md §1: `domainName` includes the scheme),
+/// The base URL of a tenant's identity domain (docs/protocol.md, sso §1: `domainName` includes the scheme),
 /// without a trailing slash. Plain `http://` only when `allow_http` (local tests and
 /// development): tokens and the client secret must not travel unencrypted.
 pub fn identity_base(domain_name: &str, allow_http: bool) -> Result<String, DomainError> {
@@ -126,7 +126,7 @@ pub fn identity_base(domain_name: &str, allow_http: bool) -> Result<String, Doma
     Ok(d.to_string())
 }
 
-/// `{domain}/api/v1/logout?redirect_url=…` (sso.md §8); without a target the identity domain
+/// `{domain}/api/v1/logout?redirect_url=…` (docs/protocol.md, sso §8); without a target the identity domain
 /// sends the browser to its login page.
 pub fn logout_url(identity_base: &str, redirect_url: Option<&str>) -> String {
     match redirect_url {
@@ -210,7 +210,7 @@ pub fn clear_cookie(name: &str) -> String {
     set_cookie(name, "", 0)
 }
 
-/// The identity domain's refusal (`{"error":…,"error_description":…}`, sso.md §5–§7), or a
+/// The identity domain's refusal (`{"error":…,"error_description":…}`, docs/protocol.md, sso §5–§7), or a
 /// description of an answer that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("identity provider answered HTTP {status}: {error}{}", description.as_deref().map(|d| format!(" ({d})")).unwrap_or_default())]
@@ -251,7 +251,7 @@ impl OAuthError {
     }
 }
 
-/// A successful token answer (sso.md §5, §6).
+/// A successful token answer (docs/protocol.md, sso §5, §6).
 #[derive(Clone, PartialEq, Eq)]
 pub struct TokenGrant {
     /// The bearer token of the user-info call.
@@ -275,7 +275,7 @@ impl std::fmt::Debug for TokenGrant {
     }
 }
 
-/// The documented default lifetime of an access token (sso.md §5).
+/// The documented default lifetime of an access token (docs/protocol.md, sso §5).
 pub const DEFAULT_EXPIRES_IN: i64 = 7200;
 
 /// Reads the token endpoint's answer: HTTP 200 with `access_token`, or the refusal.
@@ -310,7 +310,7 @@ pub fn parse_token_answer(status: u16, body: &[u8]) -> Result<TokenGrant, OAuthE
     })
 }
 
-/// The user-info fields the login uses (sso.md §7). Contact data (`email`, `mobile`) is not
+/// The user-info fields the login uses (docs/protocol.md, sso §7). Contact data (`email`, `mobile`) is not
 /// read: the login does not need it and it must never reach a log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserInfo {

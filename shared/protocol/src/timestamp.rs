@@ -1,4 +1,4 @@
-//! Timestamps: request freshness (signatures.md §5, D3) and the calendar formats of the
+//! Timestamps: request freshness (docs/protocol.md, signatures §5, D3) and the calendar formats of the
 //! activities (`expireTime` D11, `getLicenseAsync` times, `statisticalTime`).
 //!
 //! All calendar values are UTC. The civil-date arithmetic is Howard Hinnant's
@@ -105,7 +105,7 @@ pub fn parse_expire_time(s: &str) -> Result<i64, TimestampError> {
 }
 
 /// Parses exactly 17 digits `yyyyMMddHHmmssSSS`, read as UTC, into epoch milliseconds: the V1
-/// `timeStamp` (signatures.md §6.2, D16) and the form written by [`format_compact_ms`].
+/// `timeStamp` (docs/protocol.md, signatures §6.2, D16) and the form written by [`format_compact_ms`].
 ///
 /// Unlike [`parse_expire_time`] the 14-digit form is refused: a V1 `timeStamp` is always sent with
 /// milliseconds, and it is also part of the HMAC key, so a shorter value is not what was signed.
@@ -127,7 +127,7 @@ pub fn parse_compact_ms(s: &str) -> Result<i64, TimestampError> {
 }
 
 /// Parses a `getLicenseAsync` time: `yyyy-MM-dd HH:mm:ss` followed by nothing, `Z`, `z`, ` Z`
-/// or ` z`, all meaning UTC (inbound-basic.md §5), into epoch milliseconds.
+/// or ` z`, all meaning UTC (docs/protocol.md, inbound-basic §5), into epoch milliseconds.
 pub fn parse_license_time(s: &str) -> Result<i64, TimestampError> {
     const FORMAT: &str = "yyyy-MM-dd HH:mm:ss with an optional Z (UTC)";
     let b = s.as_bytes();

@@ -1,4 +1,4 @@
-//! Pay-per-use usage push (outbound.md §3, signatures.md §10, D17): the record and body formats
+//! Pay-per-use usage push (docs/protocol.md, outbound §3, docs/protocol.md, signatures §10, D17): the record and body formats
 //! of the new and the old endpoint, the deep-sorted compact body, the `ts`/`nonce`/`signature`
 //! header signature, and the validation of a usage interval and value.
 //!
@@ -83,7 +83,7 @@ pub fn body(endpoint: Endpoint, records: &[UsageEntry]) -> String {
 
 /// Re-serialises any JSON text with object keys sorted at every level (UTF-16 code units, the
 /// last occurrence of a repeated name winning), compactly, strings minimally escaped
-/// (signatures.md §2 step 5), number literals kept. `None` when `bytes` is not JSON.
+/// (docs/protocol.md, signatures §2 step 5), number literals kept. `None` when `bytes` is not JSON.
 pub fn sorted_compact(bytes: &[u8]) -> Option<String> {
     let value = json::parse(bytes).ok()?;
     let mut out = String::with_capacity(bytes.len());
@@ -188,7 +188,7 @@ pub fn normalise_value(v: &str) -> Result<String, UsageError> {
     })
 }
 
-/// Validates an interval for recording at `now_ms` (outbound.md §3.3): both times well formed,
+/// Validates an interval for recording at `now_ms` (docs/protocol.md, outbound §3.3): both times well formed,
 /// `begin < end ≤ now`, `begin` not older than 21 days. Returns `(begin_ms, end_ms)`.
 pub fn check_interval(begin: &str, end: &str, now_ms: i64) -> Result<(i64, i64), UsageError> {
     let b = parse_time(begin).ok_or(UsageError::BadTime("begin_time"))?;
@@ -241,7 +241,7 @@ pub fn metering_sn_revision(instance_id: &str, begin: &str, end: &str, revision:
     hex::encode(d.get(..16).unwrap_or(&[]))
 }
 
-/// What a refused usage-push call means for the records it carried (outbound.md §3.5, §6.1).
+/// What a refused usage-push call means for the records it carried (docs/protocol.md, outbound §3.5, §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
     /// A documented, permanent data error about the content of records (`MKT.0100`,
@@ -307,7 +307,7 @@ mod tests {
         }
     }
 
-    /// The bodies of outbound.md §3.1 and §3.2, byte for byte.
+    /// The bodies of docs/protocol.md, outbound §3.1 and §3.2, byte for byte.
     #[test]
     fn bodies_match_the_published_examples() {
         assert_eq!(

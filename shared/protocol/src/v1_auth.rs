@@ -1,4 +1,4 @@
-//! The V1 `authToken` (signatures.md §6, inbound-legacy.md §1.2 and §4, D16).
+//! The V1 `authToken` (docs/protocol.md, signatures §6, docs/protocol.md, inbound-legacy §1.2 and §4, D16).
 //!
 //! ```text
 //! joined    = name=value&name=value…   (every parameter but authToken, sorted by name)
@@ -33,13 +33,13 @@ pub const TIME_STAMP: &str = "timeStamp";
 /// Default freshness window of a V1 `timeStamp`: ±15 minutes (D16).
 pub const DEFAULT_WINDOW_MS: i64 = 15 * 60 * 1_000;
 
-/// UTC+8, the zone some kit pages give the V1 body `timeStamp` in (inbound-kit.md §8).
+/// UTC+8, the zone some kit pages give the V1 body `timeStamp` in (docs/protocol.md, inbound-kit §8).
 const UTC8_OFFSET_MS: i64 = 8 * 3_600_000;
 
 // ---------------------------------------------------------------------------------------------
 // Query decoding
 
-/// How to percent-decode a query component (inbound-legacy.md §1.2).
+/// How to percent-decode a query component (docs/protocol.md, inbound-legacy §1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Decoding {
     /// `%XY` decoded, `+` kept as `+`: the primary form (D16).
@@ -124,7 +124,7 @@ pub fn decode_query(raw_query: &str, decoding: Decoding) -> Vec<(String, String)
         .collect()
 }
 
-/// The first value of `name` (inbound-legacy.md §1.2 rule 4: the first value counts).
+/// The first value of `name` (docs/protocol.md, inbound-legacy §1.2 rule 4: the first value counts).
 pub fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params
         .iter()
@@ -183,14 +183,14 @@ fn match_key(keys: &[String], params: &[(String, String)], received: &[u8; 32]) 
 
 /// Decodes a received token to its 32 bytes. Spaces are mapped back to `+` first: a Base64 token
 /// never contains a space, so a space can only be a `+` that some layer form-decoded
-/// (inbound-legacy.md §1.2 rule 3).
+/// (docs/protocol.md, inbound-legacy §1.2 rule 3).
 fn decode_token(token: &str) -> Option<[u8; 32]> {
     let token = token.replace(' ', "+");
     let bytes = STANDARD.decode(token.as_bytes()).ok()?;
     <[u8; 32]>::try_from(bytes).ok()
 }
 
-/// Computes the GET-form token of already decoded parameters (signatures.md §6.1).
+/// Computes the GET-form token of already decoded parameters (docs/protocol.md, signatures §6.1).
 ///
 /// `params` are the decoded query parameters in any order; a parameter named `authToken` is
 /// ignored, and for a repeated name the first value counts. The key is `access_key` followed by
@@ -218,7 +218,7 @@ pub enum V1Verification {
     },
     /// No `authToken`, or a blank one: `000001`.
     MissingToken,
-    /// No `timeStamp`, or a blank one: `000002` (inbound-legacy.md §1.3 step 2).
+    /// No `timeStamp`, or a blank one: `000002` (docs/protocol.md, inbound-legacy §1.3 step 2).
     MissingTimestamp,
     /// The token does not match under any key in either decoding: `000001`.
     Mismatch,
@@ -266,7 +266,7 @@ impl fmt::Debug for V1Verification {
 /// (form-decoding it would only turn its `+` into spaces that are then mapped back); it must be
 /// Base64 of 32 bytes, compared in constant time. Freshness and replay are the caller's (§6.2):
 /// use [`parse_v1_timestamp`] on the `timeStamp` of [`decode_query`] before this call to keep
-/// the order of inbound-legacy.md §1.3.
+/// the order of docs/protocol.md, inbound-legacy §1.3.
 pub fn verify_get(keys: &[String], raw_query: &str) -> V1Verification {
     let strict = decode_query(raw_query, Decoding::Strict);
     let auth_token = match param(&strict, AUTH_TOKEN) {
@@ -351,7 +351,7 @@ pub fn post_timestamp(body: &[u8]) -> Option<String> {
     member_text(json::parse(body).ok()?.get(TIME_STAMP)?)
 }
 
-/// Computes the POST-form token of a JSON body (signatures.md §6.3); `None` when the body is not
+/// Computes the POST-form token of a JSON body (docs/protocol.md, signatures §6.3); `None` when the body is not
 /// a JSON object. The key is `access_key` followed by the body's `timeStamp` text.
 pub fn sign_post(access_key: &str, body: &[u8]) -> Option<String> {
     let pairs = post_pairs(body)?;
@@ -360,7 +360,7 @@ pub fn sign_post(access_key: &str, body: &[u8]) -> Option<String> {
     Some(STANDARD.encode(mac(access_key, time_stamp, &joined)))
 }
 
-/// Verifies the `authToken` header of a V1 POST call (signatures.md §6.3) and returns the index
+/// Verifies the `authToken` header of a V1 POST call (docs/protocol.md, signatures §6.3) and returns the index
 /// in `keys` of the first key that matches, or `None` (answer `000001`).
 ///
 /// The message is built from the top-level members except `authToken`, rendered as text (see

@@ -1,4 +1,4 @@
-//! V1 GET requests of the SaaS V1 and old License interfaces (inbound-legacy.md §2, §3), with
+//! V1 GET requests of the SaaS V1 and old License interfaces (docs/protocol.md, inbound-legacy §2, §3), with
 //! the spec's example queries copied here, `saasExtendParams` (§6), encrypted contact data (§5)
 //! and the V1 answers.
 

@@ -1,4 +1,4 @@
-//! License 2.0 merchant calls (inbound-basic.md §6) and `orderNotify` (§7), with the spec's
+//! License 2.0 merchant calls (docs/protocol.md, inbound-basic §6) and `orderNotify` (§7), with the spec's
 //! example bodies copied here.
 
 use koogate_protocol::license_request::{

@@ -1,4 +1,4 @@
-//! Parsing of every V2 basic activity, with the spec's example bodies (inbound-basic.md §4, §5)
+//! Parsing of every V2 basic activity, with the spec's example bodies (docs/protocol.md, inbound-basic §4, §5)
 //! copied here, and the bad-input classes of D13 / D22.
 
 use koogate_protocol::request::MAX_QUERY_IDS;

@@ -1,5 +1,5 @@
-//! The V1 `authToken` (signatures.md §6, D16): the §6.1 vector copied here, the `+` / `%2B`
-//! decoding cases of inbound-legacy.md §1.2, the POST form of §6.3 and V1 freshness.
+//! The V1 `authToken` (docs/protocol.md, signatures §6, D16): the §6.1 vector copied here, the `+` / `%2B`
+//! decoding cases of docs/protocol.md, inbound-legacy §1.2, the POST form of §6.3 and V1 freshness.
 
 use koogate_protocol::v1_auth::encode_component as encode;
 use koogate_protocol::v1_auth::{
@@ -253,7 +253,7 @@ fn decode_query_forms() {
 
 // ---- POST form ---------------------------------------------------------------------------------
 
-/// The tenantSync example of inbound-legacy.md §4.
+/// The tenantSync example of docs/protocol.md, inbound-legacy §4.
 const POST_BODY: &str = r#"{"instanceId":"huaiweitest123456","orderId":"CS1906666666ABCDE","tenantId":"68cbc86abc2018ab880d92f36422fa0e","tenantCode":"huawei","name":"huaiweitest","domainName":"https://example.tenantaccount.com","flag":1,"testFlag":0,"timeStamp":"20220413093539534"}"#;
 /// Base64(HMAC-SHA256(TestAccessKey123 ‖ 20220413093539534, "domainName=…&flag=1&…&timeStamp=…")),
 /// computed independently of this crate.

@@ -1,4 +1,4 @@
-//! The test vectors of signatures.md, copied here (the crate never reads the spec at build or
+//! The test vectors of docs/protocol.md (signatures), copied here (the crate never reads the spec at build or
 //! test time), exercised through the public API.
 
 use koogate_protocol::aes_credentials::{self, EncryptType};

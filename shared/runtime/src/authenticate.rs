@@ -1,5 +1,5 @@
-//! Authentication of each scheme, in the order the spec gives (inbound-basic.md §2.3 for the V2
-//! URL signature, inbound-legacy.md §1.3 for the V1 authToken): the first failure decides.
+//! Authentication of each scheme, in the order the spec gives (docs/protocol.md, inbound-basic §2.3 for the V2
+//! URL signature, docs/protocol.md, inbound-legacy §1.3 for the V1 authToken): the first failure decides.
 //!
 //! This is the pure half; the replay guard (which needs the store) runs in the pipeline right
 //! after, so that only verified nonces and tokens are ever stored.
@@ -77,7 +77,7 @@ pub fn v1_query(
     }
 }
 
-/// Kit V2 (inbound-kit.md §1.1): method, size, `x-timestamp`, `x-nonce`, `x-sign`, in that
+/// Kit V2 (docs/protocol.md, inbound-kit §1.1): method, size, `x-timestamp`, `x-nonce`, `x-sign`, in that
 /// order; the signature over the canonical body first, then the raw bytes (D2).
 pub fn kit_headers(
     inbound: &Inbound,
@@ -112,7 +112,7 @@ pub fn kit_headers(
     }
 }
 
-/// Kit V1 (inbound-kit.md §8): `authToken` header over the body members, the body's `timeStamp`
+/// Kit V1 (docs/protocol.md, inbound-kit §8): `authToken` header over the body members, the body's `timeStamp`
 /// fresh under either time-zone reading (D16), then the token against every legacy key.
 pub fn v1_body(
     inbound: &Inbound,

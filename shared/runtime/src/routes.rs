@@ -49,10 +49,10 @@ pub enum AuthScheme {
     UrlSignature,
     /// V1: `authToken` and `timeStamp` in the URL query, over the other query parameters.
     V1QueryToken,
-    /// Kit V2: `x-sign`, `x-timestamp`, `x-nonce` headers over the JSON body (signatures.md §4).
+    /// Kit V2: `x-sign`, `x-timestamp`, `x-nonce` headers over the JSON body (docs/protocol.md, signatures §4).
     KitHeaders,
     /// Kit V1: `authToken` header over the body's members, keyed with the body's `timeStamp`
-    /// (signatures.md §6.3).
+    /// (docs/protocol.md, signatures §6.3).
     V1BodyToken,
     /// Not signed: a browser route served by a [`crate::web::WebFunction`] (redirects, cookies
     /// and JSON), never by the signed pipeline.
@@ -182,7 +182,7 @@ pub const ROUTES: &[Route] = &[
         interface: InterfaceType::Legacy,
         scheme: AuthScheme::V1BodyToken,
     },
-    // ---- joint-operation login (sso.md): one browser function on four routes ----
+    // ---- joint-operation login (docs/protocol.md (sso)): one browser function on four routes ----
     Route {
         method: "GET",
         path: "/sso/login",

@@ -20,7 +20,7 @@ pub struct Secrets {
     #[serde(default)]
     pub iam: Option<IamCredentials>,
     /// Standard Webhooks secrets (`whsec_…`), current first: every request to the ISV's product
-    /// is signed with each (isv.md §1).
+    /// is signed with each (README, "Connecting your product").
     #[serde(default)]
     pub webhook_secrets: Vec<String>,
     /// Bearer tokens of the Product API (`/isv/v1`), any of which is accepted.

@@ -3,7 +3,7 @@
 //! their own behind authorisation). See docs/usage.md for the whole life of a record.
 //!
 //! A record is one instance and one closed interval. It is validated against the documented
-//! timing rules (outbound.md §3.3) and against the instance it bills, and stored once with a
+//! timing rules (docs/protocol.md, outbound §3.3) and against the instance it bills, and stored once with a
 //! `metering_sn` derived from its key and revision:
 //! * the same interval with the same value again: `AlreadyRecorded`, nothing changes;
 //! * another value for an interval that is pending or pushed: refused (`conflict`): an interval
@@ -329,7 +329,7 @@ fn same_usage(stored: &UsageRecord, new: &UsageData) -> bool {
         && stored.data.relate_pkg_instance == new.relate_pkg_instance
 }
 
-/// The cumulative usage of an instance for queryInstance's `usageInfo` (inbound-basic.md):
+/// The cumulative usage of an instance for queryInstance's `usageInfo` (docs/protocol.md (inbound-basic)):
 /// the sum of every record not refused by the marketplace, and the end of the latest interval
 /// as `statisticalTime` (`yyyyMMddHHmmssSSS`, UTC). `None` when nothing was recorded.
 pub fn cumulative(records: &[UsageRecord]) -> Option<(String, String)> {

@@ -1,5 +1,5 @@
-//! The joint-operation (联营) directory: what the five kit sync interfaces push (inbound-kit.md)
-//! and what the marketplace login reads back (sso.md).
+//! The joint-operation (联营) directory: what the five kit sync interfaces push (docs/protocol.md (inbound-kit))
+//! and what the marketplace login reads back (docs/protocol.md (sso)).
 //!
 //! Everything of one tenant lives in one partition (`tenant#<tenantId>`), one item per object:
 //!
@@ -61,7 +61,7 @@ pub struct Tenant {
     pub tenant_id: String,
     pub tenant_code: String,
     pub name: String,
-    /// The tenant's identity domain, with scheme: the base of every login call (sso.md).
+    /// The tenant's identity domain, with scheme: the base of every login call (docs/protocol.md (sso)).
     pub domain_name: String,
     pub instance_id: String,
     pub order_id: String,
@@ -102,7 +102,7 @@ pub struct User {
     /// The login account, equal to `userName` of `/oauth2/userinfo`; unique inside the tenant.
     pub user_name: String,
     pub name: String,
-    /// May name a department that has not been synced yet (inbound-kit.md §2.5).
+    /// May name a department that has not been synced yet (docs/protocol.md, inbound-kit §2.5).
     pub org_code: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<String>,

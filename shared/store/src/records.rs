@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Partition;
 
-/// The instance states of inbound-basic.md §3. `Released` is final.
+/// The instance states of docs/protocol.md, inbound-basic §3. `Released` is final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum InstanceState {
@@ -202,7 +202,7 @@ pub struct OrderNotification {
     pub event_ids: Vec<String>,
 }
 
-/// An order line as Query Order describes it (outbound.md §2), kept on the records it concerns.
+/// An order line as Query Order describes it (docs/protocol.md, outbound §2), kept on the records it concerns.
 /// The buyer's phone and e-mail are not kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderDetails {
@@ -245,7 +245,7 @@ pub struct OrderDetails {
 
 // ---- usage metering (pay-per-use) ----------------------------------------------------------------
 
-/// The identity of a usage record: one instance, one interval (outbound.md §3.4: the marketplace
+/// The identity of a usage record: one instance, one interval (docs/protocol.md, outbound §3.4: the marketplace
 /// treats a second record with the same bounds as a duplicate, so this is also the merchant's key).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UsageKey {

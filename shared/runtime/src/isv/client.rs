@@ -1,4 +1,4 @@
-//! Signed HTTP requests to the ISV's product (isv.md §1): every event delivery and every
+//! Signed HTTP requests to the ISV's product (README, "Connecting your product"): every event delivery and every
 //! provisioning, change-check and license-issue request goes through [`ProductClient::post`].
 
 use std::sync::Arc;

@@ -14,7 +14,7 @@ pub use koogate_store::records::OrderDetails as EnrichedOrder;
 /// A successful license activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActivatedLicense {
-    /// `92020003` "illegal state": the code was active already (outbound.md §5.1).
+    /// `92020003` "illegal state": the code was active already (docs/protocol.md, outbound §5.1).
     pub already_active: bool,
     /// The answer's `data` (activation: `license_code_info` as a JSON string), if any.
     pub data: Option<serde_json::Value>,

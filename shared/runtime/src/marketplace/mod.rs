@@ -1,4 +1,4 @@
-//! The marketplace client: every call koogate makes to KooGallery's open APIs (outbound.md).
+//! The marketplace client: every call koogate makes to KooGallery's open APIs (docs/protocol.md (outbound)).
 //!
 //! One [`Marketplace`] per process, built once from configuration and the IAM AK/SK. A call is
 //! a [`Request`] (method, path, query, body, extra headers) that is **re-signed on every

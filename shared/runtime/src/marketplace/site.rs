@@ -1,4 +1,4 @@
-//! Which marketplace host to call (outbound.md §1, D19), from configuration.
+//! Which marketplace host to call (docs/protocol.md, outbound §1, D19), from configuration.
 
 use std::time::Duration;
 
@@ -95,7 +95,7 @@ impl std::fmt::Display for BaseUrl {
     }
 }
 
-/// Which usage-push endpoint to use (outbound.md §3).
+/// Which usage-push endpoint to use (docs/protocol.md, outbound §3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UsageEndpointChoice {
     /// `…/global/v1/isv/usage-data` with the header signature (and API Gateway signing when an
