@@ -14,13 +14,14 @@ FUZZ_SMOKE_SECONDS ?= 10
 # The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke
+.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud
 
 help:
 	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
 	@echo "make test    install the test tools into $(VENV) and run every test (cfn-lint, moto, cargo-lambda)"
 	@echo "make build   cargo lambda build --release (the Lambda functions)"
 	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
+	@echo "make package-huaweicloud  FunctionGraph HTTP-function zips (x86_64, aarch64) in dist/huaweicloud; see infra/huaweicloud/README.md"
 	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
 	@echo "make bench   criterion benchmarks and a load run against koogate serve"
 	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default $(FUZZ_SECONDS)); table in docs/bench-output/fuzz.md"
@@ -69,6 +70,14 @@ FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync ap
 
 build: $(VENV_STAMP)
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+# Huawei Cloud: FunctionGraph HTTP-function code packages (bootstrap + koogate), one per
+# architecture, cross-compiled with cargo-lambda/zig from the venv. HUAWEICLOUD_ARCHS=x86_64 builds
+# one. Not part of `make test` (release builds); the smoke test packages a debug host build.
+HUAWEICLOUD_ARCHS ?= x86_64 aarch64
+
+package-huaweicloud: $(VENV_STAMP)
+	packaging/huaweicloud/package.sh --profile release $(addprefix --arch ,$(HUAWEICLOUD_ARCHS))
 
 deploy: build
 	cd infra && sam build && sam deploy --guided
