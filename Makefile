@@ -59,7 +59,7 @@ test: $(VENV_STAMP)
 	@echo "== cargo build of the saas function binary (cargo lambda watch runs it) and of koogate (koogate sim runs against koogate serve)"
 	cargo build -p koogate-saas --bin saas -p koogate-cli --bin koogate
 	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
-	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
+	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 KOOGATE_REQUIRE_HCL2=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
 	@echo "== fuzz smoke run: every cargo-fuzz target for $(FUZZ_SMOKE_SECONDS)s (make fuzz runs longer)"
 	$(MAKE) --no-print-directory fuzz-smoke
 	@echo "== summary"
