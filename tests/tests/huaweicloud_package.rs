@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use koogate_tests::{free_port, http_request, KillOnDrop};
+use koogate_tests::{free_port, http_request, signed_query, KillOnDrop};
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -64,10 +64,10 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         .collect()
 }
 
-/// Starts the bootstrap with `env`, waits for an answer to an unsigned `POST /saas` (koogate
-/// answers every marketplace route with HTTP 200 and a resultCode, here a signature failure), and
-/// returns that answer's body.
-async fn start_and_call(dir: &Path, env: &[(&str, String)], addr: &str) -> String {
+/// Starts the bootstrap with `env`, waits for an answer to a debug `queryInstance` on `POST /saas`
+/// signed with the basic `key` of the secrets document, and returns that answer's body after
+/// checking it is signed (`Body-Sign`): koogate verified the request with the key it read.
+async fn start_and_call(dir: &Path, env: &[(&str, String)], addr: &str, key: &str) -> String {
     let mut cmd = Command::new(dir.join("bootstrap"));
     cmd.current_dir(dir)
         .env_remove("KOOGATE_SECRETS_FILE")
@@ -81,14 +81,28 @@ async fn start_and_call(dir: &Path, env: &[(&str, String)], addr: &str) -> Strin
         cmd.env(k, v);
     }
     let _child = KillOnDrop(cmd.spawn().expect("bootstrap starts"));
-    let url = format!("http://{addr}/saas");
     let body = r#"{"activity":"queryInstance","instanceId":"smoke","testFlag":"1"}"#;
     let started = Instant::now();
     loop {
+        let url = format!("http://{addr}/saas?{}", signed_query(key, body.as_bytes()));
         match http_request("POST", &url, &[], body.as_bytes().to_vec()).await {
-            Ok((status, _, bytes)) => {
-                assert_eq!(status, 200, "koogate answers marketplace routes with HTTP 200");
-                return String::from_utf8_lossy(&bytes).into_owned();
+            Ok((status, headers, bytes)) => {
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                assert_eq!(
+                    status, 200,
+                    "koogate answers marketplace routes with HTTP 200"
+                );
+                assert!(
+                    headers.iter().any(|(k, _)| k == "body-sign"),
+                    "a verified request's answer carries Body-Sign: {text}"
+                );
+                for refused in ["000001", "000002"] {
+                    assert!(
+                        !text.contains(&format!("\"resultCode\":\"{refused}\"")),
+                        "the signature did not verify with the document's basic key: {text}"
+                    );
+                }
+                return text;
             }
             Err(e) if started.elapsed() > Duration::from_secs(30) => {
                 panic!("nothing answers on {addr} 30 s after the bootstrap started: {e}")
@@ -124,9 +138,17 @@ async fn host_zip_bootstrap_serves_on_port_8000() {
 
     let entries = unpack(&zip, &unpacked);
     let names: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["bootstrap", "koogate"], "the zip's root holds exactly these");
+    assert_eq!(
+        names,
+        ["bootstrap", "koogate"],
+        "the zip's root holds exactly these"
+    );
     for (name, mode) in &entries {
-        assert_eq!(mode & 0o755, 0o755, "{name} is not executable (mode {mode:o})");
+        assert_eq!(
+            mode & 0o755,
+            0o755,
+            "{name} is not executable (mode {mode:o})"
+        );
     }
 
     let secrets = tmp.join("secrets.json");
@@ -137,6 +159,11 @@ async fn host_zip_bootstrap_serves_on_port_8000() {
         .unwrap();
     assert!(init.success());
     let secrets_json = std::fs::read_to_string(&secrets).unwrap();
+    let document: serde_json::Value = serde_json::from_str(&secrets_json).unwrap();
+    let key = document["access_keys"]["basic"][0]
+        .as_str()
+        .expect("access_keys.basic[0]")
+        .to_string();
 
     // Port 8000 as on FunctionGraph when it is free here; otherwise the override.
     let port_8000_free = TcpListener::bind("0.0.0.0:8000").is_ok();
@@ -159,8 +186,8 @@ async fn host_zip_bootstrap_serves_on_port_8000() {
     if let Some(a) = &addr_env {
         env.push(("KOOGATE_ADDR", a.clone()));
     }
-    let answer = start_and_call(&unpacked, &env, &addr).await;
-    assert!(answer.contains("\"resultCode\":\"000001\""), "{answer}");
+    let answer = start_and_call(&unpacked, &env, &addr, &key).await;
+    assert!(answer.contains("\"resultCode\""), "{answer}");
 
     // 2. The FunctionGraph way: the document in KOOGATE_SECRETS_JSON, written to a private file.
     let private_tmp = tmp.join("fgs-tmp");
@@ -176,8 +203,8 @@ async fn host_zip_bootstrap_serves_on_port_8000() {
     if let Some(a) = &addr_env {
         env.push(("KOOGATE_ADDR", a.clone()));
     }
-    let answer = start_and_call(&unpacked, &env, &addr).await;
-    assert!(answer.contains("\"resultCode\":\"000001\""), "{answer}");
+    let answer = start_and_call(&unpacked, &env, &addr, &key).await;
+    assert!(answer.contains("\"resultCode\""), "{answer}");
     let written: Vec<_> = std::fs::read_dir(&private_tmp)
         .unwrap()
         .map(|e| e.unwrap().path())

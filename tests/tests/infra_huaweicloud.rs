@@ -222,7 +222,10 @@ fn apig_apis_are_the_route_table_under_the_base_path() {
     let Some(files) = parsed() else { return };
 
     // The evaluation above must be the one Terraform performs.
-    assert_eq!(squeeze(local(&files, "base_root").as_str().unwrap()), "${var.base_path}");
+    assert_eq!(
+        squeeze(local(&files, "base_root").as_str().unwrap()),
+        "${var.base_path}"
+    );
     assert_eq!(
         squeeze(local(&files, "base_prefix").as_str().unwrap()),
         r#"${trimsuffix(var.base_path,"/")}"#
@@ -251,14 +254,21 @@ fn apig_apis_are_the_route_table_under_the_base_path() {
 
     // One APIG API per entry of local.routes, exactly that method and path, to the function.
     let apis = of_type(&files, "huaweicloud_apig_api");
-    assert_eq!(apis.len(), 1, "routes are declared only by huaweicloud_apig_api.route");
+    assert_eq!(
+        apis.len(),
+        1,
+        "routes are declared only by huaweicloud_apig_api.route"
+    );
     let (_, api) = &apis[0];
     assert_eq!(
         squeeze(string(api, "for_each")),
         "${local.serverless?local.routes:{}}"
     );
     assert_eq!(string(api, "request_method"), "${each.value.method}");
-    assert_eq!(string(api, "request_path"), "${local.route_paths[each.key]}");
+    assert_eq!(
+        string(api, "request_path"),
+        "${local.route_paths[each.key]}"
+    );
     assert_eq!(string(api, "matching"), "Exact");
     assert_eq!(string(api, "request_protocol"), "HTTPS");
     assert_eq!(
@@ -266,7 +276,10 @@ fn apig_apis_are_the_route_table_under_the_base_path() {
         "${huaweicloud_fgs_function.koogate[0].urn}"
     );
     let publish = resource(&files, "huaweicloud_apig_api_publishment", "route");
-    assert_eq!(string(&publish, "for_each"), "${huaweicloud_apig_api.route}");
+    assert_eq!(
+        string(&publish, "for_each"),
+        "${huaweicloud_apig_api.route}"
+    );
     assert_eq!(string(&publish, "env_id"), "DEFAULT_ENVIRONMENT_RELEASE_ID");
 }
 
@@ -274,7 +287,10 @@ fn apig_apis_are_the_route_table_under_the_base_path() {
 fn iam_grants_no_wildcard_and_the_agency_holds_only_the_vpc_policy() {
     let Some(files) = parsed() else { return };
     let roles = of_type(&files, "huaweicloud_identity_role");
-    assert!(!roles.is_empty(), "the function's agency needs its custom policy");
+    assert!(
+        !roles.is_empty(),
+        "the function's agency needs its custom policy"
+    );
     for (name, role) in &roles {
         let policy: Value = serde_json::from_str(string(role, "policy")).unwrap_or_else(|e| {
             panic!("huaweicloud_identity_role.{name}.policy is not a JSON literal: {e}")
@@ -302,7 +318,11 @@ fn iam_grants_no_wildcard_and_the_agency_holds_only_the_vpc_policy() {
         }
     }
     for (name, agency) in of_type(&files, "huaweicloud_identity_agency") {
-        for broad in ["domain_roles", "all_resources_roles", "enterprise_project_roles"] {
+        for broad in [
+            "domain_roles",
+            "all_resources_roles",
+            "enterprise_project_roles",
+        ] {
             assert!(
                 agency.get(broad).is_none(),
                 "agency {name} must not hold {broad}"
@@ -329,13 +349,17 @@ fn function_is_an_http_function_on_port_8000_and_bootstrap_execs_serve() {
     assert_eq!(string(&f, "code_type"), "zip");
     let user_data = squeeze(string(&f, "user_data"));
     assert!(
-        user_data.contains(r#"KOOGATE_ADDR="0.0.0.0:8000""#),
+        user_data.contains(r#""KOOGATE_ADDR":"0.0.0.0:8000""#),
         "user_data sets KOOGATE_ADDR=0.0.0.0:8000: {user_data}"
     );
-    assert!(user_data.contains("KOOGATE_BASE_PATH=var.base_path"));
+    assert!(user_data.contains(r#""KOOGATE_BASE_PATH":"${var.base_path}""#));
     assert!(user_data.contains("local.store_env"));
     assert_eq!(
-        squeeze(local(&files, "store_env")["KOOGATE_STORE"].as_str().unwrap()),
+        squeeze(
+            local(&files, "store_env")["KOOGATE_STORE"]
+                .as_str()
+                .unwrap()
+        ),
         "dynamodb"
     );
 
@@ -353,8 +377,8 @@ fn function_is_an_http_function_on_port_8000_and_bootstrap_execs_serve() {
     );
 
     // The other two ways to run it on Huawei Cloud.
-    let unit = std::fs::read_to_string(workspace().join("packaging/huaweicloud/koogate.service"))
-        .unwrap();
+    let unit =
+        std::fs::read_to_string(workspace().join("packaging/huaweicloud/koogate.service")).unwrap();
     for line in [
         "User=koogate",
         "EnvironmentFile=/etc/koogate/koogate.env",
@@ -364,7 +388,10 @@ fn function_is_an_http_function_on_port_8000_and_bootstrap_execs_serve() {
         "ReadWritePaths=/var/lib/koogate",
         "ExecStart=/usr/local/bin/koogate serve --addr ${KOOGATE_ADDR}",
     ] {
-        assert!(unit.lines().any(|l| l == line), "koogate.service lacks {line}");
+        assert!(
+            unit.lines().any(|l| l == line),
+            "koogate.service lacks {line}"
+        );
     }
     assert!(
         !unit.lines().any(|l| l.starts_with("AmbientCapabilities=")),
@@ -380,7 +407,15 @@ fn function_is_an_http_function_on_port_8000_and_bootstrap_execs_serve() {
     for i in &instructions {
         assert!(
             [
-                "FROM", "WORKDIR", "COPY", "RUN", "USER", "VOLUME", "ENV", "EXPOSE", "ENTRYPOINT"
+                "FROM",
+                "WORKDIR",
+                "COPY",
+                "RUN",
+                "USER",
+                "VOLUME",
+                "ENV",
+                "EXPOSE",
+                "ENTRYPOINT"
             ]
             .contains(i),
             "unexpected Containerfile instruction {i}"
@@ -397,11 +432,14 @@ fn secrets_travel_only_encrypted() {
     let f = resource(&files, "huaweicloud_fgs_function", "koogate");
     let encrypted = squeeze(string(&f, "encrypted_user_data"));
     for key in [
-        "KOOGATE_SECRETS_JSON=var.secrets_json",
-        "AWS_ACCESS_KEY_ID=var.geminidb_access_key_id",
-        "AWS_SECRET_ACCESS_KEY=var.geminidb_secret_access_key",
+        r#""KOOGATE_SECRETS_JSON":"${var.secrets_json}""#,
+        r#""AWS_ACCESS_KEY_ID":"${var.geminidb_access_key_id}""#,
+        r#""AWS_SECRET_ACCESS_KEY":"${var.geminidb_secret_access_key}""#,
     ] {
-        assert!(encrypted.contains(key), "encrypted_user_data lacks {key}");
+        assert!(
+            encrypted.contains(key),
+            "encrypted_user_data lacks {key}: {encrypted}"
+        );
     }
     let plain = string(&f, "user_data");
     for secret in ["secrets_json", "SECRET", "password", "access_key"] {
@@ -437,7 +475,11 @@ fn alarms_watch_failed_answers_and_function_errors() {
         string(&f, "log_stream_id"),
         "${huaweicloud_lts_stream.koogate.id}"
     );
-    let alarm = resource(&files, "huaweicloud_lts_keywords_alarm_rule", "failed_answers");
+    let alarm = resource(
+        &files,
+        "huaweicloud_lts_keywords_alarm_rule",
+        "failed_answers",
+    );
     let request = block(&alarm, "keywords_requests");
     assert_eq!(
         string(request, "keywords"),
@@ -450,13 +492,21 @@ fn alarms_watch_failed_answers_and_function_errors() {
         "${huaweicloud_lts_stream.koogate.id}"
     );
     let errors = resource(&files, "huaweicloud_ces_alarmrule", "function_errors");
-    assert_eq!(string(block(&errors, "metric"), "namespace"), "SYS.FunctionGraph");
-    assert_eq!(string(block(&errors, "condition"), "metric_name"), "failcount");
+    assert_eq!(
+        string(block(&errors, "metric"), "namespace"),
+        "SYS.FunctionGraph"
+    );
+    assert_eq!(
+        string(block(&errors, "condition"), "metric_name"),
+        "failcount"
+    );
 
     // The words the alarm looks for are those of koogate's log line.
-    let telemetry = std::fs::read_to_string(workspace().join("shared/runtime/src/telemetry.rs"))
-        .unwrap();
-    assert!(telemetry.contains("result_code = r.result_code") && telemetry.contains("\"answered\""));
+    let telemetry =
+        std::fs::read_to_string(workspace().join("shared/runtime/src/telemetry.rs")).unwrap();
+    assert!(
+        telemetry.contains("result_code = r.result_code") && telemetry.contains("\"answered\"")
+    );
 }
 
 #[test]
