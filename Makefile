@@ -14,13 +14,14 @@ FUZZ_SMOKE_SECONDS ?= 10
 # The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke
+.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud
 
 help:
 	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
 	@echo "make test    install the test tools into $(VENV) and run every test (cfn-lint, moto, cargo-lambda)"
 	@echo "make build   cargo lambda build --release (the Lambda functions)"
 	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
+	@echo "make package-huaweicloud  FunctionGraph HTTP-function zips (x86_64, aarch64) in dist/huaweicloud; see infra/huaweicloud/README.md"
 	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
 	@echo "make bench   criterion benchmarks and a load run against koogate serve"
 	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default $(FUZZ_SECONDS)); table in docs/bench-output/fuzz.md"
@@ -58,7 +59,7 @@ test: $(VENV_STAMP)
 	@echo "== cargo build of the saas function binary (cargo lambda watch runs it) and of koogate (koogate sim runs against koogate serve)"
 	cargo build -p koogate-saas --bin saas -p koogate-cli --bin koogate
 	@echo "== cargo test (moto_server: $$(command -v moto_server); cargo-lambda: $$(command -v cargo-lambda))"
-	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
+	KOOGATE_REQUIRE_MOTO=1 KOOGATE_REQUIRE_CARGO_LAMBDA=1 KOOGATE_REQUIRE_HCL2=1 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt; exit $${PIPESTATUS[0]}
 	@echo "== fuzz smoke run: every cargo-fuzz target for $(FUZZ_SMOKE_SECONDS)s (make fuzz runs longer)"
 	$(MAKE) --no-print-directory fuzz-smoke
 	@echo "== no process started by the tests is left running"
@@ -72,6 +73,14 @@ FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync ap
 
 build: $(VENV_STAMP)
 	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+# Huawei Cloud: FunctionGraph HTTP-function code packages (bootstrap + koogate), one per
+# architecture, cross-compiled with cargo-lambda/zig from the venv. HUAWEICLOUD_ARCHS=x86_64 builds
+# one. Not part of `make test` (release builds); the smoke test packages a debug host build.
+HUAWEICLOUD_ARCHS ?= x86_64 aarch64
+
+package-huaweicloud: $(VENV_STAMP)
+	packaging/huaweicloud/package.sh --profile release $(addprefix --arch ,$(HUAWEICLOUD_ARCHS))
 
 deploy: build
 	cd infra && sam build && sam deploy --guided
