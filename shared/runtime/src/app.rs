@@ -363,6 +363,7 @@ impl App {
             crate::config::SecretsSource::SecretsManager { .. } => {
                 i64::try_from(self.config.secrets_ttl.as_millis()).unwrap_or(i64::MAX)
             }
+            crate::config::SecretsSource::Inline(_) => return,
         };
         let last = self.secrets_checked_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) < every_ms
@@ -441,7 +442,8 @@ fn secrets_modified(source: &crate::config::SecretsSource) -> Option<std::time::
         crate::config::SecretsSource::File(path) => {
             std::fs::metadata(path).and_then(|m| m.modified()).ok()
         }
-        crate::config::SecretsSource::SecretsManager { .. } => None,
+        crate::config::SecretsSource::SecretsManager { .. }
+        | crate::config::SecretsSource::Inline(_) => None,
     }
 }
 

@@ -19,7 +19,12 @@ pub enum StoreConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretsSource {
     File(PathBuf),
-    SecretsManager { secret_id: String },
+    SecretsManager {
+        secret_id: String,
+    },
+    /// The document itself in `KOOGATE_SECRETS_JSON` (a FunctionGraph encrypted environment
+    /// variable): read once, changed by redeploying.
+    Inline(String),
 }
 
 /// Synchronous provisioning answers `000000` within the callback; asynchronous answers `000004`
@@ -257,14 +262,20 @@ impl Config {
         let store_spec = var("KOOGATE_STORE").unwrap_or_else(|| default_store.to_string());
         let store = parse_store(&store_spec, table)?;
 
-        let secrets = match (var("KOOGATE_SECRETS_FILE"), var("KOOGATE_SECRET_ID")) {
-            (Some(path), _) => SecretsSource::File(PathBuf::from(path)),
-            (None, Some(secret_id)) => SecretsSource::SecretsManager { secret_id },
-            (None, None) => {
+        let secrets = match (
+            var("KOOGATE_SECRETS_FILE"),
+            var("KOOGATE_SECRET_ID"),
+            var("KOOGATE_SECRETS_JSON"),
+        ) {
+            (Some(path), _, _) => SecretsSource::File(PathBuf::from(path)),
+            (None, Some(secret_id), _) => SecretsSource::SecretsManager { secret_id },
+            (None, None, Some(doc)) => SecretsSource::Inline(doc),
+            (None, None, None) => {
                 return Err(ConfigError {
                     var: "KOOGATE_SECRETS_FILE",
-                    reason: "set KOOGATE_SECRETS_FILE (a local JSON file) or KOOGATE_SECRET_ID \
-                             (a Secrets Manager secret) to the secrets document"
+                    reason: "set KOOGATE_SECRETS_FILE (a local JSON file), KOOGATE_SECRET_ID \
+                             (a Secrets Manager secret) or KOOGATE_SECRETS_JSON (the document \
+                             itself) to the secrets document"
                         .into(),
                 })
             }

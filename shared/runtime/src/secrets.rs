@@ -180,6 +180,7 @@ pub async fn load(source: &crate::config::SecretsSource) -> Result<Secrets, Secr
             })?;
             Secrets::parse(text)
         }
+        crate::config::SecretsSource::Inline(doc) => Secrets::parse(doc),
     }
 }
 
