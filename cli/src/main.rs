@@ -12,6 +12,7 @@
 //!   reporting and the marketplace's open APIs (see `outbound.rs`).
 //! * `koogate events list|redeliver|test` — the events recorded for the ISV's product and their
 //!   delivery (see `events.rs`).
+//! * `koogate store init` — creates the DynamoDB (or GeminiDB) table (see `store.rs`).
 
 mod client;
 mod events;
@@ -20,6 +21,7 @@ mod outbound;
 mod serve;
 mod sign;
 mod sim;
+mod store;
 
 use std::process::ExitCode;
 
@@ -39,6 +41,7 @@ const USAGE: &str = "usage:
   koogate events list [--failed] [--instance ID] [--json]
   koogate events redeliver ID...
   koogate events test
+  koogate store init [--table NAME] [--billing none|pay-per-request|provisioned] [--capacity N] [--no-ttl]
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         "license" => outbound::license(rest),
         "upload" => outbound::upload(rest),
         "events" => events::run(rest),
+        "store" => store::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

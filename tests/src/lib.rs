@@ -674,7 +674,11 @@ pub fn post_event(key: &str, body: &str) -> ApiGatewayV2httpRequest {
 
 /// `target/debug/koogate`, which `make test` builds before the tests (`cargo build -p
 /// koogate-cli`): the tests that run `koogate serve` or `koogate sim` as real processes use it.
+/// `KOOGATE_BIN` overrides the path (a target directory shared by several checkouts).
 pub fn koogate_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("KOOGATE_BIN") {
+        return bin.into();
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)
