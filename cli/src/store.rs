@@ -2,7 +2,8 @@
 
 use koogate_store::dynamodb_init::{init_table, Billing, InitOptions, TTL_ATTRIBUTE};
 
-const HELP: &str = "usage: koogate store init [--table NAME] [--billing none|pay-per-request|provisioned]
+const HELP: &str =
+    "usage: koogate store init [--table NAME] [--billing none|pay-per-request|provisioned]
                           [--capacity N] [--no-ttl]
 
 Creates the koogate DynamoDB table if it does not exist (pk and sk strings as the key) and enables
@@ -38,8 +39,7 @@ fn default_billing() -> Billing {
         .split(['/', ':'])
         .next()
         .unwrap_or("");
-    if host.is_empty() || host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn")
-    {
+    if host.is_empty() || host.ends_with(".amazonaws.com") || host.ends_with(".amazonaws.com.cn") {
         Billing::PayPerRequest
     } else {
         Billing::None
@@ -80,7 +80,11 @@ fn init(args: &[String]) -> Result<(), String> {
             read: capacity,
             write: capacity,
         },
-        Some(other) => return Err(format!("--billing {other:?}: none, pay-per-request or provisioned")),
+        Some(other) => {
+            return Err(format!(
+                "--billing {other:?}: none, pay-per-request or provisioned"
+            ))
+        }
     };
     let opts = InitOptions {
         table,

@@ -91,7 +91,10 @@ pub const OPERATIONS: &[(&str, &[&str])] = &[
     ),
     ("DescribeTable", &["TableName"]),
     ("DescribeTimeToLive", &["TableName"]),
-    ("UpdateTimeToLive", &["TableName", "TimeToLiveSpecification"]),
+    (
+        "UpdateTimeToLive",
+        &["TableName", "TimeToLiveSpecification"],
+    ),
 ];
 
 /// The ConditionExpression functions GeminiDB documents (no `size`).
@@ -119,7 +122,9 @@ pub fn check(target: &str, body: &Value) -> Result<(), String> {
         .ok_or_else(|| format!("{action}: body is not a JSON object"))?;
     for k in obj.keys() {
         if !allowed.contains(&k.as_str()) {
-            return Err(format!("{action}: parameter {k} is not in the GeminiDB subset"));
+            return Err(format!(
+                "{action}: parameter {k} is not in the GeminiDB subset"
+            ));
         }
     }
     if let Some(t) = obj.get("TableName").and_then(Value::as_str) {
@@ -153,7 +158,11 @@ pub fn check(target: &str, body: &Value) -> Result<(), String> {
                 .get("TimeToLiveSpecification")
                 .and_then(Value::as_object)
                 .ok_or("UpdateTimeToLive: TimeToLiveSpecification missing")?;
-            only_keys("TimeToLiveSpecification", spec, &["AttributeName", "Enabled"])?;
+            only_keys(
+                "TimeToLiveSpecification",
+                spec,
+                &["AttributeName", "Enabled"],
+            )?;
         }
         _ => {}
     }
@@ -187,8 +196,13 @@ fn check_batch_write(obj: &Map<String, Value>) -> Result<(), String> {
     let mut n = 0;
     for (table, writes) in request_items(obj)? {
         check_table_name("BatchWriteItem", table)?;
-        for w in writes.as_array().ok_or("BatchWriteItem: writes are not a list")? {
-            let w = w.as_object().ok_or("BatchWriteItem: a write is not an object")?;
+        for w in writes
+            .as_array()
+            .ok_or("BatchWriteItem: writes are not a list")?
+        {
+            let w = w
+                .as_object()
+                .ok_or("BatchWriteItem: a write is not an object")?;
             only_keys("BatchWriteItem write", w, &["PutRequest", "DeleteRequest"])?;
             if let Some(p) = w.get("PutRequest").and_then(Value::as_object) {
                 only_keys("PutRequest", p, &["Item"])?;
@@ -212,7 +226,11 @@ fn check_batch_get(obj: &Map<String, Value>) -> Result<(), String> {
     for (table, ka) in request_items(obj)? {
         check_table_name("BatchGetItem", table)?;
         let ka = ka.as_object().ok_or("BatchGetItem: KeysAndAttributes")?;
-        only_keys("BatchGetItem KeysAndAttributes", ka, &["Keys", "ConsistentRead"])?;
+        only_keys(
+            "BatchGetItem KeysAndAttributes",
+            ka,
+            &["Keys", "ConsistentRead"],
+        )?;
         n += ka.get("Keys").and_then(Value::as_array).map_or(0, Vec::len);
     }
     if n == 0 || n > BATCH_GET_MAX {
@@ -360,7 +378,11 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
                 if s.len() < 2 {
                     return Err(format!("empty placeholder at {start}"));
                 }
-                out.push(if c == '#' { Tok::Name(s) } else { Tok::Value(s) });
+                out.push(if c == '#' {
+                    Tok::Name(s)
+                } else {
+                    Tok::Value(s)
+                });
             }
             c if word_char(c) => {
                 let start = i;
@@ -371,8 +393,8 @@ fn tokenize(text: &str) -> Result<Vec<Tok>, String> {
             }
             other => {
                 return Err(format!(
-                    "{other:?} is not in the subset (nested paths, lists and other syntax are unused)"
-                ))
+                "{other:?} is not in the subset (nested paths, lists and other syntax are unused)"
+            ))
             }
         }
     }
@@ -720,7 +742,9 @@ impl aws_sdk_dynamodb::config::Intercept for Guard {
 
     fn modify_before_transmit(
         &self,
-        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
+        context: &mut aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextMut<
+            '_,
+        >,
         _rc: &aws_sdk_dynamodb::config::RuntimeComponents,
         _cfg: &mut aws_sdk_dynamodb::config::ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
@@ -958,8 +982,14 @@ mod tests {
         if let Some(c) = cond {
             b["ConditionExpression"] = c.into();
         }
-        if b["ExpressionAttributeNames"].as_object().unwrap().is_empty() {
-            b.as_object_mut().unwrap().remove("ExpressionAttributeNames");
+        if b["ExpressionAttributeNames"]
+            .as_object()
+            .unwrap()
+            .is_empty()
+        {
+            b.as_object_mut()
+                .unwrap()
+                .remove("ExpressionAttributeNames");
         }
         b
     }
@@ -987,7 +1017,10 @@ mod tests {
             json!({"TableName": "tbl", "KeyConditionExpression": "pk = :p",
                    "ExpressionAttributeValues": {":p": {"S": "x"}}, "FilterExpression": "a = :p"}),
         );
-        refused("GetItem", json!({"TableName": "tbl", "Key": {}, "ProjectionExpression": "a"}));
+        refused(
+            "GetItem",
+            json!({"TableName": "tbl", "Key": {}, "ProjectionExpression": "a"}),
+        );
         refused(
             "PutItem",
             json!({"TableName": "tbl", "Item": {}, "ReturnConsumedCapacity": "TOTAL"}),
@@ -1007,9 +1040,12 @@ mod tests {
             json!({"TableName": "tbl", "AttributeDefinitions": [], "KeySchema": [],
                    "SSESpecification": {"Enabled": true}}),
         );
-        refused("UpdateItem", json!({"TableName": "tbl", "Key": {}, "ReturnValues": "ALL_OLD",
+        refused(
+            "UpdateItem",
+            json!({"TableName": "tbl", "Key": {}, "ReturnValues": "ALL_OLD",
                                      "UpdateExpression": "SET a = :a",
-                                     "ExpressionAttributeValues": {":a": {"S": "x"}}}));
+                                     "ExpressionAttributeValues": {":a": {"S": "x"}}}),
+        );
         refused("GetItem", json!({"TableName": "a.b", "Key": {}}));
     }
 
@@ -1081,7 +1117,10 @@ mod tests {
             refused("UpdateItem", update(expr, cond, json!({}), vals.clone()));
         }
         // Unused or undeclared placeholders: Amazon DynamoDB refuses them, moto does not.
-        refused("UpdateItem", update("SET a = :a", None, json!({}), vals.clone()));
+        refused(
+            "UpdateItem",
+            update("SET a = :a", None, json!({}), vals.clone()),
+        );
         refused(
             "UpdateItem",
             update("SET #x = :a", None, json!({}), json!({":a": {}})),
@@ -1091,8 +1130,14 @@ mod tests {
     #[test]
     fn batch_limits_hold() {
         let put = json!({"PutRequest": {"Item": {}}});
-        ok("BatchWriteItem", json!({"RequestItems": {"tbl": vec![put.clone(); 25]}}));
-        refused("BatchWriteItem", json!({"RequestItems": {"tbl": vec![put; 26]}}));
+        ok(
+            "BatchWriteItem",
+            json!({"RequestItems": {"tbl": vec![put.clone(); 25]}}),
+        );
+        refused(
+            "BatchWriteItem",
+            json!({"RequestItems": {"tbl": vec![put; 26]}}),
+        );
         ok(
             "BatchGetItem",
             json!({"RequestItems": {"tbl": {"Keys": vec![json!({}); 100], "ConsistentRead": true}}}),
@@ -1110,6 +1155,10 @@ mod tests {
         assert!(rewrite("DynamoDB_20120810.UpdateItem", &mut b, Mode::Strip));
         assert_eq!(b, json!({"TableName": "tbl", "Key": {}}));
         let mut c = json!({"TableName": "tbl", "ReturnValues": "ALL_NEW"});
-        assert!(!rewrite("DynamoDB_20120810.UpdateItem", &mut c, Mode::Check));
+        assert!(!rewrite(
+            "DynamoDB_20120810.UpdateItem",
+            &mut c,
+            Mode::Check
+        ));
     }
 }

@@ -83,7 +83,10 @@ async fn koogate_serve_on_dynamodb_stays_in_the_geminidb_subset_without_return_v
     std::fs::write(&secrets_path, doc.to_string()).unwrap();
     let mut env = dynamo_env(&proxy.endpoint, &table);
     env.push(("KOOGATE_WEBHOOK_URL".into(), fake.events_url()));
-    env.push(("KOOGATE_EVENTS_RETRY_SCHEDULE".into(), "1,1,1,1,1,1,1,1,1,1".into()));
+    env.push((
+        "KOOGATE_EVENTS_RETRY_SCHEDULE".into(),
+        "1,1,1,1,1,1,1,1,1,1".into(),
+    ));
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let port = free_port();
     let _serve = spawn_serve(&dir, &secrets_path, port, &env);
@@ -100,7 +103,11 @@ async fn koogate_serve_on_dynamodb_stays_in_the_geminidb_subset_without_return_v
     let mut again = new.clone();
     again["businessId"] = unique("resend").into();
     let b = saas_expect(&base, &again, "000000").await;
-    assert_eq!(b["instanceId"], id.as_str(), "a resend keeps the first instanceId");
+    assert_eq!(
+        b["instanceId"],
+        id.as_str(),
+        "a resend keeps the first instanceId"
+    );
 
     let q = saas_expect(
         &base,
@@ -142,16 +149,25 @@ async fn koogate_serve_on_dynamodb_stays_in_the_geminidb_subset_without_return_v
     .await
     .unwrap();
     let a: Value = serde_json::from_slice(&bytes).unwrap();
-    assert_eq!((status, a["resultCode"].as_str()), (200, Some("000000")), "{a}");
+    assert_eq!(
+        (status, a["resultCode"].as_str()),
+        (200, Some("000000")),
+        "{a}"
+    );
 
     // The events path: each change's event reaches the product once.
     for kind in ["instance.created", "instance.renewed", "instance.released"] {
         fake.wait_for_event(kind, &id).await;
     }
-    fake.wait_for("tenant.synced", |d| d.accepted() && d.kind() == "tenant.synced")
-        .await;
+    fake.wait_for("tenant.synced", |d| {
+        d.accepted() && d.kind() == "tenant.synced"
+    })
+    .await;
     fake.assert_verified();
-    assert!(proxy.forwarded() > 10, "koogate reached moto through the proxy");
+    assert!(
+        proxy.forwarded() > 10,
+        "koogate reached moto through the proxy"
+    );
     proxy.assert_clean();
 }
 
@@ -239,11 +255,19 @@ async fn store_init_creates_the_table_with_geminidb_parameters_and_is_idempotent
     let first = koogate(&["store", "init"], &env);
     assert!(first.status.success(), "{}", text(&first));
     assert!(text(&first).contains("created"), "{}", text(&first));
-    assert!(text(&first).contains("TTL on expires_at: enabled"), "{}", text(&first));
+    assert!(
+        text(&first).contains("TTL on expires_at: enabled"),
+        "{}",
+        text(&first)
+    );
     let second = koogate(&["store", "init", "--table", &table], &env);
     assert!(second.status.success(), "{}", text(&second));
     assert!(text(&second).contains("exists"), "{}", text(&second));
-    assert!(text(&second).contains("already enabled"), "{}", text(&second));
+    assert!(
+        text(&second).contains("already enabled"),
+        "{}",
+        text(&second)
+    );
     proxy.assert_clean();
 
     let client = moto.client();
@@ -258,11 +282,19 @@ async fn store_init_creates_the_table_with_geminidb_parameters_and_is_idempotent
     let keys: Vec<(String, String)> = desc
         .key_schema()
         .iter()
-        .map(|k| (k.attribute_name().to_string(), k.key_type().as_str().to_string()))
+        .map(|k| {
+            (
+                k.attribute_name().to_string(),
+                k.key_type().as_str().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         keys,
-        [("pk".to_string(), "HASH".to_string()), ("sk".into(), "RANGE".into())]
+        [
+            ("pk".to_string(), "HASH".to_string()),
+            ("sk".into(), "RANGE".into())
+        ]
     );
     let ttl = client
         .describe_time_to_live()
@@ -281,7 +313,15 @@ async fn store_init_creates_the_table_with_geminidb_parameters_and_is_idempotent
     // Amazon DynamoDB's form (moto direct), --no-ttl, and a bad option.
     let aws_table = unique("koogate-init-aws");
     let aws = koogate(
-        &["store", "init", "--table", &aws_table, "--billing", "pay-per-request", "--no-ttl"],
+        &[
+            "store",
+            "init",
+            "--table",
+            &aws_table,
+            "--billing",
+            "pay-per-request",
+            "--no-ttl",
+        ],
         &dynamo_env(&moto.endpoint, &aws_table),
     );
     assert!(aws.status.success(), "{}", text(&aws));
@@ -326,7 +366,10 @@ async fn the_proxy_refuses_what_geminidb_does_not_document() {
         let err: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(status, 400, "{target}: {err}");
         assert!(
-            err["__type"].as_str().unwrap().ends_with("ValidationException"),
+            err["__type"]
+                .as_str()
+                .unwrap()
+                .ends_with("ValidationException"),
             "{err}"
         );
     }

@@ -623,9 +623,7 @@ impl Store for DynamoStore {
             .await?
         {
             Ok(Some(new)) => Ok(AcquireOutcome::Acquired {
-                reference: get_s(&new, "reference")
-                    .unwrap_or(a.reference)
-                    .to_string(),
+                reference: get_s(&new, "reference").unwrap_or(a.reference).to_string(),
             }),
             // `ReturnValues` ignored (GeminiDB): the reference is the stored one, which a retry
             // must reuse (D7), so read it back. The record is this caller's now and `reference`

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ProvisionedThroughput,
-    ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification,
-    TimeToLiveStatus,
+    ScalarAttributeType, TableDescription, TableStatus, TimeToLiveSpecification, TimeToLiveStatus,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -80,7 +79,11 @@ fn has_koogate_keys(desc: &TableDescription) -> bool {
         keys.iter()
             .any(|k| k.attribute_name() == n && k.key_type() == &t)
     };
-    keys.len() == 2 && has("pk", KeyType::Hash) && has("sk", KeyType::Range) && is_s("pk") && is_s("sk")
+    keys.len() == 2
+        && has("pk", KeyType::Hash)
+        && has("sk", KeyType::Range)
+        && is_s("pk")
+        && is_s("sk")
 }
 
 async fn describe(client: &Client, table: &str) -> Result<TableDescription, StoreError> {
