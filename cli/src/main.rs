@@ -12,6 +12,7 @@
 //!   reporting and the marketplace's open APIs (see `outbound.rs`).
 //! * `koogate events list|redeliver|test` — the events recorded for the ISV's product and their
 //!   delivery (see `events.rs`).
+//! * `koogate store init` — creates the DynamoDB (or GeminiDB) table (see `store.rs`).
 
 mod client;
 mod events;
@@ -21,6 +22,7 @@ mod outbound;
 mod serve;
 mod sign;
 mod sim;
+mod store;
 
 use std::process::ExitCode;
 
@@ -43,6 +45,7 @@ const USAGE: &str = "usage:
   koogate list instances|orders|notifications|licenses|tenants|usage [--state S] [--debug] [--failed|--pending] [--json]
   koogate list users --tenant ID [--json]
   koogate inspect instance ID [--debug] | koogate inspect order ORDER_ID [--debug]
+  koogate store init [--table NAME] [--billing none|pay-per-request|provisioned] [--capacity N] [--no-ttl]
 
 environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
 (see README.md, 'Configuration')";
@@ -70,6 +73,7 @@ fn main() -> ExitCode {
             }
             _ => Err("usage: koogate inspect instance ID | koogate inspect order ORDER_ID".into()),
         },
+        "store" => store::run(rest),
         "-h" | "--help" | "help" => {
             println!("{USAGE}");
             Ok(())

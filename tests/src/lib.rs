@@ -5,6 +5,7 @@
 
 pub mod fake_marketplace;
 pub mod fake_product;
+pub mod geminidb;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -13,10 +14,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification,
-};
 use koogate_protocol::basic_signature;
 use koogate_runtime::config::Config;
 use koogate_runtime::lambda::{inbound_from_event, ProxyResponse};
@@ -117,8 +114,21 @@ impl MotoServer {
         .as_ref()
     }
 
-    /// A DynamoDB client for this server (static test credentials).
+    /// A DynamoDB client for this server (static test credentials) that fails every request
+    /// outside GeminiDB's documented subset (see [`geminidb`]; the violations are also kept in
+    /// [`geminidb::shared_violations`]).
     pub fn client(&self) -> aws_sdk_dynamodb::Client {
+        self.client_with(geminidb::Mode::Check)
+    }
+
+    /// Like [`MotoServer::client`], and the requests lose `ReturnValues` and
+    /// `ReturnValuesOnConditionCheckFailure` on the way, as GeminiDB may ignore them: the store
+    /// must then fall back to consistent reads.
+    pub fn client_stripping(&self) -> aws_sdk_dynamodb::Client {
+        self.client_with(geminidb::Mode::Strip)
+    }
+
+    fn client_with(&self, mode: geminidb::Mode) -> aws_sdk_dynamodb::Client {
         let conf = aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
@@ -127,64 +137,47 @@ impl MotoServer {
             ))
             .endpoint_url(&self.endpoint)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
+            .interceptor(geminidb::Guard::new(mode, geminidb::shared_violations()))
             .build();
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
     /// A fresh table laid out like infra/template.yaml's, and a store on it.
     pub async fn store(&self) -> DynamoStore {
+        self.store_on(self.client()).await
+    }
+
+    /// [`MotoServer::store`] on [`MotoServer::client_stripping`].
+    pub async fn store_stripping(&self) -> DynamoStore {
+        self.store_on(self.client_stripping()).await
+    }
+
+    async fn store_on(&self, client: aws_sdk_dynamodb::Client) -> DynamoStore {
         static SEQ: AtomicU64 = AtomicU64::new(0);
         let table = format!(
             "koogate-test-{}-{}",
             std::process::id(),
             SEQ.fetch_add(1, Ordering::Relaxed)
         );
-        let client = self.client();
         create_table(&client, &table).await;
         DynamoStore::new(&client, table)
     }
 }
 
-/// Creates the koogate table (pk/sk, TTL on expires_at, on-demand).
+/// Creates the koogate table as `koogate store init` does for GeminiDB (pk/sk, TTL on
+/// expires_at, no billing parameter; on a [`MotoServer`] client the guard supplies the billing
+/// mode moto needs).
 pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) {
-    let attr = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |n: &str, t| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(t)
-            .build()
-            .unwrap()
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .attribute_definitions(attr("pk"))
-        .attribute_definitions(attr("sk"))
-        .key_schema(key("pk", KeyType::Hash))
-        .key_schema(key("sk", KeyType::Range))
-        .billing_mode(BillingMode::PayPerRequest)
-        .send()
-        .await
-        .expect("create table on moto");
-    client
-        .update_time_to_live()
-        .table_name(table)
-        .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .attribute_name("expires_at")
-                .enabled(true)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .expect("enable TTL on moto");
+    koogate_store::dynamodb_init::init_table(
+        client,
+        &koogate_store::dynamodb_init::InitOptions {
+            table: table.to_string(),
+            billing: koogate_store::dynamodb_init::Billing::None,
+            ttl: true,
+        },
+    )
+    .await
+    .expect("create the table on moto");
 }
 
 /// Test configuration: `overrides` as environment variables on top of a secrets file setting.
@@ -692,7 +685,11 @@ pub fn post_event(key: &str, body: &str) -> ApiGatewayV2httpRequest {
 
 /// `target/debug/koogate`, which `make test` builds before the tests (`cargo build -p
 /// koogate-cli`): the tests that run `koogate serve` or `koogate sim` as real processes use it.
+/// `KOOGATE_BIN` overrides the path (a target directory shared by several checkouts).
 pub fn koogate_bin() -> std::path::PathBuf {
+    if let Some(bin) = std::env::var_os("KOOGATE_BIN") {
+        return bin.into();
+    }
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)

@@ -27,6 +27,7 @@ use koogate_tests::fake_product::{
     any, new_secret, on_instance, on_type, on_type_and_instance, product_api, sign, verify,
     ApiAnswer, Delivery, FakeProduct, Reply,
 };
+use koogate_tests::geminidb::{GeminiProxy, Mode};
 use koogate_tests::{
     create_table, free_port, http_request, kit_headers, koogate_bin, signed_query, spawn_serve,
     KillOnDrop, MotoServer,
@@ -57,14 +58,32 @@ enum Backend {
 impl Backend {
     /// A fresh table on the shared moto server, or `None` when moto is missing and not required
     /// (the test is then skipped, as the other DynamoDB tests are).
+    /// koogate reaches moto through a `GeminiProxy` in strip mode: every request must stay in
+    /// GeminiDB's subset, and none gets `ReturnValues` or `ReturnValuesOnConditionCheckFailure`
+    /// honoured, so the store's fallbacks carry these tests.
     async fn dynamodb() -> Option<Backend> {
         let moto = MotoServer::shared()?;
         let table = unique("koogate-isv");
         create_table(&moto.client(), &table).await;
         Some(Backend::Dynamo {
-            endpoint: moto.endpoint.clone(),
+            endpoint: geminidb_proxy(moto).endpoint.clone(),
             table,
         })
+    }
+}
+
+/// The one GeminiDB proxy in front of moto for this test binary.
+fn geminidb_proxy(moto: &MotoServer) -> &'static GeminiProxy {
+    static PROXY: std::sync::OnceLock<GeminiProxy> = std::sync::OnceLock::new();
+    PROXY.get_or_init(|| GeminiProxy::start(&moto.endpoint, Mode::Strip))
+}
+
+impl Backend {
+    /// Panics if koogate sent DynamoDB anything outside GeminiDB's subset.
+    fn assert_geminidb_subset(&self) {
+        if let (Backend::Dynamo { .. }, Some(moto)) = (self, MotoServer::shared()) {
+            geminidb_proxy(moto).assert_clean();
+        }
     }
 }
 
@@ -582,7 +601,8 @@ async fn lifecycle_events_dynamodb() {
     let Some(backend) = Backend::dynamodb().await else {
         return;
     };
-    lifecycle_events(backend).await;
+    lifecycle_events(backend.clone()).await;
+    backend.assert_geminidb_subset();
 }
 
 /// With events for debug traffic on, a debug newInstance emits instance.created with
@@ -1068,7 +1088,8 @@ async fn events_committed_before_a_kill_are_delivered_after_the_restart_dynamodb
     let Some(backend) = Backend::dynamodb().await else {
         return;
     };
-    crash_with_pending_events(backend, 8).await;
+    crash_with_pending_events(backend.clone(), 8).await;
+    backend.assert_geminidb_subset();
 }
 
 // =============================================================================================

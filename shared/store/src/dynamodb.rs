@@ -529,12 +529,37 @@ impl DynamoStore {
         }
     }
 
+    /// One item by key, strongly consistent: the fallback where a write's returned item (its
+    /// `ReturnValues` or `ReturnValuesOnConditionCheckFailure`) did not come back, as GeminiDB's
+    /// documentation does not establish either parameter (docs/geminidb.md). On DynamoDB the
+    /// item always comes back, so this read never happens there.
+    pub(crate) async fn get_consistent(
+        &self,
+        op: &str,
+        key: HashMap<String, AttributeValue>,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable(op, &e))?;
+        Ok(out.item)
+    }
+
+    /// A conditional UpdateItem. `Ok(Ok(new))` when written (`new`: the item after the write
+    /// when `return_new` and the backend returned it); `Ok(Err(old))` when the condition failed
+    /// (`old`: the stored item when `want_old` and the backend returned it).
     async fn conditional_update(
         &self,
         op: &str,
         pk: &str,
         e: Expr,
         return_new: bool,
+        want_old: bool,
     ) -> Result<
         Result<Option<HashMap<String, AttributeValue>>, Option<HashMap<String, AttributeValue>>>,
         StoreError,
@@ -547,8 +572,12 @@ impl DynamoStore {
             .set_update_expression(e.update.clone())
             .condition_expression(&e.condition)
             .set_expression_attribute_names(names_map(&e))
-            .set_expression_attribute_values(values_map(&e))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            .set_expression_attribute_values(values_map(&e));
+        if want_old {
+            req = req.return_values_on_condition_check_failure(
+                ReturnValuesOnConditionCheckFailure::AllOld,
+            );
+        }
         if return_new {
             req = req.return_values(ReturnValue::AllNew);
         }
@@ -602,11 +631,20 @@ impl Store for DynamoStore {
 
     async fn acquire(&self, a: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
         match self
-            .conditional_update("UpdateItem(acquire)", a.key, acquire_expr(a), true)
+            .conditional_update("UpdateItem(acquire)", a.key, acquire_expr(a), true, true)
             .await?
         {
-            Ok(new) => {
-                let reference = new
+            Ok(Some(new)) => Ok(AcquireOutcome::Acquired {
+                reference: get_s(&new, "reference").unwrap_or(a.reference).to_string(),
+            }),
+            // `ReturnValues` ignored (GeminiDB): the reference is the stored one, which a retry
+            // must reuse (D7), so read it back. The record is this caller's now and `reference`
+            // is only ever set once, so the read sees the value the write kept.
+            Ok(None) => {
+                let stored = self
+                    .get_consistent("GetItem(acquire fallback)", key(a.key))
+                    .await?;
+                let reference = stored
                     .as_ref()
                     .and_then(|item| get_s(item, "reference"))
                     .unwrap_or(a.reference)
@@ -614,11 +652,21 @@ impl Store for DynamoStore {
                 Ok(AcquireOutcome::Acquired { reference })
             }
             Err(Some(old)) => Ok(idem_from_item(a.key, &old)?.refusal(a)),
-            // A conditional failure always has an old item (the condition passes when none
-            // exists); treat the impossible case as a live lock rather than guess.
-            Err(None) => Ok(AcquireOutcome::InFlight {
-                reference: a.reference.to_string(),
-            }),
+            // The refusal brought no old item back (`ReturnValuesOnConditionCheckFailure`
+            // ignored, as GeminiDB may): a condition only fails on an existing record, so read
+            // it. Whatever changed since, the read is the record's latest state.
+            Err(None) => {
+                match self
+                    .get_consistent("GetItem(acquire fallback)", key(a.key))
+                    .await?
+                {
+                    Some(old) => Ok(idem_from_item(a.key, &old)?.refusal(a)),
+                    // Gone in between: a live lock is the safe answer (the marketplace retries).
+                    None => Ok(AcquireOutcome::InFlight {
+                        reference: a.reference.to_string(),
+                    }),
+                }
+            }
         }
     }
 
@@ -635,6 +683,7 @@ impl Store for DynamoStore {
                 k,
                 complete_expr(owner, response, expires_at),
                 false,
+                false,
             )
             .await?;
         Ok(r.is_ok())
@@ -642,7 +691,7 @@ impl Store for DynamoStore {
 
     async fn abandon(&self, k: &str, owner: &str) -> Result<bool, StoreError> {
         let r = self
-            .conditional_update("UpdateItem(abandon)", k, abandon_expr(owner), false)
+            .conditional_update("UpdateItem(abandon)", k, abandon_expr(owner), false, false)
             .await?;
         Ok(r.is_ok())
     }

@@ -328,6 +328,7 @@ async fn claim_one(
     store: DynamoStore,
     p: Pointer,
     e: std::sync::Arc<Expr>,
+    owner: std::sync::Arc<str>,
     now_ms: i64,
 ) -> Result<Claimed, StoreError> {
     let k = &p.key;
@@ -346,16 +347,35 @@ async fn claim_one(
         .await;
     match res {
         Ok(out) => {
-            let item = out
-                .attributes
-                .ok_or_else(|| corrupt(&keys::usage(&k.instance_id), "claim returned no item"))?;
+            let item = match out.attributes {
+                Some(item) => item,
+                // `ReturnValues` ignored (GeminiDB): read the record just claimed. It is ours
+                // for the whole lease; should another owner show, the claim was taken over.
+                None => match store
+                    .get_consistent("GetItem(claim fallback)", record_key(k))
+                    .await?
+                {
+                    Some(item) if get_s(&item, "owner") == Some(&*owner) => item,
+                    _ => return Ok(Claimed::Busy),
+                },
+            };
             Ok(Claimed::Mine(Box::new(usage_from_item(&item)?)))
         }
         Err(err) => {
             use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
             match err.as_service_error() {
                 Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
-                    let old = c.item().map(usage_from_item).transpose()?;
+                    let old = match c.item() {
+                        Some(item) => Some(usage_from_item(item)?),
+                        // No old item came back (GeminiDB may ignore
+                        // `ReturnValuesOnConditionCheckFailure`): read it.
+                        None => store
+                            .get_consistent("GetItem(claim fallback)", record_key(k))
+                            .await?
+                            .as_ref()
+                            .map(usage_from_item)
+                            .transpose()?,
+                    };
                     match old {
                         // A live claim or a back-off: the pointer stays.
                         Some(r) if r.status == UsageStatus::Pending => Ok(Claimed::Busy),
@@ -410,7 +430,18 @@ impl DynamoStore {
                 use aws_sdk_dynamodb::operation::put_item::PutItemError;
                 match err.as_service_error() {
                     Some(PutItemError::ConditionalCheckFailedException(c)) => {
-                        let old = c.item().map(usage_from_item).transpose()?.ok_or_else(|| {
+                        let old = match c.item() {
+                            Some(item) => Some(usage_from_item(item)?),
+                            // No old item came back (GeminiDB may ignore
+                            // `ReturnValuesOnConditionCheckFailure`): read it.
+                            None => self
+                                .get_consistent("GetItem(usage fallback)", record_key(&k))
+                                .await?
+                                .as_ref()
+                                .map(usage_from_item)
+                                .transpose()?,
+                        }
+                        .ok_or_else(|| {
                             corrupt(&keys::usage(&k.instance_id), "no old item returned")
                         })?;
                         if old.status != UsageStatus::Pending {
@@ -431,6 +462,7 @@ impl DynamoStore {
         claim: &UsageClaim<'_>,
     ) -> Result<Vec<UsageRecord>, StoreError> {
         let expr = std::sync::Arc::new(claim_expr(claim));
+        let owner: std::sync::Arc<str> = claim.owner.into();
         // '$' follows '#': every sort key "<end>#…" with end <= due sorts below "<due>$".
         let bound = format!("{}$", claim.due_end_time);
         let mut out: Vec<UsageRecord> = Vec::new();
@@ -458,9 +490,10 @@ impl DynamoStore {
                     page.items().iter().filter_map(pointer_from_item).collect();
                 let store = self.clone();
                 let e = expr.clone();
+                let owner = owner.clone();
                 let now_ms = claim.now_ms;
                 let claimed = bounded(pointers, move |p| {
-                    claim_one(store.clone(), p, e.clone(), now_ms)
+                    claim_one(store.clone(), p, e.clone(), owner.clone(), now_ms)
                 })
                 .await?;
                 out.extend(claimed.into_iter().filter_map(|c| match c {
@@ -486,9 +519,11 @@ impl DynamoStore {
         let expr = std::sync::Arc::new(settle_expr(owner, settlement));
         let final_state = !matches!(settlement, UsageSettlement::Retry { .. });
         let store = self.clone();
+        let owner: std::sync::Arc<str> = owner.into();
         let settled = bounded(keys.to_vec(), move |k| {
             let store = store.clone();
             let e = expr.clone();
+            let owner = owner.clone();
             async move {
                 let res = store
                     .client
@@ -505,8 +540,23 @@ impl DynamoStore {
                 match res {
                     Ok(out) => {
                         if final_state {
-                            let settled =
-                                out.attributes.as_ref().map(usage_from_item).transpose()?;
+                            let item = match out.attributes {
+                                Some(item) => Some(item),
+                                // `ReturnValues` ignored (GeminiDB): read the record back, and
+                                // use it only while it is still the generation this owner
+                                // settled; a re-queue in between (pending again, owner removed)
+                                // needs its pointer, which a stale-pointer sweep removes
+                                // otherwise.
+                                None => store
+                                    .get_consistent("GetItem(settle fallback)", record_key(&k))
+                                    .await?
+                                    .filter(|i| {
+                                        get_s(i, "owner") == Some(&*owner)
+                                            && get_s(i, "status")
+                                                != Some(UsageStatus::Pending.as_str())
+                                    }),
+                            };
+                            let settled = item.as_ref().map(usage_from_item).transpose()?;
                             if let Some(r) = settled {
                                 delete_pointer_if(
                                     &store,

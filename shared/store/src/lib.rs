@@ -15,6 +15,7 @@ pub mod directory;
 pub mod dynamodb;
 pub mod dynamodb_actions;
 mod dynamodb_events;
+pub mod dynamodb_init;
 mod dynamodb_usage;
 pub mod events;
 pub mod idempotency;
