@@ -43,7 +43,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         telemetry::init_logging();
         let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
         let functions = functions();
@@ -121,7 +121,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("server stopped: {e}"))?;
         eprintln!("koogate serve: stopped");
         Ok(())
-    })
+    });
+    // Background work (usage push, event delivery) is not waited for: what it had not finished
+    // is retried by the next process, as after a crash.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// Completes on SIGTERM (FunctionGraph, systemd, `docker stop`) or SIGINT (Ctrl-C).
@@ -179,6 +183,8 @@ fn fit_fd_limit(options: &mut ServeOptions) {
             lim.rlim_cur = target;
         }
     }
+    // rlim_t is u64 on 64-bit targets, narrower on some others.
+    #[allow(clippy::useless_conversion)]
     let soft = u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX);
     if let Some(wanted) = options.fit_fd_limit(soft) {
         eprintln!(
