@@ -133,6 +133,21 @@ fn start(label: &str, env: &[(&str, &str)], nofile: Option<u64>) -> Server {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The binary is shared by every test run on the target directory: make sure it is one that
+    // has these settings (it prints them just before it is ready).
+    while !server.log().contains("koogate serve: ready") {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "koogate serve never said ready: {}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        server.log().contains("timeouts: header"),
+        "{} predates the hardened server: run `cargo build -p koogate-cli`",
+        koogate().display()
+    );
     server
 }
 
@@ -531,6 +546,35 @@ fn a_low_file_descriptor_limit_is_survived() {
         b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
     );
     assert_eq!(health.status, 200);
+    drop(conns);
+}
+
+#[test]
+fn accept_errors_from_descriptor_exhaustion_are_survived() {
+    // So low that even the smallest connection cap (4) does not fit: accept() fails with EMFILE.
+    const LIMIT: usize = 17;
+    let mut server = start(
+        "emfile",
+        &[("KOOGATE_HEADER_TIMEOUT_SECS", "1")],
+        Some(LIMIT as u64),
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let base = open_fds(server.pid());
+    let conns: Vec<TcpStream> = (0..8).map(|_| server.connect()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let health = send(
+        &server,
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+    );
+    assert_eq!(health.status, 200, "{health:?}");
+    assert!(server.still_running(), "{}", server.log());
+    if base + 4 > LIMIT {
+        assert!(
+            server.log().contains("accept failed"),
+            "{base} descriptors at rest, yet no accept error: {}",
+            server.log()
+        );
+    }
     drop(conns);
 }
 
