@@ -992,6 +992,13 @@ fn memory_stays_bounded_under_stalled_1_mib_bodies() {
     let mut peaks = Vec::new();
     for wave in 0..2 {
         let mut conns = stalled_bodies(&server, 96);
+        // While they hold the body-memory budget, a signed call (a small body) is answered.
+        let (id, body) = new_instance();
+        assert_eq!(
+            send(&server, &signed_request("/saas", &body)).code(),
+            "000000"
+        );
+        assert_eq!(query_instance(&server, &id), "000000");
         let mut peak = rss_kib(pid);
         for _ in 0..10 {
             std::thread::sleep(Duration::from_millis(100));

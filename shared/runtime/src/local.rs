@@ -120,8 +120,14 @@ enum BodyRead {
     TimedOut,
 }
 
-/// Reads a whole body of at most `cap` bytes within `timeout`, holding its bytes against the
-/// shared body-memory `budget` (in KiB). Only a body hyper reports as ended is complete: a body
+/// The first bytes of every body are not counted against the body-memory budget, so that the
+/// marketplace's calls (a few KiB) never wait for room while large bodies hold it. Bounded by the
+/// connection cap like hyper's own per-connection buffer.
+const UNCOUNTED_BODY_BYTES: usize = 64 * 1024;
+
+/// Reads a whole body of at most `cap` bytes within `timeout`, holding its bytes beyond
+/// [`UNCOUNTED_BODY_BYTES`] against the shared body-memory `budget` (in KiB) as they arrive (a
+/// client must send the bytes it holds). Only a body hyper reports as ended is complete: a body
 /// error is never taken for its end.
 async fn read_body(
     body: Incoming,
@@ -136,27 +142,17 @@ async fn read_body(
 }
 
 async fn read_body_inner(mut body: Incoming, cap: usize, budget: &Arc<Semaphore>) -> BodyRead {
-    let hint = body.size_hint();
-    let declared = usize::try_from(hint.lower()).unwrap_or(usize::MAX);
+    let declared = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
     if declared > cap {
         return BodyRead::TooLarge;
     }
-    let kib = |bytes: usize| u32::try_from(bytes.div_ceil(1024)).unwrap_or(u32::MAX);
+    let kib = |bytes: usize| {
+        u32::try_from(bytes.saturating_sub(UNCOUNTED_BODY_BYTES).div_ceil(1024)).unwrap_or(u32::MAX)
+    };
     let mut held: u32 = 0;
     let mut permit: Option<OwnedSemaphorePermit> = None;
-    // A declared length is reserved at once, so that bodies never hold part of the budget
-    // while waiting for the rest.
-    let mut buf = Vec::new();
-    if hint.exact().is_some() && declared > 0 {
-        match Arc::clone(budget).acquire_many_owned(kib(declared)).await {
-            Ok(p) => {
-                held = kib(declared);
-                permit = Some(p);
-                buf.reserve_exact(declared);
-            }
-            Err(_) => return BodyRead::Failed("the server is stopping".into()),
-        }
-    }
+    // Reserved, not touched: pages count as memory only once bytes are written to them.
+    let mut buf = Vec::with_capacity(declared);
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,

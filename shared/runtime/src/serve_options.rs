@@ -34,8 +34,11 @@ pub struct ServeOptions {
     /// which case it retries later as it does for any failed call.
     pub max_connections: usize,
     /// `KOOGATE_BODY_MEMORY_MIB`: bytes of request bodies held in memory at once, across all
-    /// connections. A body waits for room (bounded by the body timeout); with the connection cap
-    /// and hyper's per-connection buffer it bounds the memory requests can take.
+    /// connections, beyond the first 64 KiB of each (which the connection cap bounds). A body
+    /// waits for room as its bytes arrive (bounded by the body timeout); with the connection cap
+    /// and hyper's per-connection buffer (64 KiB) it bounds the memory requests can take:
+    /// `max_connections × 128 KiB + body_memory_bytes`. The default, 32 MiB, holds 32 bodies of
+    /// the largest size at once; the marketplace's are a few KiB.
     pub body_memory_bytes: usize,
     /// `KOOGATE_SHUTDOWN_GRACE_SECS`: how long in-flight requests may take after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
@@ -56,7 +59,7 @@ impl Default for ServeOptions {
                 idle: Duration::from_secs(30),
             },
             max_connections: 512,
-            body_memory_bytes: 64 * 1024 * 1024,
+            body_memory_bytes: 32 * 1024 * 1024,
             shutdown_grace: Duration::from_secs(10),
             tls_handshake_timeout: Duration::from_secs(10),
             tls: None,
