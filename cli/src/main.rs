@@ -27,7 +27,7 @@ mod store;
 use std::process::ExitCode;
 
 const USAGE: &str = "usage:
-  koogate serve [--addr HOST:PORT]
+  koogate serve [--addr HOST:PORT]   (else KOOGATE_ADDR, else 0.0.0.0:$PORT, else 127.0.0.1:8080)
   koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
   koogate init-secrets PATH
   koogate keygen [--bits N] [--secrets PATH]

@@ -6,6 +6,7 @@ use std::time::Instant;
 use koogate_runtime::config::Config;
 use koogate_runtime::local::{self, Router};
 use koogate_runtime::routes::ROUTES;
+use koogate_runtime::serve_options::{self, ServeOptions};
 use koogate_runtime::web::WebFunction;
 use koogate_runtime::{telemetry, App, Function};
 
@@ -34,14 +35,15 @@ fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
 
 pub fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
-    let addr = crate::flag_value(args, "--addr")
-        .unwrap_or("127.0.0.1:8080")
-        .to_string();
+    let addr =
+        serve_options::listen_addr(crate::flag_value(args, "--addr"), |k| std::env::var(k).ok());
+    let mut options = ServeOptions::from_env()?;
+    fit_fd_limit(&mut options);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         telemetry::init_logging();
         let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
         let functions = functions();
@@ -80,22 +82,40 @@ pub fn run(args: &[String]) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        let scheme = if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let base = &options.base_path;
         eprintln!("koogate serve: store {store_desc}");
         for f in &functions {
             let r = f.route();
             eprintln!(
-                "koogate serve: {} http://{bound}{} -> {}",
-                r.method, r.path, r.function
+                "koogate serve: {} {scheme}://{bound}{} -> {}",
+                r.method,
+                base.from_table(r.path),
+                r.function
             );
         }
         for w in &web {
             for r in w.routes() {
                 eprintln!(
-                    "koogate serve: {} http://{bound}{} -> {} (web)",
-                    r.method, r.path, r.function
+                    "koogate serve: {} {scheme}://{bound}{} -> {} (web)",
+                    r.method,
+                    base.from_table(r.path),
+                    r.function
                 );
             }
         }
+        eprintln!("koogate serve: GET {scheme}://{bound}/healthz -> health check");
+        eprintln!(
+            "koogate serve: at most {} connections; timeouts: header {} s, body {} s, idle {} s",
+            options.max_connections,
+            options.timeouts.header.as_secs(),
+            options.timeouts.body.as_secs(),
+            options.timeouts.idle.as_secs()
+        );
         spawn_usage_push(&app);
         if app.dispatcher.has_sinks() {
             eprintln!("koogate serve: delivering events (dispatcher running)");
@@ -106,14 +126,93 @@ pub fn run(args: &[String]) -> Result<(), String> {
             );
         }
         eprintln!(
-            "koogate serve: ready on http://{bound} in {} ms",
+            "koogate serve: ready on {scheme}://{bound} in {} ms",
             started.elapsed().as_millis()
         );
-        local::serve(listener, app, Router::new(functions).with_web(web))
+        let router = Router::new(functions)
+            .with_web(web)
+            .with_base_path(options.base_path.clone());
+        local::serve_with(listener, app, router, options, stop_signal())
             .await
-            .map_err(|e| format!("server stopped: {e}"))
-    })
+            .map_err(|e| format!("server stopped: {e}"))?;
+        eprintln!("koogate serve: stopped");
+        Ok(())
+    });
+    // Background work (usage push, event delivery) is not waited for: what it had not finished
+    // is retried by the next process, as after a crash.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
+
+/// Completes on SIGTERM (FunctionGraph, systemd, `docker stop`) or SIGINT (Ctrl-C).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                let name = tokio::select! {
+                    _ = term.recv() => "SIGTERM",
+                    _ = int.recv() => "SIGINT",
+                };
+                eprintln!("koogate serve: {name}: stopping");
+            }
+            _ => {
+                eprintln!("koogate serve: cannot listen for signals; stop with SIGKILL");
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("koogate serve: Ctrl-C: stopping");
+    }
+}
+
+/// Raises the soft open-file limit (RLIMIT_NOFILE) to the hard one (at most 65536), as Go and
+/// many servers do, then fits the connection cap below it (see
+/// [`ServeOptions::fit_fd_limit`]).
+#[cfg(unix)]
+fn fit_fd_limit(options: &mut ServeOptions) {
+    const WANTED: libc::rlim_t = 65_536;
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        eprintln!("koogate serve: cannot read the open-file limit; keeping the connection cap");
+        return;
+    }
+    let target = lim.rlim_max.min(WANTED);
+    if lim.rlim_cur < target {
+        let raised = libc::rlimit {
+            rlim_cur: target,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim.rlim_cur = target;
+        }
+    }
+    // rlim_t is u64 on 64-bit targets, narrower on some others.
+    #[allow(clippy::useless_conversion)]
+    let soft = u64::try_from(lim.rlim_cur).unwrap_or(u64::MAX);
+    if let Some(wanted) = options.fit_fd_limit(soft) {
+        eprintln!(
+            "koogate serve: open-file limit {soft}: at most {} connections (not {wanted}); \
+             raise `ulimit -n` for more",
+            options.max_connections
+        );
+    }
+}
+
+#[cfg(not(unix))]
+fn fit_fd_limit(_options: &mut ServeOptions) {}
 
 /// Pushes due usage every `KOOGATE_USAGE_PUSH_INTERVAL_SECS` (default 300; `0`: never), as the
 /// scheduled function does on AWS. Usage is recorded with `koogate usage record` against the same
