@@ -32,11 +32,8 @@ fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
     ])
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
+pub fn run(addr: String) -> Result<(), String> {
     let started = Instant::now();
-    let addr = crate::flag_value(args, "--addr")
-        .unwrap_or("127.0.0.1:8080")
-        .to_string();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
