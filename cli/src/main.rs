@@ -105,9 +105,9 @@ Environment (see README.md, 'Configuration', for all of them):
 
 #[derive(Args, Debug)]
 struct ServeArgs {
-    /// Address to listen on
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080")]
-    addr: String,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
 }
 
 fn main() -> ExitCode {

@@ -32,8 +32,9 @@ fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
     ])
 }
 
-pub fn run(addr: String) -> Result<(), String> {
+pub fn run(addr: Option<String>) -> Result<(), String> {
     let started = Instant::now();
+    let addr = addr.unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
