@@ -18,36 +18,72 @@ use koogate_runtime::App;
 use koogate_store::{EventQuery, EventRecord, EventSettlement};
 use serde_json::json;
 
-use crate::flag_value;
+use clap::Subcommand;
 
-const HELP: &str = "usage:
-  koogate events list [--failed] [--instance ID] [--json]
-  koogate events redeliver ID...
-  koogate events test";
+pub const EXAMPLES: &str = "Examples:
+  koogate events list --failed
+  koogate events redeliver 2b7e1f0c9a4d4e8f8a1b2c3d4e5f6a7b
+  koogate events test
+
+Environment: KOOGATE_STORE (default sqlite:.koogate/koogate.db), KOOGATE_SECRETS_FILE,
+KOOGATE_WEBHOOK_URL, KOOGATE_EVENT_BUS (see README.md, 'Configuration').";
+
+#[derive(Subcommand, Debug)]
+pub enum EventsCommand {
+    /// List the recorded events, newest first, with their delivery state
+    #[command(after_help = "Examples:
+  koogate events list
+  koogate events list --failed
+  koogate events list --instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e --json")]
+    List {
+        /// Only the events whose delivery failed
+        #[arg(long)]
+        failed: bool,
+        /// Only the events of this instance
+        #[arg(long, value_name = "ID")]
+        instance: Option<String>,
+        /// Print a JSON array instead of a table
+        #[arg(long)]
+        json: bool,
+    },
+    /// Deliver these events again now (same webhook-id and body), whatever their state
+    #[command(after_help = "Examples:
+  koogate events redeliver 2b7e1f0c9a4d4e8f8a1b2c3d4e5f6a7b
+  koogate events redeliver $(koogate events list --failed --json | jq -r '.[].id')
+
+Exits non-zero if any event was not delivered.")]
+    Redeliver {
+        /// Event ids (the webhook-id)
+        #[arg(value_name = "ID", required = true, num_args = 1..)]
+        ids: Vec<String>,
+    },
+    /// Send a ping event to the configured sinks now and print what each answered
+    #[command(after_help = "Examples:
+  KOOGATE_WEBHOOK_URL=https://product.example.com/koogate koogate events test
+
+Exits non-zero unless every sink accepted it.")]
+    Test,
+}
 
 async fn app() -> Result<Arc<App>, String> {
     let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
     App::build(config, &[]).await.map_err(|e| e.to_string())
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    let Some((sub, rest)) = args.split_first() else {
-        return Err(HELP.into());
-    };
-    if rest.iter().any(|a| a == "--help" || a == "-h") || sub == "--help" || sub == "-h" {
-        println!("{HELP}");
-        return Ok(());
-    }
+pub fn run(command: &EventsCommand) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async {
-        match sub.as_str() {
-            "list" => list(rest).await,
-            "redeliver" => redeliver(rest).await,
-            "test" => test().await,
-            other => Err(format!("unknown events command {other:?}\n{HELP}")),
+        match command {
+            EventsCommand::List {
+                failed,
+                instance,
+                json,
+            } => list(*failed, instance.clone(), *json).await,
+            EventsCommand::Redeliver { ids } => redeliver(ids).await,
+            EventsCommand::Test => test().await,
         }
     })
 }
@@ -66,18 +102,11 @@ fn as_json(e: &EventRecord) -> serde_json::Value {
     })
 }
 
-async fn list(args: &[String]) -> Result<(), String> {
-    for a in args {
-        if !matches!(a.as_str(), "--failed" | "--json" | "--instance")
-            && flag_value(args, "--instance") != Some(a.as_str())
-        {
-            return Err(format!("unknown argument {a:?}\n{HELP}"));
-        }
-    }
+async fn list(failed: bool, instance: Option<String>, json: bool) -> Result<(), String> {
     let app = app().await?;
     let query = EventQuery {
-        failed_only: args.iter().any(|a| a == "--failed"),
-        instance_id: flag_value(args, "--instance").map(str::to_string),
+        failed_only: failed,
+        instance_id: instance,
         limit: 0,
     };
     let events = app
@@ -85,7 +114,7 @@ async fn list(args: &[String]) -> Result<(), String> {
         .list_events(&query)
         .await
         .map_err(|e| e.to_string())?;
-    if args.iter().any(|a| a == "--json") {
+    if json {
         let all: Vec<_> = events.iter().map(as_json).collect();
         println!("{}", serde_json::Value::Array(all));
         return Ok(());
@@ -110,7 +139,7 @@ async fn list(args: &[String]) -> Result<(), String> {
 
 async fn redeliver(ids: &[String]) -> Result<(), String> {
     if ids.is_empty() {
-        return Err(format!("redeliver needs at least one event id\n{HELP}"));
+        return Err("redeliver needs at least one event id".into());
     }
     let app = app().await?;
     if !app.dispatcher.has_sinks() {

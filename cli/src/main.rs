@@ -1,18 +1,25 @@
 //! `koogate`: the command for people.
 //!
 //! * `koogate serve --addr HOST:PORT` — every route of the route table in one local process.
-//! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--send]` — a signed
-//!   request like the seller console's 生成请求命令, printed as curl or sent and checked.
+//! * `koogate sign --url URL --activity NAME [--set k=v]... [--production] [--v1] [--send]` — a
+//!   signed request of any interface type, like the seller console's 生成请求命令, printed as curl
+//!   or sent and checked.
 //! * `koogate init-secrets PATH` — a secrets document with fresh random keys, for local use.
 //! * `koogate sim --url URL [--suite …]` — the seller console's debugger: every console case and
 //!   check against an endpoint, with JSON and JUnit reports.
-//! * `koogate keygen [--bits N] [--secrets PATH]` — the RSA key pair of joint-operation login:
-//!   the public key for the app credential, the private key for the secrets document.
+//! * `koogate keygen [--bits N] [--secrets PATH [--force]] | --public-from PATH` — the RSA key
+//!   pair of joint-operation login: the public key for the app credential, the private key for
+//!   the secrets document.
 //! * `koogate usage record|resend|push`, `koogate license activate|query`, `koogate upload` — usage
 //!   reporting and the marketplace's open APIs (see `outbound.rs`).
 //! * `koogate events list|redeliver|test` — the events recorded for the ISV's product and their
 //!   delivery (see `events.rs`).
-//! * `koogate store init` — creates the DynamoDB (or GeminiDB) table (see `store.rs`).
+//! * `koogate list KIND`, `koogate inspect instance|order ID` — what the store holds, for
+//!   operators (see `operate.rs`).
+//! * `koogate store init` — the DynamoDB or GeminiDB table (see `store.rs`).
+//!
+//! The command line is parsed by clap: `--help` on every command prints help and does nothing
+//! else, unknown flags and arguments exit with status 2, failures of a command with status 1.
 
 mod client;
 mod events;
@@ -26,59 +33,112 @@ mod store;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage:
-  koogate serve [--addr HOST:PORT]   (else KOOGATE_ADDR, else 0.0.0.0:$PORT, else 127.0.0.1:8080)
-  koogate sign --url URL --activity NAME [--set KEY=VALUE]... [--production] [--key-type TYPE] [--send]
-  koogate init-secrets PATH
-  koogate keygen [--bits N] [--secrets PATH]
-  koogate sim --url URL [--suite all|saas|kit|license|notify|legacy] [--keys FILE] [--production]
-              [--json FILE] [--junit FILE] [--time-limit-ms N]
-  koogate usage record --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ --value V [--product P] [--package I]
-  koogate usage resend --instance ID --begin yyyyMMddTHHmmssZ --end yyyyMMddTHHmmssZ
-  koogate usage push
-  koogate license activate --license CODE [--effective-time yyyyMMddHHmmss]
-  koogate license query --license CODE [--account A] [--ip IP]
-  koogate upload --event ID (--text S | --file PATH)
-  koogate events list [--failed] [--instance ID] [--json]
-  koogate events redeliver ID...
-  koogate events test
-  koogate list instances|orders|notifications|licenses|tenants|usage [--state S] [--debug] [--failed|--pending] [--json]
-  koogate list users --tenant ID [--json]
-  koogate inspect instance ID [--debug] | koogate inspect order ORDER_ID [--debug]
-  koogate store init [--table NAME] [--billing none|pay-per-request|provisioned] [--capacity N] [--no-ttl]
+use clap::{Args, Parser, Subcommand};
 
-environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, ...
-(see README.md, 'Configuration')";
+const TOP_EXAMPLES: &str = "Examples:
+  koogate init-secrets .koogate/secrets.json
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json koogate serve --addr 127.0.0.1:8080
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json koogate sign --url http://127.0.0.1:8080/saas --activity newInstance --send
+  koogate sim --url http://127.0.0.1:8080/saas --keys .koogate/secrets.json
+
+Run `koogate COMMAND --help` for the options and examples of each command.
+Environment variables: KOOGATE_STORE, KOOGATE_SECRETS_FILE, KOOGATE_CLOCK_SKEW_SECS,
+KOOGATE_PROVISIONING, ... (see README.md, 'Configuration').";
+
+/// The merchant side of Huawei Cloud KooGallery: serve the production interface locally, sign
+/// and send console-style requests, run the console's debugger, report usage, manage events.
+#[derive(Parser, Debug)]
+#[command(
+    name = "koogate",
+    version,
+    propagate_version = true,
+    arg_required_else_help = true,
+    after_help = TOP_EXAMPLES
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve every route of the route table in one local process
+    #[command(after_help = SERVE_EXAMPLES, after_long_help = SERVE_LONG)]
+    Serve(ServeArgs),
+    /// Build a signed request like the seller console's, print it as curl or send it
+    #[command(after_help = sign::EXAMPLES, after_long_help = sign::LONG)]
+    Sign(sign::SignArgs),
+    /// Write a secrets document with fresh random local keys
+    #[command(after_help = sign::INIT_EXAMPLES)]
+    InitSecrets(sign::InitSecretsArgs),
+    /// Generate the RSA key pair of joint-operation login, or print the public key of one
+    #[command(after_help = keygen::EXAMPLES)]
+    Keygen(keygen::KeygenArgs),
+    /// Run the seller console's debugger (every console case and check) against an endpoint
+    #[command(after_help = sim::EXAMPLES, after_long_help = sim::LONG)]
+    Sim(sim::SimArgs),
+    /// Record, re-send and push pay-per-use usage
+    #[command(subcommand, after_help = outbound::USAGE_EXAMPLES)]
+    Usage(outbound::UsageCommand),
+    /// Activate or query a License 2.0 code (the marketplace's open API)
+    #[command(subcommand, after_help = outbound::LICENSE_EXAMPLES)]
+    License(outbound::LicenseCommand),
+    /// Deliver a string or a file for an event (the marketplace's upload API)
+    #[command(after_help = outbound::UPLOAD_EXAMPLES, after_long_help = outbound::UPLOAD_LONG)]
+    Upload(outbound::UploadArgs),
+    /// List, redeliver and test the events sent to the ISV's product
+    #[command(subcommand, after_help = events::EXAMPLES)]
+    Events(events::EventsCommand),
+    /// List what the store holds: instances, orders, notifications, licenses, tenants, users, usage
+    #[command(after_help = operate::LIST_EXAMPLES)]
+    List(operate::ListArgs),
+    /// Show an instance's or an order's whole story: records, applied orders, events, usage
+    #[command(after_help = operate::INSPECT_EXAMPLES)]
+    Inspect(operate::InspectArgs),
+    /// Create the DynamoDB (or GeminiDB) table
+    #[command(subcommand, after_help = store::EXAMPLES)]
+    Store(store::StoreCommand),
+}
+
+const SERVE_EXAMPLES: &str = "Examples:
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json koogate serve
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json KOOGATE_STORE=sqlite:/tmp/k.db koogate serve --addr 127.0.0.1:9000";
+
+const SERVE_LONG: &str = "Examples:
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json koogate serve
+  KOOGATE_SECRETS_FILE=.koogate/secrets.json KOOGATE_STORE=sqlite:/tmp/k.db koogate serve --addr 127.0.0.1:9000
+
+Only the interface types with a key in the secrets document are served (koogate init-secrets
+writes a key for each).
+
+Environment (see README.md, 'Configuration', for all of them):
+  KOOGATE_SECRETS_FILE   the secrets document (or KOOGATE_SECRET_ID: a Secrets Manager secret)
+  KOOGATE_STORE          sqlite:<path> (default sqlite:.koogate/koogate.db) or dynamodb
+  KOOGATE_CLOCK_SKEW_SECS, KOOGATE_PROVISIONING, KOOGATE_WEBHOOK_URL,
+  KOOGATE_USAGE_PUSH_INTERVAL_SECS, KOOGATE_MARKETPLACE_SITE, RUST_LOG, ...";
+
+#[derive(Args, Debug)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, value_name = "HOST:PORT")]
+    addr: Option<String>,
+}
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let Some((command, rest)) = args.split_first() else {
-        eprintln!("{USAGE}");
-        return ExitCode::from(2);
-    };
-    let result = match command.as_str() {
-        "serve" => serve::run(rest),
-        "sign" => sign::run(rest),
-        "init-secrets" => sign::init_secrets(rest),
-        "keygen" => keygen::run(rest),
-        "sim" => sim::run(rest),
-        "usage" => outbound::usage(rest),
-        "license" => outbound::license(rest),
-        "upload" => outbound::upload(rest),
-        "events" => events::run(rest),
-        "list" => list(rest),
-        "inspect" => match rest {
-            [what, id, flags @ ..] => {
-                operate::inspect(what, id, flags.iter().any(|f| f == "--debug"))
-            }
-            _ => Err("usage: koogate inspect instance ID | koogate inspect order ORDER_ID".into()),
-        },
-        "store" => store::run(rest),
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        other => Err(format!("unknown command {other:?}\n{USAGE}")),
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a.addr),
+        Command::Sign(a) => sign::run(&a),
+        Command::InitSecrets(a) => sign::init_secrets(&a),
+        Command::Keygen(a) => keygen::run(&a),
+        Command::Sim(a) => sim::run(&a),
+        Command::Usage(c) => outbound::usage(&c),
+        Command::License(c) => outbound::license(&c),
+        Command::Upload(a) => outbound::upload(&a),
+        Command::Events(c) => events::run(&c),
+        Command::List(a) => operate::list(&a),
+        Command::Inspect(a) => operate::inspect(&a),
+        Command::Store(c) => store::run(&c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,28 +149,31 @@ fn main() -> ExitCode {
     }
 }
 
-fn list(args: &[String]) -> Result<(), String> {
-    let Some((kind, flags)) = args.split_first() else {
-        return Err(
-            "usage: koogate list instances|orders|notifications|licenses|tenants|users|usage"
-                .into(),
-        );
-    };
-    operate::list(operate::ListArgs {
-        kind: kind.clone(),
-        state: flag_value(flags, "--state").map(str::to_string),
-        tenant: flag_value(flags, "--tenant").map(str::to_string),
-        debug: flags.iter().any(|f| f == "--debug"),
-        failed: flags.iter().any(|f| f == "--failed"),
-        pending: flags.iter().any(|f| f == "--pending"),
-        json: flags.iter().any(|f| f == "--json"),
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
 
-/// The value after `--name`, if given.
-fn flag_value<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str)
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_has_examples() {
+        fn walk(cmd: &clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_name() != "help" {
+                let help = cmd
+                    .get_after_help()
+                    .map(|h| h.to_string())
+                    .unwrap_or_default();
+                assert!(help.contains("Examples:"), "{path} has no examples");
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &path);
+            }
+        }
+        walk(&Cli::command(), "");
+    }
 }

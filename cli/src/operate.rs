@@ -23,16 +23,54 @@ use serde_json::{json, Value};
 /// Identifiers read per page.
 const PAGE: usize = 500;
 
+pub const LIST_EXAMPLES: &str = "Examples:
+  koogate list instances --state frozen
+  koogate list orders --json
+  koogate list users --tenant 68cbc86abc2018ab880d92f36422fa0e
+  koogate list usage --failed";
+
+pub const INSPECT_EXAMPLES: &str = "Examples:
+  koogate inspect instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e
+  koogate inspect order CS2211181819B4LVS
+  koogate inspect instance demo-1 --debug";
+
 /// What `koogate list` lists.
-#[derive(Debug, Clone, Default)]
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct ListArgs {
+    /// instances, orders, notifications, licenses, tenants, users or usage
+    #[arg(value_parser = ["instances", "orders", "notifications", "licenses", "tenants", "users", "usage"])]
     pub kind: String,
+    /// Instances in this state only (provisioning, active, frozen, released, failed)
+    #[arg(long, value_parser = ["provisioning", "active", "frozen", "released", "failed"])]
     pub state: Option<String>,
+    /// The tenant whose users to list (list users)
+    #[arg(long, value_name = "ID")]
     pub tenant: Option<String>,
+    /// The debug partition (the console's test traffic) instead of production
+    #[arg(long)]
     pub debug: bool,
+    /// Usage records the marketplace refused (list usage)
+    #[arg(long, conflicts_with = "pending")]
     pub failed: bool,
+    /// Usage records not pushed yet (list usage)
+    #[arg(long)]
     pub pending: bool,
+    /// One JSON array instead of a table
+    #[arg(long)]
     pub json: bool,
+}
+
+/// What `koogate inspect` shows.
+#[derive(clap::Args, Debug, Clone)]
+pub struct InspectArgs {
+    /// instance or order
+    #[arg(value_parser = ["instance", "order"])]
+    pub what: String,
+    /// The instanceId or the orderId
+    pub id: String,
+    /// The debug partition instead of production
+    #[arg(long)]
+    pub debug: bool,
 }
 
 async fn app() -> Result<Arc<App>, String> {
@@ -136,7 +174,7 @@ fn print(rows: &[Value], columns: &[&str], as_json: bool) {
     }
 }
 
-pub fn list(args: ListArgs) -> Result<(), String> {
+pub fn list(args: &ListArgs) -> Result<(), String> {
     runtime()?.block_on(async {
         let app = app().await?;
         let partition = Partition::from_debug_flag(args.debug);
@@ -285,7 +323,8 @@ fn events_of(events: &[koogate_store::EventRecord]) -> Vec<Value> {
 }
 
 /// `koogate inspect instance ID` / `koogate inspect order ORDER_ID`: one JSON document.
-pub fn inspect(what: &str, id: &str, debug: bool) -> Result<(), String> {
+pub fn inspect(args: &InspectArgs) -> Result<(), String> {
+    let (what, id, debug) = (args.what.as_str(), args.id.as_str(), args.debug);
     runtime()?.block_on(async {
         let app = app().await?;
         let partition = Partition::from_debug_flag(debug);

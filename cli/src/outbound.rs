@@ -24,17 +24,141 @@ use koogate_runtime::usage::{self, UsageInput};
 use koogate_runtime::App;
 use serde_json::json;
 
-use crate::flag_value;
+use clap::{ArgGroup, Args, Subcommand};
+
+pub const USAGE_EXAMPLES: &str = "Examples:
+  koogate usage record --instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e --begin 20250101T000000Z --end 20250101T010000Z --value 12.5
+  koogate usage resend --instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e --begin 20250101T000000Z --end 20250101T010000Z
+  koogate usage push
+
+Environment: KOOGATE_STORE (default sqlite:.koogate/koogate.db, the database of koogate serve),
+KOOGATE_SECRETS_FILE (the iam AK/SK for push), KOOGATE_MARKETPLACE_SITE, KOOGATE_MARKETPLACE_URL,
+KOOGATE_USAGE_ENDPOINT, KOOGATE_METRICS (see README.md, 'Configuration').";
+
+pub const LICENSE_EXAMPLES: &str = "Examples:
+  koogate license activate --license LIC-0123456789
+  koogate license activate --license LIC-0123456789 --effective-time 20250101120000
+  koogate license query --license LIC-0123456789 --account alice --ip 192.0.2.10
+
+Environment: KOOGATE_SECRETS_FILE (the iam AK/SK), KOOGATE_MARKETPLACE_SITE, KOOGATE_MARKETPLACE_URL
+(see README.md, 'Configuration').";
+
+pub const UPLOAD_EXAMPLES: &str = "Examples:
+  koogate upload --event 8e5694c8 --text 'activation code: 1234-5678'
+  koogate upload --event 8e5694c8 --file license.lic";
+
+pub const UPLOAD_LONG: &str = "Examples:
+  koogate upload --event 8e5694c8 --text 'activation code: 1234-5678'
+  koogate upload --event 8e5694c8 --file license.lic
+
+Environment: KOOGATE_SECRETS_FILE (the iam AK/SK), KOOGATE_MARKETPLACE_SITE, KOOGATE_MARKETPLACE_URL
+(see README.md, 'Configuration').";
+
+/// One usage interval of an instance.
+#[derive(Args, Debug)]
+pub struct Interval {
+    /// The instance the usage belongs to
+    #[arg(long = "instance", value_name = "ID")]
+    pub instance: String,
+    /// Start of the interval (UTC)
+    #[arg(long, value_name = "yyyyMMddTHHmmssZ")]
+    pub begin: String,
+    /// End of the interval (UTC)
+    #[arg(long, value_name = "yyyyMMddTHHmmssZ")]
+    pub end: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsageCommand {
+    /// Record usage of an interval (a refused interval: record the corrected value)
+    #[command(after_help = "Examples:
+  koogate usage record --instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e --begin 20250101T000000Z --end 20250101T010000Z --value 12.5
+  koogate usage record --instance ID --begin 20250101T000000Z --end 20250101T010000Z --value 3 --product OFFI461867333479178240 --package PKG-1
+
+Prints one JSON line; exits non-zero when the record is rejected.
+Environment: KOOGATE_STORE (default sqlite:.koogate/koogate.db), KOOGATE_SECRETS_FILE.")]
+    Record {
+        #[command(flatten)]
+        interval: Interval,
+        /// The usage value
+        #[arg(long, value_name = "V")]
+        value: String,
+        /// The product id (optional)
+        #[arg(long, value_name = "P")]
+        product: Option<String>,
+        /// The related package instance (optional)
+        #[arg(long, value_name = "I")]
+        package: Option<String>,
+    },
+    /// Re-queue a failed usage record unchanged (new revision, new metering_sn)
+    #[command(after_help = "Examples:
+  koogate usage resend --instance 10e758d0-31ad-4c4b-8f1b-81d03469a10e --begin 20250101T000000Z --end 20250101T010000Z
+
+Environment: KOOGATE_STORE (default sqlite:.koogate/koogate.db), KOOGATE_SECRETS_FILE.")]
+    Resend {
+        #[command(flatten)]
+        interval: Interval,
+    },
+    /// Push every usage record due now, once, and print the run
+    #[command(after_help = "Examples:
+  koogate usage push
+  KOOGATE_METRICS=emf koogate usage push
+
+Exits non-zero when records failed, a configuration error stopped it, or the store failed.
+Environment: KOOGATE_STORE, KOOGATE_SECRETS_FILE (iam), KOOGATE_MARKETPLACE_URL, KOOGATE_USAGE_ENDPOINT.")]
+    Push,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LicenseCommand {
+    /// Activate a License 2.0 code (92020003, already active, counts as success)
+    #[command(after_help = "Examples:
+  koogate license activate --license LIC-0123456789
+  koogate license activate --license LIC-0123456789 --effective-time 20250101120000")]
+    Activate {
+        /// The license code
+        #[arg(long, value_name = "CODE")]
+        license: String,
+        /// When the license takes effect
+        #[arg(long, value_name = "yyyyMMddHHmmss")]
+        effective_time: Option<String>,
+    },
+    /// Query a License 2.0 code
+    #[command(after_help = "Examples:
+  koogate license query --license LIC-0123456789
+  koogate license query --license LIC-0123456789 --account alice --ip 192.0.2.10")]
+    Query {
+        /// The license code
+        #[arg(long, value_name = "CODE")]
+        license: String,
+        /// The account using the license
+        #[arg(long, value_name = "A")]
+        account: Option<String>,
+        /// The IP address using the license
+        #[arg(long, value_name = "IP")]
+        ip: Option<String>,
+    },
+}
+
+#[derive(Args, Debug)]
+#[command(group(ArgGroup::new("content").required(true).args(["text", "file"])))]
+pub struct UploadArgs {
+    /// The event the upload answers
+    #[arg(long, value_name = "ID")]
+    pub event: String,
+    /// Deliver this string
+    #[arg(long, value_name = "S")]
+    pub text: Option<String>,
+    /// Deliver this file
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<std::path::PathBuf>,
+}
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start the async runtime: {e}"))
-}
-
-fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
-    flag_value(args, name).ok_or_else(|| format!("{name} is required"))
 }
 
 async fn app(serves: &[InterfaceType]) -> Result<std::sync::Arc<App>, String> {
@@ -52,39 +176,41 @@ fn retry(m: &Marketplace) -> Retry {
 }
 
 /// `koogate usage record|resend|push`.
-pub fn usage(args: &[String]) -> Result<(), String> {
-    let (sub, rest) = args
-        .split_first()
-        .ok_or("usage: koogate usage record|resend|push …")?;
+pub fn usage(command: &UsageCommand) -> Result<(), String> {
     runtime()?.block_on(async {
-        match sub.as_str() {
-            "record" => {
+        match command {
+            UsageCommand::Record {
+                interval,
+                value,
+                product,
+                package,
+            } => {
                 let app = app(&[]).await?;
                 let input = UsageInput {
-                    instance_id: required(rest, "--instance")?.into(),
-                    begin_time: required(rest, "--begin")?.into(),
-                    end_time: required(rest, "--end")?.into(),
-                    usage_value: required(rest, "--value")?.into(),
-                    product_id: flag_value(rest, "--product").map(str::to_string),
-                    relate_pkg_instance: flag_value(rest, "--package").map(str::to_string),
+                    instance_id: interval.instance.clone(),
+                    begin_time: interval.begin.clone(),
+                    end_time: interval.end.clone(),
+                    usage_value: value.clone(),
+                    product_id: product.clone(),
+                    relate_pkg_instance: package.clone(),
                 };
                 let out = usage::record(&app, &input).await;
                 println!("{}", usage::answer(&out));
                 out.map(|_| ()).map_err(|e| e.to_string())
             }
-            "resend" => {
+            UsageCommand::Resend { interval } => {
                 let app = app(&[]).await?;
                 let key = koogate_store::UsageKey {
-                    instance_id: required(rest, "--instance")?.into(),
-                    begin_time: required(rest, "--begin")?.into(),
-                    end_time: required(rest, "--end")?.into(),
+                    instance_id: interval.instance.clone(),
+                    begin_time: interval.begin.clone(),
+                    end_time: interval.end.clone(),
                 };
                 let out =
                     usage::resend(&*app.store, &key, koogate_runtime::pipeline::now_ms()).await;
                 println!("{}", usage::answer(&out));
                 out.map(|_| ()).map_err(|e| e.to_string())
             }
-            "push" => {
+            UsageCommand::Push => {
                 let app = app(&[]).await?;
                 let pusher = koogate_usage_push::Pusher::from_app(
                     &app,
@@ -105,26 +231,22 @@ pub fn usage(args: &[String]) -> Result<(), String> {
                 }
                 Ok(())
             }
-            other => Err(format!(
-                "unknown usage command {other:?}: record, resend or push"
-            )),
         }
     })
 }
 
 /// `koogate license activate|query`.
-pub fn license(args: &[String]) -> Result<(), String> {
-    let (sub, rest) = args
-        .split_first()
-        .ok_or("usage: koogate license activate|query --license CODE …")?;
+pub fn license(command: &LicenseCommand) -> Result<(), String> {
     runtime()?.block_on(async {
         let app = app(&[]).await?;
         let m = client(&app)?;
-        let code = required(rest, "--license")?;
-        match sub.as_str() {
-            "activate" => {
+        match command {
+            LicenseCommand::Activate {
+                license,
+                effective_time,
+            } => {
                 let a = m
-                    .activate_license(code, flag_value(rest, "--effective-time"), retry(&m))
+                    .activate_license(license, effective_time.as_deref(), retry(&m))
                     .await
                     .map_err(|e| e.to_string())?;
                 println!(
@@ -133,41 +255,35 @@ pub fn license(args: &[String]) -> Result<(), String> {
                 );
                 Ok(())
             }
-            "query" => {
+            LicenseCommand::Query {
+                license,
+                account,
+                ip,
+            } => {
                 let data = m
-                    .query_license(
-                        code,
-                        flag_value(rest, "--account"),
-                        flag_value(rest, "--ip"),
-                        retry(&m),
-                    )
+                    .query_license(license, account.as_deref(), ip.as_deref(), retry(&m))
                     .await
                     .map_err(|e| e.to_string())?;
                 println!("{data}");
                 Ok(())
             }
-            other => Err(format!(
-                "unknown license command {other:?}: activate or query"
-            )),
         }
     })
 }
 
 /// `koogate upload --event ID (--text S | --file PATH)`.
-pub fn upload(args: &[String]) -> Result<(), String> {
+pub fn upload(args: &UploadArgs) -> Result<(), String> {
     runtime()?.block_on(async {
         let app = app(&[]).await?;
         let m = client(&app)?;
-        let event = required(args, "--event")?;
+        let event = args.event.as_str();
         let file;
-        let upload = match (flag_value(args, "--text"), flag_value(args, "--file")) {
+        let upload = match (&args.text, &args.file) {
             (Some(t), None) => Upload::Characters(t),
             (None, Some(path)) => {
-                file = std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}"))?;
-                let name = std::path::Path::new(path)
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .unwrap_or("file");
+                file = std::fs::read(path)
+                    .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
                 Upload::File { name, bytes: &file }
             }
             _ => return Err("give exactly one of --text or --file".into()),

@@ -33,10 +33,9 @@ fn web_functions() -> Result<Vec<Arc<dyn WebFunction>>, String> {
     ])
 }
 
-pub fn run(args: &[String]) -> Result<(), String> {
+pub fn run(addr: Option<String>) -> Result<(), String> {
     let started = Instant::now();
-    let addr =
-        serve_options::listen_addr(crate::flag_value(args, "--addr"), |k| std::env::var(k).ok());
+    let addr = serve_options::listen_addr(addr.as_deref(), |k| std::env::var(k).ok());
     let mut options = ServeOptions::from_env()?;
     fit_fd_limit(&mut options);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -2,9 +2,9 @@
 
 use koogate_store::dynamodb_init::{init_table, Billing, InitOptions, TTL_ATTRIBUTE};
 
-const HELP: &str =
-    "usage: koogate store init [--table NAME] [--billing none|pay-per-request|provisioned]
-                          [--capacity N] [--no-ttl]
+const HELP: &str = "Examples:
+  KOOGATE_TABLE=koogate koogate store init
+  AWS_ENDPOINT_URL_DYNAMODB=http://10.0.0.8:8000 koogate store init --table koogate --billing none
 
 Creates the koogate DynamoDB table if it does not exist (pk and sk strings as the key) and enables
 TTL on expires_at; an existing table with that key schema is fine. Only the CreateTable parameters
@@ -16,14 +16,38 @@ Default: none when AWS_ENDPOINT_URL_DYNAMODB (or AWS_ENDPOINT_URL) points outsid
 pay-per-request otherwise. --table defaults to KOOGATE_TABLE. Region, credentials and endpoint come
 from the standard AWS settings (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, ...).";
 
-pub fn run(args: &[String]) -> Result<(), String> {
-    match args.first().map(String::as_str) {
-        Some("init") => init(&args[1..]),
-        Some("-h" | "--help" | "help") | None => {
-            println!("{HELP}");
-            Ok(())
-        }
-        Some(other) => Err(format!("unknown store command {other:?}\n{HELP}")),
+/// `koogate store …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Create the koogate table (and TTL on expires_at) with GeminiDB-compatible parameters
+    #[command(after_help = EXAMPLES, after_long_help = HELP)]
+    Init(InitArgs),
+}
+
+pub const EXAMPLES: &str = "Examples:
+  KOOGATE_TABLE=koogate koogate store init
+  AWS_ENDPOINT_URL_DYNAMODB=http://10.0.0.8:8000 koogate store init --table koogate --billing none
+  koogate store init --table koogate --billing provisioned --capacity 10 --no-ttl";
+
+#[derive(clap::Args, Debug)]
+pub struct InitArgs {
+    /// The table [default: KOOGATE_TABLE]
+    #[arg(long, value_name = "NAME")]
+    table: Option<String>,
+    /// none (GeminiDB), pay-per-request or provisioned [default: none off AWS, else pay-per-request]
+    #[arg(long, value_parser = ["none", "pay-per-request", "provisioned"])]
+    billing: Option<String>,
+    /// Read and write units with --billing provisioned
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(i64).range(1..))]
+    capacity: i64,
+    /// Do not enable TTL on expires_at
+    #[arg(long)]
+    no_ttl: bool,
+}
+
+pub fn run(cmd: &StoreCommand) -> Result<(), String> {
+    match cmd {
+        StoreCommand::Init(a) => init(a),
     }
 }
 
@@ -46,50 +70,25 @@ fn default_billing() -> Billing {
     }
 }
 
-fn init(args: &[String]) -> Result<(), String> {
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        println!("{HELP}");
-        return Ok(());
-    }
-    let known = ["--table", "--billing", "--capacity", "--no-ttl"];
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--no-ttl" => i += 1,
-            a if known.contains(&a) => i += 2,
-            other => return Err(format!("unknown option {other:?}\n{HELP}")),
-        }
-    }
-    let table = crate::flag_value(args, "--table")
-        .map(str::to_string)
+fn init(args: &InitArgs) -> Result<(), String> {
+    let table = args
+        .table
+        .clone()
         .or_else(|| std::env::var("KOOGATE_TABLE").ok())
         .ok_or("--table (or KOOGATE_TABLE) is required")?;
-    let capacity: i64 = match crate::flag_value(args, "--capacity") {
-        Some(c) => c
-            .parse()
-            .ok()
-            .filter(|c| *c > 0)
-            .ok_or(format!("--capacity {c:?}: a positive number"))?,
-        None => 5,
-    };
-    let billing = match crate::flag_value(args, "--billing") {
+    let billing = match args.billing.as_deref() {
         None => default_billing(),
-        Some("none") => Billing::None,
         Some("pay-per-request") => Billing::PayPerRequest,
         Some("provisioned") => Billing::Provisioned {
-            read: capacity,
-            write: capacity,
+            read: args.capacity,
+            write: args.capacity,
         },
-        Some(other) => {
-            return Err(format!(
-                "--billing {other:?}: none, pay-per-request or provisioned"
-            ))
-        }
+        Some(_) => Billing::None,
     };
     let opts = InitOptions {
         table,
         billing,
-        ttl: !args.iter().any(|a| a == "--no-ttl"),
+        ttl: !args.no_ttl,
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

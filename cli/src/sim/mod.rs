@@ -162,33 +162,84 @@ impl Runner {
     }
 }
 
+pub const EXAMPLES: &str = "Examples:
+  koogate sim --url http://127.0.0.1:8080/saas --keys .koogate/secrets.json
+  koogate sim --url http://127.0.0.1:8080/saas --keys .koogate/secrets.json --suite kit --junit sim.xml
+  koogate sim --url https://isv.example.com/saas --keys secrets.json --production --json report.json";
+
+pub const LONG: &str = "Examples:
+  koogate sim --url http://127.0.0.1:8080/saas --keys .koogate/secrets.json
+  koogate sim --url http://127.0.0.1:8080/saas --keys .koogate/secrets.json --suite kit --junit sim.xml
+  koogate sim --url https://isv.example.com/saas --keys secrets.json --production --json report.json
+
+The URL is the production interface URL registered in the console (ending in /saas); each suite
+adds its interface's path to its base (/license, /order-notify, /saas/produceAPI/...). The exit
+status is non-zero on any failed case.
+
+Environment:
+  KOOGATE_SECRETS_FILE   the secrets document, when --keys is not given";
+
+/// The suites `--suite` accepts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Suite {
+    All,
+    Saas,
+    Kit,
+    License,
+    Notify,
+    Legacy,
+}
+
+/// `koogate sim`.
+#[derive(clap::Args, Debug)]
+pub struct SimArgs {
+    /// The production interface URL, e.g. http://127.0.0.1:8080/saas
+    #[arg(long, value_name = "URL")]
+    pub url: String,
+    /// The suite to run
+    #[arg(long, value_enum, default_value_t = Suite::All)]
+    pub suite: Suite,
+    /// The secrets document with the keys of each interface type [default: $KOOGATE_SECRETS_FILE]
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<String>,
+    /// Send production traffic (testFlag 0, 5 s limit) instead of console debug traffic
+    #[arg(long)]
+    pub production: bool,
+    /// Write a JSON report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<String>,
+    /// Write a JUnit XML report to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<String>,
+    /// Time limit per case in milliseconds [default: 20000, 5000 with --production]
+    #[arg(long, value_name = "N")]
+    pub time_limit_ms: Option<u64>,
+}
+
 /// `koogate sim --url URL [--suite all|saas|kit|license|notify|legacy] [--keys FILE]
 /// [--production] [--json FILE] [--junit FILE] [--time-limit-ms N]`.
-pub fn run(args: &[String]) -> Result<(), String> {
-    let url = crate::flag_value(args, "--url")
-        .ok_or("sim needs --url, e.g. --url http://127.0.0.1:8080/saas")?;
+pub fn run(args: &SimArgs) -> Result<(), String> {
+    let url = args.url.as_str();
     let base = base_of(url)?;
-    let suite = crate::flag_value(args, "--suite").unwrap_or("all");
-    let suites: Vec<&'static str> = match suite {
-        "all" => SUITES.to_vec(),
-        one => vec![*SUITES
-            .iter()
-            .find(|s| **s == one)
-            .ok_or_else(|| format!("unknown suite {one:?}; one of all, {}", SUITES.join(", ")))?],
+    let suites: Vec<&'static str> = match args.suite {
+        Suite::All => SUITES.to_vec(),
+        Suite::Saas => vec!["saas"],
+        Suite::Kit => vec!["kit"],
+        Suite::License => vec!["license"],
+        Suite::Notify => vec!["notify"],
+        Suite::Legacy => vec!["legacy"],
     };
-    let keys_path = crate::flag_value(args, "--keys")
-        .map(str::to_string)
+    let keys_path = args
+        .keys
+        .clone()
         .or_else(|| std::env::var("KOOGATE_SECRETS_FILE").ok())
         .ok_or("sim needs --keys FILE (or KOOGATE_SECRETS_FILE): the secrets document")?;
     let text =
         std::fs::read_to_string(&keys_path).map_err(|e| format!("cannot read {keys_path}: {e}"))?;
     let secrets = Secrets::parse(&text).map_err(|e| format!("{keys_path}: {e}"))?;
-    let debug = !args.iter().any(|a| a == "--production");
-    let limit = match crate::flag_value(args, "--time-limit-ms") {
-        Some(ms) => Duration::from_millis(
-            ms.parse()
-                .map_err(|_| format!("--time-limit-ms {ms:?} is not a number"))?,
-        ),
+    let debug = !args.production;
+    let limit = match args.time_limit_ms {
+        Some(ms) => Duration::from_millis(ms),
         None if debug => CONSOLE_LIMIT,
         None => PRODUCTION_LIMIT,
     };
@@ -211,11 +262,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
     });
     let total = started.elapsed();
     print!("{}", table(&runner.results));
-    if let Some(path) = crate::flag_value(args, "--json") {
+    if let Some(path) = &args.json {
         std::fs::write(path, json_report(&runner.results, url, debug).to_string())
             .map_err(|e| format!("cannot write {path}: {e}"))?;
     }
-    if let Some(path) = crate::flag_value(args, "--junit") {
+    if let Some(path) = &args.junit {
         std::fs::write(path, junit(&runner.results, total))
             .map_err(|e| format!("cannot write {path}: {e}"))?;
     }
