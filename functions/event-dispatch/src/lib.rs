@@ -45,19 +45,16 @@ fn add(report: &mut SweepReport, more: SweepReport) {
 /// Handles one invocation: sweeps, once more after [`SETTLE`] for a stream batch, and again for
 /// retries that fall due within [`LOOKAHEAD_MS`] (for at most [`WAIT_BUDGET`]).
 pub async fn handle(app: &Arc<App>, event: &serde_json::Value) -> Result<SweepReport, String> {
-    let mut report = app
-        .dispatcher
-        .sweep()
-        .await
-        .map_err(|e| format!("cannot read the store: {e}"))?;
-    if is_stream_event(event) {
-        tokio::time::sleep(SETTLE).await;
-        let again = app
-            .dispatcher
+    let sweep = || async {
+        app.dispatcher
             .sweep()
             .await
-            .map_err(|e| format!("cannot read the store: {e}"))?;
-        add(&mut report, again);
+            .map_err(|e| format!("cannot read the store: {e}"))
+    };
+    let mut report = sweep().await?;
+    if is_stream_event(event) {
+        tokio::time::sleep(SETTLE).await;
+        add(&mut report, sweep().await?);
     }
     let started = std::time::Instant::now();
     while started.elapsed() < WAIT_BUDGET {
@@ -70,12 +67,7 @@ pub async fn handle(app: &Arc<App>, event: &serde_json::Value) -> Result<SweepRe
         let Some(next) = next.first() else { break };
         let wait = u64::try_from(next.next_attempt_ms - now).unwrap_or(0);
         tokio::time::sleep(Duration::from_millis(wait)).await;
-        let again = app
-            .dispatcher
-            .sweep()
-            .await
-            .map_err(|e| format!("cannot read the store: {e}"))?;
-        add(&mut report, again);
+        add(&mut report, sweep().await?);
     }
     tracing::info!(
         delivered = report.delivered,

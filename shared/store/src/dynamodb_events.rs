@@ -236,14 +236,7 @@ impl DynamoStore {
         };
         let mut item = key_of(pk, "-");
         item.insert("expires_at".into(), n(now_ms() / 1000 + DONE_RETENTION_S));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| unavailable("PutItem(event marker)", &e))?;
-        Ok(())
+        self.put(item).await
     }
 
     /// Step 3 for one intent item.
