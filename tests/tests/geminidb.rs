@@ -376,3 +376,54 @@ async fn the_proxy_refuses_what_geminidb_does_not_document() {
     assert_eq!(proxy.violations().len(), 4);
     assert_eq!(proxy.forwarded(), 0);
 }
+
+/// Every seller-console case of every interface (`koogate sim`, debug and production traffic)
+/// against `koogate serve` on DynamoDB behind the proxy: once checking only, once also dropping
+/// `ReturnValues` and `ReturnValuesOnConditionCheckFailure`. Nothing outside the subset is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_console_case_passes_through_the_geminidb_proxy_in_both_modes() {
+    let Some(moto) = MotoServer::shared() else {
+        return;
+    };
+    for mode in [Mode::Check, Mode::Strip] {
+        let proxy = GeminiProxy::start(&moto.endpoint, mode);
+        let table = unique("koogate-sim-gdb");
+        create_table(&moto.client(), &table).await;
+        let dir = std::env::temp_dir().join(unique("koogate-sim-gdb"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let secrets = dir.join("secrets.json");
+        let out = Command::new(koogate_bin())
+            .arg("init-secrets")
+            .arg(&secrets)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        let env = dynamo_env(&proxy.endpoint, &table);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let port = free_port();
+        let _serve = spawn_serve(&dir, &secrets, port, &env);
+        for extra in [&[][..], &["--production"][..]] {
+            let out = Command::new(koogate_bin())
+                .args([
+                    "sim",
+                    "--url",
+                    &format!("http://127.0.0.1:{port}/saas"),
+                    "--keys",
+                ])
+                .arg(&secrets)
+                .args(extra)
+                .stdout(Stdio::piped())
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{mode:?} {extra:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        proxy.assert_clean();
+        assert!(proxy.forwarded() > 50, "the cases reached the store");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
