@@ -70,7 +70,10 @@ for arch in "${expanded[@]}"; do
             flag=--x86-64
             [ "$arch" = aarch64 ] && flag=--arm64
             (cd "$root" && cargo lambda build ${release_flag[@]+"${release_flag[@]}"} "$flag" -p koogate-cli --bin koogate)
+            # cargo-lambda writes the binary as lambda/<bin>/bootstrap (each build replaces it: it
+            # is zipped before the next architecture is built).
             binary="$target_dir/$arch-unknown-linux-gnu/$profile/koogate"
+            [ -x "$binary" ] || binary="$target_dir/lambda/koogate/bootstrap"
             name="$arch"
             ;;
     esac
