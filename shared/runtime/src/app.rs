@@ -68,7 +68,7 @@ impl Loaded {
     fn check_merchant_key(&self) -> Result<(), StartError> {
         if let Some(pem) = &self.secrets.rsa_private_key_pem {
             let key = MerchantKey::from_pem(pem).map_err(|e| {
-                StartError::Isv(format!(
+                StartError::Unusable(format!(
                     "rsa_private_key_pem in the secrets document cannot be used: {e}"
                 ))
             })?;
@@ -87,9 +87,10 @@ pub enum StartError {
     Secrets(#[from] secrets::SecretsError),
     #[error(transparent)]
     Store(#[from] koogate_store::StoreError),
-    /// The ISV settings cannot work (a webhook configured without a webhook secret).
+    /// A setting or secret cannot be used (a webhook without a webhook secret, an RSA key that
+    /// does not parse); the message names it.
     #[error("{0}")]
-    Isv(String),
+    Unusable(String),
 }
 
 /// Builds an [`App`]: the one way every Lambda main, `koogate serve` and the CLI put a process
@@ -233,11 +234,11 @@ impl App {
         let product = if webhook_secrets.is_empty() {
             None
         } else {
-            Some(ProductClient::new(webhook_secrets).map_err(StartError::Isv)?)
+            Some(ProductClient::new(webhook_secrets).map_err(StartError::Unusable)?)
         };
         let need_product = |what: &str| {
             product.clone().ok_or_else(|| {
-                StartError::Isv(format!(
+                StartError::Unusable(format!(
                     "{what} needs a webhook secret: add \"webhook_secrets\": [\"whsec_…\"] to the \
                      secrets document (koogate init-secrets writes one)"
                 ))
