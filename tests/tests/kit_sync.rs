@@ -389,9 +389,10 @@ async fn auth_sync_of_500_users_with_every_flag_on_dynamodb() {
     auth_sync_flow(Arc::new(moto.store().await)).await;
 }
 
-/// DynamoDB requests per kit call, counted on the wire: a tenantSync is the nonce, one batch write
-/// (the tenant and its event's intent) and the events' commit marker; an authSync of 500 users is
-/// the nonce, 60 batches of 25 (user + grant + event intent per user) and the marker.
+/// DynamoDB requests per kit call, counted on the wire: a tenantSync is a read of the stored
+/// tenant, the nonce, one batch write (the tenant and its event's intent) and the events' commit
+/// marker; an authSync of 500 users is two Queries (stored users and grants), the nonce, 60
+/// batches of 25 (user + grant + event intent per user) and the marker.
 #[tokio::test]
 async fn dynamodb_requests_per_kit_call() {
     let Some(moto) = MotoServer::shared() else {
@@ -409,7 +410,8 @@ async fn dynamodb_requests_per_kit_call() {
     );
     let t = store.request_counts().since(&before);
     assert_eq!((t.get("PutItem"), t.get("BatchWriteItem")), (2, 1), "{t:?}");
-    assert_eq!((t.writes(), t.reads()), (3, 0), "{t:?}");
+    // One read: the stored tenant, so that a resent sync emits no event.
+    assert_eq!((t.writes(), t.reads()), (3, 1), "{t:?}");
 
     let users: Vec<Value> = (0..500)
         .map(|i| user(&format!("u{i}"), "o", true))
@@ -428,7 +430,9 @@ async fn dynamodb_requests_per_kit_call() {
         (2, 60),
         "{c:?}"
     );
-    assert_eq!(c.reads(), 0, "{c:?}");
+    // The stored users and grants, one Query each: only what changed is an event.
+    assert_eq!(c.get("Query"), 2, "{c:?}");
+    assert_eq!(c.reads(), 2, "{c:?}");
 }
 
 #[tokio::test]
@@ -637,4 +641,65 @@ async fn malformed_bodies_and_missing_fields_answer_000002_naming_the_field() {
         assert_eq!(a.code(), "000002", "{body}");
         assert!(a.json["resultMsg"].as_str().unwrap().contains(field), "{}", a.body);
     }
+}
+
+/// Only what a sync changes is an event: a resent sync (the marketplace retries freely) emits
+/// nothing, a real change emits again; for users, per user. SQLite and DynamoDB.
+async fn resent_syncs_emit_nothing(app: Arc<App>) {
+    let tenant = unique("t-ev");
+    let types = |events: &[koogate_store::EventRecord], t: &str| {
+        events.iter().filter(|e| e.event_type == t).count()
+    };
+    let all = |app: Arc<App>, tenant: String| async move {
+        app.store
+            .list_events(&koogate_store::EventQuery::default())
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.body.contains(&tenant))
+            .collect::<Vec<_>>()
+    };
+    for _ in 0..2 {
+        assert_eq!(
+            v2(&app, KitOp::TenantSync, &tenant_body(&tenant, 1))
+                .await
+                .code(),
+            "000000"
+        );
+    }
+    let mut renamed = tenant_body(&tenant, 2);
+    renamed["name"] = json!("renamed");
+    assert_eq!(v2(&app, KitOp::TenantSync, &renamed).await.code(), "000000");
+    let users = vec![user("u0", "o", true), user("u1", "o", true)];
+    for _ in 0..2 {
+        let body = auth_body(&tenant, "app-1", users.clone(), 1);
+        assert_eq!(v2(&app, KitOp::AuthSync, &body).await.code(), "000000");
+    }
+    let changed = vec![user("u0", "o", true), user("u1", "o", false)];
+    let body = auth_body(&tenant, "app-1", changed, 2);
+    assert_eq!(v2(&app, KitOp::AuthSync, &body).await.code(), "000000");
+    let events = all(Arc::clone(&app), tenant.clone()).await;
+    assert_eq!(
+        types(&events, "tenant.synced"),
+        2,
+        "added, then renamed: {events:?}"
+    );
+    assert_eq!(
+        types(&events, "user.synced"),
+        3,
+        "two users added, then u1 disabled: {events:?}"
+    );
+}
+
+#[tokio::test]
+async fn resent_syncs_emit_nothing_on_sqlite() {
+    resent_syncs_emit_nothing(sqlite_app(&[])).await;
+}
+
+#[tokio::test]
+async fn resent_syncs_emit_nothing_on_dynamodb() {
+    let Some(moto) = MotoServer::shared() else {
+        return;
+    };
+    resent_syncs_emit_nothing(app(Arc::new(moto.store().await), &[])).await;
 }

@@ -10,8 +10,10 @@
 
 #![forbid(unsafe_code)]
 
+mod changes;
 pub mod plan;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -91,7 +93,12 @@ impl Function for KitFunction {
             Ok(w) => w,
             Err(e) => return store_failure(activity, debug, &e),
         };
-        let events = events(call, &request, &writes, debug);
+        let partition = Partition::from_debug_flag(debug);
+        let changed = match changes::changed(call, partition, request.tenant_id(), &writes).await {
+            Ok(c) => c,
+            Err(e) => return store_failure(activity, debug, &e),
+        };
+        let events = events(call, &request, &writes, &changed, debug);
         match dir.apply(&writes, &events).await {
             Ok(()) => {
                 if !events.is_empty() {
@@ -105,18 +112,22 @@ impl Function for KitFunction {
 }
 
 /// The events of a sync (README, "Connecting your product"): one per tenant, app, user or
-/// department it wrote. Never the client secret, a phone number or an e-mail address.
+/// department it changed (`changed`: the sort keys whose write changes what is stored), so a
+/// resent sync emits nothing. Never the client secret, a phone number or an e-mail address.
 fn events(
     call: &Call<'_>,
     request: &KitRequest,
     writes: &[DirectoryWrite],
+    changed: &HashSet<String>,
     debug: bool,
 ) -> Vec<EventDraft> {
     let ev = |event_type: &str, data: serde_json::Value| {
         catalogue::directory_event(call.app, event_type, debug, call.now_ms, data)
     };
+    let touched = |sks: &[String]| sks.iter().any(|k| changed.contains(k));
     match request {
-        KitRequest::Tenant(_) if writes.is_empty() => Vec::new(),
+        KitRequest::Tenant(_) if !touched(&[sk::TENANT.to_string()]) => Vec::new(),
+        KitRequest::Application(a) if !touched(&[sk::app(&a.app_id)]) => Vec::new(),
         KitRequest::Tenant(t) => ev(
             if t.flag == Flag::Delete {
                 "tenant.deleted"
@@ -146,6 +157,7 @@ fn events(
             };
             a.users
                 .iter()
+                .filter(|u| touched(&[sk::user(&u.user_name), sk::access(&u.user_name, &a.app_id)]))
                 .filter_map(|u| {
                     ev(
                         event_type,
@@ -159,7 +171,9 @@ fn events(
         KitRequest::SingleOrg(_) | KitRequest::AllOrg(_) => writes
             .iter()
             .filter_map(|w| match w {
-                DirectoryWrite::Put(item) if item.sk.starts_with(sk::ORG_PREFIX) => {
+                DirectoryWrite::Put(item)
+                    if item.sk.starts_with(sk::ORG_PREFIX) && changed.contains(&item.sk) =>
+                {
                     serde_json::from_str::<Department>(&item.doc).ok()
                 }
                 _ => None,
