@@ -234,6 +234,17 @@ impl<T> Guarded<T> {
     }
 
     /// Whether `deadline` has passed; otherwise arms the timer to wake the task at it.
+    /// A write-side operation that is not ready: still pending, or failed with "`what` timed
+    /// out" once the write deadline has passed.
+    fn write_pending<R>(&mut self, cx: &mut Context<'_>, what: &str) -> Poll<io::Result<R>> {
+        let deadline = self.write_deadline();
+        if self.expired(cx, deadline) {
+            Poll::Ready(Err(timed_out(what)))
+        } else {
+            Poll::Pending
+        }
+    }
+
     fn expired(&mut self, cx: &mut Context<'_>, deadline: Option<Instant>) -> bool {
         let Some(deadline) = deadline else {
             return false;
@@ -517,14 +528,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write(cx, data) {
-            Poll::Pending => {
-                let deadline = this.write_deadline();
-                if this.expired(cx, deadline) {
-                    Poll::Ready(Err(timed_out("writing the answer")))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Pending => this.write_pending(cx, "writing the answer"),
             ready => ready,
         }
     }
@@ -536,14 +540,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => {
-                let deadline = this.write_deadline();
-                if this.expired(cx, deadline) {
-                    Poll::Ready(Err(timed_out("writing the answer")))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Pending => this.write_pending(cx, "writing the answer"),
             ready => ready,
         }
     }
@@ -555,14 +552,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_flush(cx) {
-            Poll::Pending => {
-                let deadline = this.write_deadline();
-                if this.expired(cx, deadline) {
-                    Poll::Ready(Err(timed_out("writing the answer")))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Pending => this.write_pending(cx, "writing the answer"),
             ready => ready,
         }
     }
@@ -570,14 +560,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Guarded<T> {
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         match Pin::new(&mut this.io).poll_shutdown(cx) {
-            Poll::Pending => {
-                let deadline = this.write_deadline();
-                if this.expired(cx, deadline) {
-                    Poll::Ready(Err(timed_out("closing the connection")))
-                } else {
-                    Poll::Pending
-                }
-            }
+            Poll::Pending => this.write_pending(cx, "closing the connection"),
             ready => ready,
         }
     }
