@@ -38,6 +38,7 @@ pub fn run(addr: Option<String>) -> Result<(), String> {
     let addr = serve_options::listen_addr(addr.as_deref(), |k| std::env::var(k).ok());
     let mut options = ServeOptions::from_env()?;
     fit_fd_limit(&mut options);
+    return_large_buffers_to_the_os();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -171,6 +172,21 @@ async fn stop_signal() {
         eprintln!("koogate serve: Ctrl-C: stopping");
     }
 }
+
+/// Request bodies of up to 1 MiB are read into buffers that glibc would, after the first few
+/// are freed, serve from the heap and keep (its mmap threshold grows on its own): a burst of
+/// large or stalled bodies then leaves the process that much bigger for good. A fixed threshold
+/// of 128 KiB makes every large buffer a mapping of its own, returned to the system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn return_large_buffers_to_the_os() {
+    // SAFETY: mallopt only sets an allocator parameter; it is called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_buffers_to_the_os() {}
 
 /// Raises the soft open-file limit (RLIMIT_NOFILE) to the hard one (at most 65536), as Go and
 /// many servers do, then fits the connection cap below it (see
