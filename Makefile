@@ -14,12 +14,13 @@ FUZZ_SMOKE_SECONDS ?= 10
 # The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test build deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud
+.PHONY: help run test build sizes deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud
 
 help:
 	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
 	@echo "make test    install the test tools into $(VENV) and run every test (cfn-lint, moto, cargo-lambda)"
-	@echo "make build   cargo lambda build --release (the Lambda functions)"
+	@echo "make build   cargo lambda build --profile lambda-size --arm64 (every Lambda function, built for size)"
+	@echo "make sizes   make build, then print the size of every function's bootstrap"
 	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
 	@echo "make package-huaweicloud  FunctionGraph HTTP-function zips (x86_64, aarch64) in dist/huaweicloud; see infra/huaweicloud/README.md"
 	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
@@ -69,10 +70,20 @@ test: $(VENV_STAMP)
 	@grep -E "^test result:" target/test-output.txt | awk '{p+=$$4; f+=$$6} END {print p " passed, " f " failed"}'
 
 # Every Lambda function binary (infra/template.yaml BuildProperties.Binary).
-FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync application-sync auth-sync single-org-sync all-org-sync sso usage-push
+FUNCTIONS := saas saas-legacy license license-legacy order-notify tenant-sync application-sync auth-sync single-org-sync all-org-sync sso usage-push product-api event-dispatch
+
+# The Lambda bootstraps are built for size: Cargo.toml's `lambda-size` profile. `sam build` always
+# passes --release, so `make deploy` gives it the same settings through Cargo's environment.
+LAMBDA_PROFILE_ENV := CARGO_PROFILE_RELEASE_OPT_LEVEL=s CARGO_PROFILE_RELEASE_LTO=fat CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
 
 build: $(VENV_STAMP)
-	cargo lambda build --release --arm64 $(addprefix --bin ,$(FUNCTIONS))
+	cargo lambda build --profile lambda-size --arm64 $(addprefix --bin ,$(FUNCTIONS))
+
+# The stripped arm64 bootstrap of every function, in bytes and MiB (docs/PERFORMANCE.md).
+sizes: build
+	@printf "| function | bootstrap bytes | MiB |\n|---|---:|---:|\n"
+	@for f in $(FUNCTIONS); do b=$$(stat -c %s target/lambda/$$f/bootstrap); \
+	  awk -v f=$$f -v b=$$b 'BEGIN { printf "| %s | %d | %.2f |\n", f, b, b / 1048576 }'; done
 
 # Huawei Cloud: FunctionGraph HTTP-function code packages (bootstrap + koogate), one per
 # architecture, cross-compiled with cargo-lambda/zig from the venv. HUAWEICLOUD_ARCHS=x86_64 builds
@@ -83,7 +94,7 @@ package-huaweicloud: $(VENV_STAMP)
 	packaging/huaweicloud/package.sh --profile release $(addprefix --arch ,$(HUAWEICLOUD_ARCHS))
 
 deploy: build
-	cd infra && sam build && sam deploy --guided
+	cd infra && $(LAMBDA_PROFILE_ENV) sam build && sam deploy --guided
 
 lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
@@ -93,6 +104,7 @@ lint: $(VENV_STAMP)
 bench:
 	cargo build --release -p koogate-cli --bin koogate
 	cargo build --release -p koogate-saas --bin saas
+	cargo build --release -p koogate-tests --bin koogate-baseline
 	cargo bench -p koogate-protocol
 	cargo bench -p koogate-tests --bench pipeline
 	cargo run --release -p koogate-tests --bin koogate-load

@@ -678,7 +678,7 @@ fn pipeline_with_log_line(c: &mut Criterion<ThreadCpuTime>) {
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_max_level(tracing::Level::INFO)
         .with_writer(std::io::sink)
         .finish();
     let _guard = subscriber.set_default();

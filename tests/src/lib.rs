@@ -6,6 +6,7 @@
 pub mod fake_marketplace;
 pub mod fake_product;
 pub mod geminidb;
+pub mod request_counter;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -26,6 +27,7 @@ use koogate_store::{
     StoreError, VersionedWrite,
 };
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequest;
+use request_counter::RequestCounter;
 
 /// The current basic key of test apps.
 pub const KEY: &str = "test-access-key-123";
@@ -129,7 +131,11 @@ impl MotoServer {
     }
 
     fn client_with(&self, mode: geminidb::Mode) -> aws_sdk_dynamodb::Client {
-        let conf = aws_sdk_dynamodb::Config::builder()
+        aws_sdk_dynamodb::Client::from_conf(self.client_builder(mode).build())
+    }
+
+    fn client_builder(&self, mode: geminidb::Mode) -> aws_sdk_dynamodb::config::Builder {
+        aws_sdk_dynamodb::Config::builder()
             .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
             .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
@@ -138,13 +144,23 @@ impl MotoServer {
             .endpoint_url(&self.endpoint)
             .http_client(aws_smithy_http_client::Builder::new().build_http())
             .interceptor(geminidb::Guard::new(mode, geminidb::shared_violations()))
-            .build();
-        aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
     /// A fresh table laid out like infra/template.yaml's, and a store on it.
     pub async fn store(&self) -> DynamoStore {
         self.store_on(self.client()).await
+    }
+
+    /// A store like [`MotoServer::store`] (or, with [`geminidb::Mode::Strip`],
+    /// [`MotoServer::store_stripping`]), and a counter of the requests it sends.
+    pub async fn counted_store(&self, mode: geminidb::Mode) -> (DynamoStore, RequestCounter) {
+        let counter = RequestCounter::default();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.client_builder(mode)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        (self.store_on(client).await, counter)
     }
 
     /// [`MotoServer::store`] on [`MotoServer::client_stripping`].

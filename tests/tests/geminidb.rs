@@ -178,7 +178,8 @@ async fn the_fallback_read_happens_only_when_the_old_item_did_not_come_back() {
     let Some(moto) = MotoServer::shared() else {
         return;
     };
-    for (store, fallback_reads) in [(moto.store().await, 0), (moto.store_stripping().await, 1)] {
+    for (mode, fallback_reads) in [(Mode::Check, 0), (Mode::Strip, 1)] {
+        let (store, counter) = moto.counted_store(mode).await;
         let key = unique("idem");
         let acquire = |owner: &'static str, reference: &'static str| Acquire {
             key: "",
@@ -199,7 +200,7 @@ async fn the_fallback_read_happens_only_when_the_old_item_did_not_come_back() {
                 reference: "ref-a".into()
             }
         );
-        let before = store.request_counts();
+        let before = counter.snapshot();
         let second = Acquire {
             key: &key,
             ..acquire("b", "ref-b")
@@ -210,7 +211,7 @@ async fn the_fallback_read_happens_only_when_the_old_item_did_not_come_back() {
                 reference: "ref-a".into()
             }
         );
-        let used = store.request_counts().since(&before);
+        let used = counter.snapshot().since(&before);
         assert_eq!(used.get("UpdateItem"), 1);
         assert_eq!(used.get("GetItem"), fallback_reads, "{used:?}");
     }

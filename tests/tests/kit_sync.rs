@@ -11,6 +11,7 @@ use koogate_protocol::{canonical_form, timestamp};
 use koogate_runtime::{pipeline, App};
 use koogate_store::directory::Directory;
 use koogate_store::{Partition, Store};
+use koogate_tests::geminidb::Mode;
 use koogate_tests::*;
 use rsa::pkcs8::DecodePrivateKey;
 use serde_json::{json, Value};
@@ -398,17 +399,17 @@ async fn dynamodb_requests_per_kit_call() {
     let Some(moto) = MotoServer::shared() else {
         return;
     };
-    let store = moto.store().await;
-    let app = app(Arc::new(store.clone()), &[]);
+    let (store, counter) = moto.counted_store(Mode::Check).await;
+    let app = app(Arc::new(store), &[]);
     let tenant = unique("t");
-    let before = store.request_counts();
+    let before = counter.snapshot();
     assert_eq!(
         v2(&app, KitOp::TenantSync, &tenant_body(&tenant, 1))
             .await
             .code(),
         "000000"
     );
-    let t = store.request_counts().since(&before);
+    let t = counter.snapshot().since(&before);
     assert_eq!((t.get("PutItem"), t.get("BatchWriteItem")), (2, 1), "{t:?}");
     // One read: the stored tenant, so that a resent sync emits no event.
     assert_eq!((t.writes(), t.reads()), (3, 1), "{t:?}");
@@ -416,7 +417,7 @@ async fn dynamodb_requests_per_kit_call() {
     let users: Vec<Value> = (0..500)
         .map(|i| user(&format!("u{i}"), "o", true))
         .collect();
-    let before = store.request_counts();
+    let before = counter.snapshot();
     let a = v2(
         &app,
         KitOp::AuthSync,
@@ -424,7 +425,7 @@ async fn dynamodb_requests_per_kit_call() {
     )
     .await;
     assert_eq!(a.code(), "000000");
-    let c = store.request_counts().since(&before);
+    let c = counter.snapshot().since(&before);
     assert_eq!(
         (c.get("PutItem"), c.get("BatchWriteItem")),
         (2, 60),

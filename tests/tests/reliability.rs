@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use koogate_runtime::pipeline::now_ms;
 use koogate_store::{keys, Acquire, Instance, InstanceState, Partition, Store};
+use koogate_tests::geminidb::Mode;
 use koogate_tests::{app, post, Fault, FaultyStore, MotoServer};
 
 fn new_instance(order: &str, business: &str) -> String {
@@ -235,28 +236,28 @@ async fn a_crash_between_acquire_and_complete_heals_after_the_lease() {
 #[tokio::test]
 async fn dynamodb_request_counts() {
     let moto = MotoServer::shared().expect("moto_server is required");
-    let store = Arc::new(moto.store().await);
-    let app = app(store.clone(), &[]);
-    let before = store.request_counts();
+    let (store, counter) = moto.counted_store(Mode::Check).await;
+    let app = app(Arc::new(store), &[]);
+    let before = counter.snapshot();
     assert_eq!(
         post(&app, &new_instance("CSCOUNT", "count-1")).await.code(),
         "000000"
     );
-    let first = store.request_counts().since(&before);
-    let before = store.request_counts();
+    let first = counter.snapshot().since(&before);
+    let before = counter.snapshot();
     assert_eq!(
         post(&app, &new_instance("CSCOUNT", "count-2")).await.code(),
         "000000"
     );
-    let duplicate = store.request_counts().since(&before);
-    let before = store.request_counts();
+    let duplicate = counter.snapshot().since(&before);
+    let before = counter.snapshot();
     let q = post(
         &app,
         r#"{"activity":"queryInstance","instanceId":"count-1","testFlag":"0"}"#,
     )
     .await;
     assert_eq!(q.code(), "000000");
-    let query = store.request_counts().since(&before);
+    let query = counter.snapshot().since(&before);
     println!(
         "DynamoDB requests: first newInstance {} writes + {} reads; duplicate {} writes + {} reads; queryInstance {} writes + {} reads",
         first.writes(),

@@ -5,8 +5,6 @@ use std::sync::{Arc, OnceLock, RwLock};
 
 use koogate_protocol::client_secret::{ClientSecretError, MerchantKey};
 
-use koogate_store::dynamodb::DynamoStore;
-use koogate_store::sqlite::SqliteStore;
 use koogate_store::Store;
 
 use tokio::sync::Notify;
@@ -448,16 +446,27 @@ fn secrets_modified(source: &crate::config::SecretsSource) -> Option<std::time::
     }
 }
 
-/// Opens the configured store.
+/// Opens the configured store. A backend this build was compiled without (cargo features
+/// `sqlite`, `dynamodb`) is refused with a message naming the feature.
 pub async fn open_store(cfg: &StoreConfig) -> Result<Arc<dyn Store>, koogate_store::StoreError> {
-    Ok(match cfg {
-        StoreConfig::Sqlite { path } => Arc::new(SqliteStore::open(path)?),
+    match cfg {
+        #[cfg(feature = "sqlite")]
+        StoreConfig::Sqlite { path } => {
+            Ok(Arc::new(koogate_store::sqlite::SqliteStore::open(path)?))
+        }
+        #[cfg(feature = "dynamodb")]
         StoreConfig::DynamoDb { table } => {
             let conf = crate::aws::sdk_config().await;
-            Arc::new(DynamoStore::new(
+            Ok(Arc::new(koogate_store::dynamodb::DynamoStore::new(
                 &aws_sdk_dynamodb::Client::new(&conf),
                 table.clone(),
-            ))
+            )))
         }
-    })
+        #[allow(unreachable_patterns)]
+        other => Err(koogate_store::StoreError::Unavailable(format!(
+            "this binary was built without the {} backend (cargo feature `{}` of koogate-runtime)",
+            other.backend(),
+            other.backend()
+        ))),
+    }
 }

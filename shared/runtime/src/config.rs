@@ -15,6 +15,16 @@ pub enum StoreConfig {
     Sqlite { path: PathBuf },
 }
 
+impl StoreConfig {
+    /// The backend's name, as its cargo feature spells it.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            StoreConfig::DynamoDb { .. } => "dynamodb",
+            StoreConfig::Sqlite { .. } => "sqlite",
+        }
+    }
+}
+
 /// Where the secrets document comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretsSource {

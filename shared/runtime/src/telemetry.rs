@@ -5,18 +5,30 @@
 
 use std::io::Write;
 
-/// Installs the JSON log formatter once (stderr; `RUST_LOG` filters, default `info`).
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Installs the JSON log formatter once (stderr). `RUST_LOG` filters by level and target
+/// (`warn`, `koogate_runtime=debug,info`); unset or unparsable, the level is `info`.
 pub fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
-        .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .finish()
+        .with(log_filter(std::env::var("RUST_LOG").ok().as_deref()))
         .try_init();
+}
+
+/// The filter `RUST_LOG` asks for: `target=level` pairs and a bare default level, comma-separated.
+/// A value that does not parse falls back to `info` rather than silencing the log.
+fn log_filter(spec: Option<&str>) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    spec.filter(|s| !s.trim().is_empty())
+        .and_then(|s| s.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(LevelFilter::INFO))
 }
 
 /// What is known about one request when it is answered.
@@ -181,5 +193,19 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&emf_line(&ok, 1)).unwrap();
         assert_eq!(v["Failed"], 0);
+    }
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_falls_back_to_info() {
+        use tracing::Level;
+        let f = log_filter(Some("koogate_runtime=debug,warn"));
+        assert!(f.would_enable("koogate_runtime::pipeline", &Level::DEBUG));
+        assert!(!f.would_enable("hyper", &Level::INFO));
+        assert!(f.would_enable("hyper", &Level::WARN));
+        for unset in [None, Some(""), Some("koogate=loud")] {
+            let f = log_filter(unset);
+            assert!(f.would_enable("any", &Level::INFO), "{unset:?}");
+            assert!(!f.would_enable("any", &Level::DEBUG), "{unset:?}");
+        }
     }
 }

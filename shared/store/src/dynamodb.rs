@@ -8,12 +8,9 @@
 //! infrastructure test holds the IAM policy to.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
-use aws_sdk_dynamodb::error::{BoxError, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, DeleteRequest, KeysAndAttributes, PutRequest, ReturnValue,
     ReturnValuesOnConditionCheckFailure, WriteRequest,
@@ -42,14 +39,12 @@ const BATCH_WRITE_PARALLEL: usize = 8;
 pub struct DynamoStore {
     pub(crate) client: Client,
     pub(crate) table: String,
-    counter: RequestCounter,
 }
 
 impl DynamoStore {
-    /// Wraps a configured client. Every request it sends through this store is counted in
-    /// [`DynamoStore::request_counts`].
+    /// Wraps a configured client (its interceptors are kept: the tests count and vet requests
+    /// with theirs) and bounds every operation's time.
     pub fn new(client: &Client, table: impl Into<String>) -> Self {
-        let counter = RequestCounter::default();
         // The operation timeout bounds how long a started write can still land, which the event
         // outbox's crash-safety argument relies on (see `dynamodb_events`).
         let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
@@ -59,12 +54,10 @@ impl DynamoStore {
             .config()
             .to_builder()
             .timeout_config(timeouts)
-            .interceptor(counter.clone())
             .build();
         DynamoStore {
             client: Client::from_conf(conf),
             table: table.into(),
-            counter,
         }
     }
 
@@ -76,103 +69,6 @@ impl DynamoStore {
     /// The underlying client (tests create the table with it).
     pub fn client(&self) -> &Client {
         &self.client
-    }
-
-    /// Requests sent on the wire so far (retries included), by DynamoDB action.
-    pub fn request_counts(&self) -> RequestCounts {
-        self.counter.snapshot()
-    }
-}
-
-/// Counts DynamoDB requests per action by reading `X-Amz-Target` just before transmission.
-#[derive(Debug, Clone, Default)]
-struct RequestCounter {
-    counts: Arc<[AtomicU64; ACTIONS.len()]>,
-}
-
-const ACTIONS: [&str; 9] = [
-    "GetItem",
-    "BatchGetItem",
-    "PutItem",
-    "UpdateItem",
-    "DeleteItem",
-    "BatchWriteItem",
-    "Query",
-    "CreateTable",
-    "Other",
-];
-
-/// A snapshot of [`DynamoStore::request_counts`].
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestCounts(pub HashMap<&'static str, u64>);
-
-impl RequestCounts {
-    /// Requests of one action.
-    pub fn get(&self, action: &str) -> u64 {
-        self.0.get(action).copied().unwrap_or(0)
-    }
-
-    /// Write requests (PutItem, UpdateItem, DeleteItem, BatchWriteItem).
-    pub fn writes(&self) -> u64 {
-        self.get("PutItem")
-            + self.get("UpdateItem")
-            + self.get("DeleteItem")
-            + self.get("BatchWriteItem")
-    }
-
-    /// Read requests (GetItem, BatchGetItem, Query).
-    pub fn reads(&self) -> u64 {
-        self.get("GetItem") + self.get("BatchGetItem") + self.get("Query")
-    }
-
-    /// The difference `self - earlier`, per action.
-    pub fn since(&self, earlier: &RequestCounts) -> RequestCounts {
-        RequestCounts(
-            self.0
-                .iter()
-                .map(|(k, v)| (*k, v.saturating_sub(earlier.get(k))))
-                .collect(),
-        )
-    }
-}
-
-impl RequestCounter {
-    fn snapshot(&self) -> RequestCounts {
-        RequestCounts(
-            ACTIONS
-                .iter()
-                .zip(self.counts.iter())
-                .map(|(name, n)| (*name, n.load(Ordering::Relaxed)))
-                .collect(),
-        )
-    }
-}
-
-impl Intercept for RequestCounter {
-    fn name(&self) -> &'static str {
-        "koogate-request-counter"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _runtime_components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let action = context
-            .request()
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or("Other");
-        let slot = ACTIONS
-            .iter()
-            .position(|a| *a == action)
-            .unwrap_or(ACTIONS.len() - 1);
-        if let Some(n) = self.counts.get(slot) {
-            n.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
     }
 }
 

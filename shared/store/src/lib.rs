@@ -1,8 +1,9 @@
 //! koogate's store.
 //!
 //! One [`Store`] trait with the operations the request pipeline needs, and two backends that give
-//! them the same semantics: [`dynamodb::DynamoStore`] (conditional writes, production) and
-//! [`sqlite::SqliteStore`] (transactions, the embedded default of `koogate serve`). The
+//! them the same semantics: `dynamodb::DynamoStore` (conditional writes, production; feature
+//! `dynamodb`) and `sqlite::SqliteStore` (transactions, the embedded default of `koogate serve`;
+//! feature `sqlite`). Each backend is a feature so that a binary links only the one it uses. The
 //! `conformance` feature holds one test suite that every backend must pass.
 //!
 //! Every write that can race is conditional. TTL is never trusted: readers compare `expires_at`
@@ -12,15 +13,20 @@
 #![forbid(unsafe_code)]
 
 pub mod directory;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb;
 pub mod dynamodb_actions;
+#[cfg(feature = "dynamodb")]
 mod dynamodb_events;
+#[cfg(feature = "dynamodb")]
 pub mod dynamodb_init;
+#[cfg(feature = "dynamodb")]
 mod dynamodb_usage;
 pub mod events;
 pub mod idempotency;
 pub mod keys;
 pub mod records;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
 #[cfg(feature = "conformance")]

@@ -1,8 +1,9 @@
 //! `koogate-load`: the load run of `make bench` (design §8) against a real `koogate serve` on
 //! SQLite, over loopback HTTP/1.1 keep-alive connections.
 //!
-//! It builds nothing: it expects `target/release/koogate` and `target/release/saas` (the `bench`
-//! target of the Makefile builds both first). It measures:
+//! It builds nothing: it expects `target/release/koogate`, `target/release/saas` and
+//! `target/release/koogate-baseline` (the `bench` target of the Makefile builds them first). It
+//! measures:
 //!
 //! * cold start: spawn → the port accepts → the first signed queryInstance is answered (5 runs,
 //!   median);
@@ -12,10 +13,12 @@
 //!   run bounded by a request count and a time; every answer is verified
 //!   (HTTP 200, `application/json`, `resultCode` 000000, the expected instanceId, `Body-Sign`);
 //! * the CPU time the server and the load generator spent per request (from /proc);
-//! * the size of the release binaries and the serve process's peak RSS (VmHWM).
+//! * the size of the release binaries and the serve process's peak RSS (VmHWM);
+//! * the baseline (`koogate-baseline`, a minimal hyper server answering a fixed signed body) at
+//!   the same concurrencies, and every koogate run as a ratio to it.
 //!
 //! The report is a Markdown table on stdout, also written to `docs/bench-output/load.md`.
-//! Traffic goes to 127.0.0.1 only. The server is killed at the end, on error too (drop guard).
+//! Traffic goes to 127.0.0.1 only. Each server is killed at the end, on error too (drop guard).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -124,14 +127,7 @@ impl Drop for Server {
 impl Server {
     /// Starts `koogate serve` on a free loopback port with its own SQLite file in `dir`.
     fn spawn(koogate: &Path, dir: &Path, name: &str) -> Result<Server, String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| format!("no free port: {e}"))?
-            .port();
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let stderr_path = dir.join(format!("{name}.stderr"));
-        let stderr = std::fs::File::create(&stderr_path)
-            .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
+        let addr = free_loopback_addr()?;
         let mut cmd = Command::new(koogate);
         cmd.args(["serve", "--addr", &addr.to_string()]);
         // Only our settings: nothing from the caller's environment may change what is measured.
@@ -146,18 +142,53 @@ impl Server {
                 "KOOGATE_STORE",
                 format!("sqlite:{}", dir.join(format!("{name}.db")).display()),
             )
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "warn");
+        Server::launch(cmd, addr, dir, name)
+    }
+
+    /// Starts the baseline server (`koogate-baseline`) answering a fixed body signed with `key`.
+    fn spawn_baseline(bin: &Path, dir: &Path, key: &str) -> Result<Server, String> {
+        let addr = free_loopback_addr()?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["--addr", &addr.to_string(), "--key", key]);
+        Server::launch(cmd, addr, dir, "baseline")
+    }
+
+    fn launch(
+        mut cmd: Command,
+        addr: SocketAddr,
+        dir: &Path,
+        name: &str,
+    ) -> Result<Server, String> {
+        let stderr_path = dir.join(format!("{name}.stderr"));
+        let stderr = std::fs::File::create(&stderr_path)
+            .map_err(|e| format!("cannot create {}: {e}", stderr_path.display()))?;
+        let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr);
-        let child = cmd
+            .stderr(stderr)
             .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", koogate.display()))?;
+            .map_err(|e| format!("cannot start {:?}: {e}", cmd.get_program()))?;
         Ok(Server {
             child,
             addr,
             stderr_path,
         })
+    }
+
+    /// Waits until the server accepts connections.
+    fn wait_listening(&mut self) -> Result<(), String> {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(self.addr).is_err() {
+            self.check_alive()?;
+            if started.elapsed() > START_TIMEOUT {
+                return Err(format!(
+                    "the server did not listen within {START_TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(())
     }
 
     fn pid(&self) -> u32 {
@@ -169,12 +200,21 @@ impl Server {
         match self.child.try_wait() {
             Ok(None) => Ok(()),
             Ok(Some(status)) => Err(format!(
-                "koogate serve exited ({status}): {}",
+                "the server exited ({status}): {}",
                 std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
             )),
-            Err(e) => Err(format!("cannot check koogate serve: {e}")),
+            Err(e) => Err(format!("cannot check the server: {e}")),
         }
     }
+}
+
+/// A free port on 127.0.0.1.
+fn free_loopback_addr() -> Result<SocketAddr, String> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    Ok(SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
 /// `VmHWM` and `VmRSS` of a process, in KiB.
@@ -363,6 +403,8 @@ enum Scenario {
     KitTenant,
     /// Joint-operation authSync granting 500 users (V1's cap per call), a new tenant each time.
     KitAuth500,
+    /// The baseline server: a queryInstance-sized signed request, answered with its fixed body.
+    Baseline,
 }
 
 impl Scenario {
@@ -374,6 +416,7 @@ impl Scenario {
             Scenario::NewDebug => "newInstance, debug (testFlag 1)",
             Scenario::KitTenant => "kit tenantSync",
             Scenario::KitAuth500 => "kit authSync, 500 users",
+            Scenario::Baseline => "baseline server (fixed signed answer)",
         }
     }
 
@@ -441,6 +484,7 @@ fn request(plan: &Plan, seq: u64) -> (String, String) {
     match plan.scenario {
         Scenario::KitTenant => (tenant_sync_body(&order_id()), String::new()),
         Scenario::KitAuth500 => (auth_sync_body(&order_id(), 500), String::new()),
+        Scenario::Baseline => (query_body(&order_id(), "0"), String::new()),
         Scenario::NewFirstTime | Scenario::NewDebug => {
             let business_id = uuid::Uuid::new_v4().to_string();
             let flag = if plan.scenario == Scenario::NewDebug {
@@ -745,8 +789,10 @@ fn run() -> Result<u64, String> {
     let release = release_dir(&root);
     let koogate = release.join("koogate");
     let saas = release.join("saas");
+    let baseline_bin = release.join("koogate-baseline");
     let koogate_size = file_size(&koogate)?;
     let saas_size = file_size(&saas)?;
+    file_size(&baseline_bin)?;
 
     let dir = TempDir::new()?;
     let key: Arc<str> = Arc::from(uuid::Uuid::new_v4().to_string());
@@ -784,16 +830,7 @@ fn run() -> Result<u64, String> {
     let mut server = Server::spawn(&koogate, &dir.0, "load")?;
     let addr = server.addr;
     let pid = server.pid();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(addr).is_err() {
-        server.check_alive()?;
-        if started.elapsed() > START_TIMEOUT {
-            return Err(format!(
-                "koogate serve did not listen within {START_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    server.wait_listening()?;
 
     let results = rt.block_on(async {
         // Warm-up (not reported), then the records the duplicate and query runs need.
@@ -883,10 +920,39 @@ fn run() -> Result<u64, String> {
         .count();
     drop(server);
 
-    let failures: u64 = results.iter().map(|r| r.failures).sum();
+    // The baseline server, driven the same way, after koogate serve has stopped.
+    let mut baseline_server = Server::spawn_baseline(&baseline_bin, &dir.0, &key)?;
+    baseline_server.wait_listening()?;
+    let baseline = rt.block_on(async {
+        let plan = Arc::new(Plan {
+            scenario: Scenario::Baseline,
+            duplicate: None,
+            query_ids: Vec::new(),
+        });
+        let (pid, addr) = (baseline_server.pid(), baseline_server.addr);
+        run_load(pid, addr, &key, &plan, 32, WARM_UP_REQUESTS).await?;
+        let mut results = Vec::new();
+        for &c in &CONCURRENCY {
+            let r = run_load(pid, addr, &key, &plan, c, MAX_REQUESTS).await?;
+            eprintln!(
+                "koogate-load: {} x{}: {:.0} req/s, server CPU {:.1} us/req",
+                r.scenario.label(),
+                r.concurrency,
+                r.throughput(),
+                r.cpu_us_per_request(r.server_cpu)
+            );
+            results.push(r);
+        }
+        Ok::<_, String>(results)
+    })?;
+    baseline_server.check_alive()?;
+    drop(baseline_server);
+
+    let failures: u64 = results.iter().chain(&baseline).map(|r| r.failures).sum();
     let report = render(&Report {
         machine: machine_description(),
         results: &results,
+        baseline: &baseline,
         cold_port,
         cold_answer,
         cold_all: &cold_all,
@@ -910,6 +976,8 @@ fn run() -> Result<u64, String> {
 struct Report<'a> {
     machine: String,
     results: &'a [RunResult],
+    /// The baseline server's runs, one per concurrency of [`CONCURRENCY`].
+    baseline: &'a [RunResult],
     cold_port: f64,
     cold_answer: f64,
     cold_all: &'a [String],
@@ -945,21 +1013,37 @@ fn render(r: &Report<'_>) -> String {
     );
     let _ = writeln!(
         s,
-        "| scenario | concurrency | requests | failures | req/s | p50 µs | p99 µs | server CPU µs/req | load-gen CPU µs/req |"
+        "Baseline: `koogate-baseline`, a minimal hyper HTTP/1.1 server on the same runtime shape \
+         that reads each body and answers one fixed signed body, driven by the same generator \
+         after `koogate serve` has stopped. The ratio columns compare each run with the baseline \
+         run of the same concurrency: req/s as a share of the baseline's, server CPU as a \
+         multiple of the baseline's.\n"
     );
-    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for x in r.results {
+    let _ = writeln!(
+        s,
+        "| scenario | concurrency | requests | failures | req/s | req/s ÷ baseline | p50 µs | p99 µs | server CPU µs/req | server CPU × baseline | load-gen CPU µs/req |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for x in r.results.iter().chain(r.baseline) {
+        let base = r.baseline.iter().find(|b| b.concurrency == x.concurrency);
+        let ratio = |num: f64, den: Option<f64>| match den {
+            Some(d) if d > 0.0 => format!("{:.2}", num / d),
+            _ => "–".to_string(),
+        };
+        let cpu = x.cpu_us_per_request(x.server_cpu);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {:.0} | {} | {} | {:.0} | {:.0} |",
+            "| {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {} | {:.0} |",
             x.scenario.label(),
             x.concurrency,
             x.requests,
             x.failures,
             x.throughput(),
+            ratio(x.throughput(), base.map(RunResult::throughput)),
             x.p50_us,
             x.p99_us,
-            x.cpu_us_per_request(x.server_cpu),
+            cpu,
+            ratio(cpu, base.map(|b| b.cpu_us_per_request(b.server_cpu))),
             x.cpu_us_per_request(x.client_cpu),
         );
     }

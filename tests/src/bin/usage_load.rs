@@ -33,7 +33,7 @@ async fn main() {
     let n: usize = arg("--records").map_or(100_000, |v| v.parse().unwrap());
     let backend = arg("--store").unwrap_or_else(|| "sqlite".into());
     let moto;
-    let mut dynamo = None;
+    let mut dynamo_requests = None;
     let store: Arc<dyn Store> = match backend.as_str() {
         "sqlite" => {
             let dir =
@@ -42,8 +42,10 @@ async fn main() {
         }
         "moto" => {
             moto = koogate_tests::MotoServer::start();
-            let s = moto.store().await;
-            dynamo = Some(s.clone());
+            let (s, counter) = moto
+                .counted_store(koogate_tests::geminidb::Mode::Check)
+                .await;
+            dynamo_requests = Some(counter);
             Arc::new(s)
         }
         other => panic!("--store {other}: sqlite or moto"),
@@ -84,7 +86,7 @@ async fn main() {
         usage::record_at(&*store, &input, now).await.unwrap();
     }
     let recorded_in = started.elapsed();
-    let before = dynamo.as_ref().map(|d| d.request_counts());
+    let before = dynamo_requests.as_ref().map(|d| d.snapshot());
 
     let pusher = Pusher {
         store: Arc::clone(&store),
@@ -116,8 +118,8 @@ async fn main() {
         n as f64 / pushed_in.as_secs_f64(),
         report.calls
     );
-    if let (Some(d), Some(before)) = (dynamo, before) {
-        let used = d.request_counts().since(&before);
+    if let (Some(d), Some(before)) = (dynamo_requests, before) {
+        let used = d.snapshot().since(&before);
         let total: u64 = used.0.values().sum();
         println!(
             "dynamodb requests during the push: {total} ({:.2} per record): {:?}",
