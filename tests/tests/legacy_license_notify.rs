@@ -332,7 +332,13 @@ async fn v1_bad_encrypted_contact_and_extend_params_are_000002() {
         .unwrap()
         .contains("mobilePhone"));
 
-    let phone = aes_credentials::encrypt(LEGACY_KEY, EncryptType::Aes256, "13800000000");
+    let phone = aes_credentials::encrypt(
+        &mut rand::rngs::OsRng,
+        LEGACY_KEY,
+        EncryptType::Aes256,
+        "13800000000",
+    )
+    .unwrap();
     let mut params = new_instance_params("CSV1GOOD", "b-good", "0");
     params.push(("mobilePhone", &phone));
     let extend = "W3sibmFtZSI6ImlkTnVtYmVyIiwidmFsdWUiOiIxMjMifV0="; // [{"name":"idNumber","value":"123"}]

@@ -13,15 +13,13 @@ use koogate_protocol::legacy_request::{self, LegacyRequest, LegacyRoute, V1GetLi
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
 use koogate_runtime::provisioner::{Issued, LicenseIssueRequest, ProvisionError};
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Function, Outcome, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
 use koogate_saas::new_instance;
-use koogate_store::{
-    keys, AcquireOutcome, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite,
-};
+use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
 
 /// The function behind `GET /license`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,7 +28,7 @@ pub struct LicenseLegacyFunction;
 #[async_trait]
 impl Function for LicenseLegacyFunction {
     fn route(&self) -> &'static Route {
-        routes::by_function("license-legacy").unwrap_or(&routes::ROUTES[0])
+        &routes::LICENSE_LEGACY
     }
 
     async fn handle(&self, call: &Call<'_>) -> Outcome {
@@ -95,45 +93,59 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
     let key = keys::legacy_license(partition, &r.order_id);
     let validation = new_instance::validation_of(&[Some(&r.customer_id), Some(&r.product_id)]);
     let proposed = new_instance::proposed_instance_id(r.business_id.as_deref());
-    let store = &call.app.store;
-    let instance_id = match call.acquire(&key, &validation, &proposed, None).await {
-        Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
-        Ok(AcquireOutcome::Mismatch) => {
-            return Outcome::answer(
-                Answer::error(
-                    ResultCode::InvalidParam,
-                    "orderId was already used for a different buyer or product",
-                ),
-                Some(ACTIVITY),
-                debug,
-            )
-        }
-        Ok(AcquireOutcome::InFlight { reference }) => {
-            return Outcome::answer(
-                Answer::code(ResultCode::Processing).with("instanceId", reference),
-                Some(ACTIVITY),
-                debug,
-            )
-        }
-        Ok(AcquireOutcome::Completed { response, .. }) => {
-            return Outcome {
-                reply: Reply::Stored(response.into_bytes()),
-                activity: Some(ACTIVITY),
-                debug,
-                reason: None,
-            }
-        }
-        Ok(AcquireOutcome::Acquired { reference }) => reference,
+    let lock = Lock {
+        key: &key,
+        validation: &validation,
+        reference: &proposed,
+        expires_at: None,
+        activity: ACTIVITY,
+        debug,
     };
+    let stored = |bytes: Vec<u8>| Outcome {
+        reply: Reply::Stored(bytes),
+        activity: Some(ACTIVITY),
+        debug,
+        reason: None,
+    };
+    match call
+        .once(&lock, |instance_id| issue(call, r, instance_id))
+        .await
+    {
+        Err(refusal) => refusal,
+        Ok(Locked::Mismatch) => Outcome::answer(
+            Answer::error(
+                ResultCode::InvalidParam,
+                "orderId was already used for a different buyer or product",
+            ),
+            Some(ACTIVITY),
+            debug,
+        ),
+        Ok(Locked::InFlight { reference }) => Outcome::answer(
+            Answer::code(ResultCode::Processing).with("instanceId", reference),
+            Some(ACTIVITY),
+            debug,
+        ),
+        Ok(Locked::Replayed { response, .. }) => stored(response.into_bytes()),
+        Ok(Locked::Done { body, .. }) => stored(body),
+    }
+}
 
+/// getLicense under the order's lock: the instance `instance_id` with its license, issued once.
+async fn issue(
+    call: &Call<'_>,
+    r: &V1GetLicense,
+    instance_id: String,
+) -> Result<Stored<()>, Outcome> {
+    const ACTIVITY: &str = "getLicense";
+    let debug = r.test_flag;
+    let partition = Partition::from_debug_flag(debug);
     // A crashed earlier attempt may have issued and recorded the license already: reuse it.
-    let existing = match store.get_instance(partition, &instance_id).await {
-        Ok(i) => i,
-        Err(e) => {
-            let _ = store.abandon(&key, call.request_id).await;
-            return store_failure(Some(ACTIVITY), debug, &e);
-        }
-    };
+    let existing = call
+        .app
+        .store
+        .get_instance(partition, &instance_id)
+        .await
+        .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
     let license =
         match existing.as_ref().and_then(|i| i.license.clone()) {
             Some(l) => l,
@@ -151,21 +163,17 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
                 let issued =
                     call.app.license_issuer.issue(&req).await.and_then(|i| {
                         match i {
-                Issued::License(l) => Ok(l),
-                Issued::Accepted => Err(ProvisionError::Transient(
-                    "the license issuer accepted asynchronously; getLicense needs it at once"
-                        .into(),
-                )),
-            }
-                    });
-                match issued {
-                    Ok(l) => l,
-                    Err(e) => {
-                        let _ = store.abandon(&key, call.request_id).await;
-                        return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
-                            .because(e.to_string());
-                    }
+                    Issued::License(l) => Ok(l),
+                    Issued::Accepted => Err(ProvisionError::Transient(
+                        "the license issuer accepted asynchronously; getLicense needs it at once"
+                            .into(),
+                    )),
                 }
+                    });
+                issued.map_err(|e| {
+                    Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
+                        .because(e.to_string())
+                })?
             }
         };
     if existing.is_none() {
@@ -202,35 +210,19 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
         );
         match call.app.put_instance(&inst, None, &events).await {
             Ok(VersionedWrite::Written) => {}
-            // Another attempt wrote it first; its license is the one to keep.
+            // Another attempt wrote it first; its license is the one to keep: the retry
+            // answers it.
             Ok(VersionedWrite::Conflict) => {
-                let _ = store.abandon(&key, call.request_id).await;
-                return Outcome::answer(
+                return Err(Outcome::answer(
                     Answer::code(ResultCode::Processing).with("instanceId", instance_id),
                     Some(ACTIVITY),
                     debug,
-                );
+                ))
             }
-            Err(e) => {
-                let _ = store.abandon(&key, call.request_id).await;
-                return store_failure(Some(ACTIVITY), debug, &e);
-            }
+            Err(e) => return Err(store_failure(Some(ACTIVITY), debug, &e)),
         }
     }
-    let body = legacy_answer::get_license_answer(&instance_id, &license).render();
-    match store
-        .complete(&key, call.request_id, &String::from_utf8_lossy(&body), None)
-        .await
-    {
-        Ok(_) => Outcome {
-            reply: Reply::Stored(body),
-            activity: Some(ACTIVITY),
-            debug,
-            reason: None,
-        },
-        Err(e) => {
-            let _ = store.abandon(&key, call.request_id).await;
-            store_failure(Some(ACTIVITY), debug, &e)
-        }
-    }
+    Ok(Stored::answer(
+        legacy_answer::get_license_answer(&instance_id, &license).render(),
+    ))
 }

@@ -26,7 +26,7 @@ pub struct LicenseFunction;
 #[async_trait]
 impl Function for LicenseFunction {
     fn route(&self) -> &'static Route {
-        routes::by_function("license").unwrap_or(&routes::ROUTES[0])
+        &routes::LICENSE
     }
 
     async fn handle(&self, call: &Call<'_>) -> Outcome {

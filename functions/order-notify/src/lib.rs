@@ -24,7 +24,7 @@ pub struct OrderNotifyFunction;
 #[async_trait]
 impl Function for OrderNotifyFunction {
     fn route(&self) -> &'static Route {
-        routes::by_function("order-notify").unwrap_or(&routes::ROUTES[0])
+        &routes::ORDER_NOTIFY
     }
 
     async fn handle(&self, call: &Call<'_>) -> Outcome {

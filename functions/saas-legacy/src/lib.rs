@@ -34,28 +34,25 @@ fn encrypt_type(call: &Call<'_>) -> EncryptType {
         .unwrap_or(EncryptType::Aes256)
 }
 
-fn v1_app_info(call: &Call<'_>, info: &AppInfo) -> V1AppInfo {
+/// V1 `appInfo`: credentials always encrypted under the legacy key, each with a fresh IV from
+/// the operating system's random source.
+fn v1_app_info(call: &Call<'_>, info: &AppInfo) -> Result<V1AppInfo, aes_credentials::AesError> {
     let key = call.key(InterfaceType::Legacy);
     let t = encrypt_type(call);
-    V1AppInfo {
+    let secret = |v: &str| aes_credentials::encrypt(&mut rand::rngs::OsRng, &key, t, v);
+    Ok(V1AppInfo {
         front_end_url: info.front_end_url.clone(),
         admin_url: info.admin_url.clone(),
-        user_name: info
-            .user_name
-            .as_deref()
-            .map(|v| aes_credentials::encrypt(&key, t, v)),
-        password: info
-            .password
-            .as_deref()
-            .map(|v| aes_credentials::encrypt(&key, t, v)),
+        user_name: info.user_name.as_deref().map(secret).transpose()?,
+        password: info.password.as_deref().map(secret).transpose()?,
         memo: info.memo.clone(),
-    }
+    })
 }
 
 #[async_trait]
 impl Function for SaasLegacyFunction {
     fn route(&self) -> &'static Route {
-        routes::by_function("saas-legacy").unwrap_or(&routes::ROUTES[0])
+        &routes::SAAS_LEGACY
     }
 
     async fn handle(&self, call: &Call<'_>) -> Outcome {
@@ -197,10 +194,14 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
                 }
             };
             let info = info.unwrap_or_else(|| call.app.provisioner.demo_app_info(&instance_id));
+            let v1_info = match v1_app_info(call, &info) {
+                Ok(i) => i,
+                Err(e) => return query_instance::encryption_failure(ACTIVITY, debug, &e),
+            };
             let answer = legacy_answer::new_instance_answer(
                 &instance_id,
                 encrypt_type(call),
-                Some(&v1_app_info(call, &info)),
+                Some(&v1_info),
             );
             Outcome::answer(answer, Some(ACTIVITY), debug)
         }
@@ -218,16 +219,25 @@ async fn query(call: &Call<'_>, r: &V1QueryInstance) -> Outcome {
         (ResultCode::InstanceNotFound, _) => Answer::code(ResultCode::InstanceNotFound),
         (code, Some(message)) => Answer::error(code, message),
         (code, None) => {
-            let info: Vec<V1InstanceInfo> = found
+            let info: Result<Vec<V1InstanceInfo>, _> = found
                 .entries
                 .iter()
-                .map(|e| V1InstanceInfo {
-                    instance_id: e.instance_id.clone(),
-                    app_info: e.app_info.as_ref().map(|a| v1_app_info(call, a)),
-                    usage_info: Vec::new(),
+                .map(|e| {
+                    Ok(V1InstanceInfo {
+                        instance_id: e.instance_id.clone(),
+                        app_info: e
+                            .app_info
+                            .as_ref()
+                            .map(|a| v1_app_info(call, a))
+                            .transpose()?,
+                        usage_info: Vec::new(),
+                    })
                 })
                 .collect();
-            legacy_answer::query_instance_answer(code, encrypt_type(call), &info)
+            match info {
+                Ok(info) => legacy_answer::query_instance_answer(code, encrypt_type(call), &info),
+                Err(e) => return query_instance::encryption_failure(ACTIVITY, r.test_flag, &e),
+            }
         }
     };
     Outcome::answer(answer, Some(ACTIVITY), r.test_flag)

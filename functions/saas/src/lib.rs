@@ -57,7 +57,7 @@ pub struct SaasFunction;
 
 /// The route of this function in the route table.
 pub fn route() -> &'static Route {
-    routes::find("POST", "/saas").unwrap_or(&routes::ROUTES[0])
+    &routes::SAAS
 }
 
 #[async_trait]

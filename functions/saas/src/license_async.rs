@@ -12,10 +12,10 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::GetLicenseAsync;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
 use koogate_runtime::provisioner::{Issued, LicenseIssueRequest};
 use koogate_runtime::{App, Call, Outcome, Reply};
-use koogate_store::{keys, AcquireOutcome, InstanceState, Partition, VersionedWrite};
+use koogate_store::{keys, Instance, InstanceState, Partition, VersionedWrite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -47,9 +47,17 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
         h.update([0u8]);
     }
     let validation = hex::encode(h.finalize());
-    match call.acquire(&key, &validation, &r.instance_id, None).await {
-        Err(e) => store_failure(Some(ACTIVITY), false, &e),
-        Ok(AcquireOutcome::Mismatch) => Outcome::answer(
+    let lock = Lock {
+        key: &key,
+        validation: &validation,
+        reference: &r.instance_id,
+        expires_at: None,
+        activity: ACTIVITY,
+        debug: false,
+    };
+    match call.once(&lock, |_| apply(call, r, &instance)).await {
+        Err(refusal) => refusal,
+        Ok(Locked::Mismatch) => Outcome::answer(
             Answer::error(
                 ResultCode::InvalidParam,
                 "eventId was already used for a different application",
@@ -57,82 +65,70 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
             Some(ACTIVITY),
             false,
         ),
-        Ok(AcquireOutcome::InFlight { .. }) => {
+        Ok(Locked::InFlight { .. }) => {
             Outcome::answer(Answer::code(ResultCode::Processing), Some(ACTIVITY), false)
         }
-        Ok(AcquireOutcome::Completed { response, .. }) => Outcome {
+        Ok(Locked::Replayed { response, .. }) => Outcome {
             reply: Reply::Stored(response.into_bytes()),
             activity: Some(ACTIVITY),
             debug: false,
             reason: None,
         },
-        Ok(AcquireOutcome::Acquired { .. }) => {
-            let req = LicenseIssueRequest {
-                instance_id: &instance.instance_id,
-                order_id: &instance.order_id,
-                product_id: instance.product_id.as_deref().unwrap_or(""),
-                sku_code: instance.sku_code.as_deref(),
-                event_id: Some(&r.event_id),
-                device_fingerprint: r.device_fingerprint.as_deref(),
-            };
-            let issuer = &call.app.license_issuer;
-            let issued = if issuer.is_synchronous() {
-                issuer.issue(&req).await
-            } else {
-                Ok(Issued::Accepted)
-            };
-            let license = match issued {
-                Ok(Issued::License(l)) => Some(l),
-                Ok(Issued::Accepted) => None,
-                Err(e) => {
-                    release_lock(call, &key).await;
-                    return Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
-                        .because(e.to_string());
-                }
-            };
-            // The application record keeps the license (and `license.issued` is recorded with
-            // it), so a retry after a crash answers the license issued first.
-            let application = Application {
-                instance_id: instance.instance_id.clone(),
-                order_id: instance.order_id.clone(),
-                license,
-                event_ids: Vec::new(),
-            };
-            let license = match record_application(call.app, &r.event_id, &application).await {
-                Ok(license) => license,
-                Err(e) => {
-                    release_lock(call, &key).await;
-                    return store_failure(Some(ACTIVITY), false, &e);
-                }
-            };
-            let body = match license {
-                Some(l) => Answer::ok().with("license", l).render(),
-                None => Answer::code(ResultCode::Processing).render(),
-            };
-            match store
-                .complete(&key, call.request_id, &String::from_utf8_lossy(&body), None)
-                .await
-            {
-                Ok(_) => Outcome {
-                    reply: Reply::Stored(body),
-                    activity: Some(ACTIVITY),
-                    debug: false,
-                    reason: None,
-                },
-                Err(e) => {
-                    release_lock(call, &key).await;
-                    store_failure(Some(ACTIVITY), false, &e)
-                }
-            }
-        }
+        Ok(Locked::Done { body, .. }) => Outcome {
+            reply: Reply::Stored(body),
+            activity: Some(ACTIVITY),
+            debug: false,
+            reason: None,
+        },
     }
 }
 
-/// Frees the application's lock after a failure (it expires with its lease otherwise).
-async fn release_lock(call: &Call<'_>, key: &str) {
-    if let Err(e) = call.app.store.abandon(key, call.request_id).await {
-        tracing::error!(error = %e, "cannot free the getLicenseAsync lock; it expires with its lease");
-    }
+/// One application, under its lock: issue the license (or accept it for later), record the
+/// application with it, and render the answer to store.
+async fn apply(
+    call: &Call<'_>,
+    r: &GetLicenseAsync,
+    instance: &Instance,
+) -> Result<Stored<()>, Outcome> {
+    let req = LicenseIssueRequest {
+        instance_id: &instance.instance_id,
+        order_id: &instance.order_id,
+        product_id: instance.product_id.as_deref().unwrap_or(""),
+        sku_code: instance.sku_code.as_deref(),
+        event_id: Some(&r.event_id),
+        device_fingerprint: r.device_fingerprint.as_deref(),
+    };
+    let issuer = &call.app.license_issuer;
+    let issued = if issuer.is_synchronous() {
+        issuer.issue(&req).await
+    } else {
+        Ok(Issued::Accepted)
+    };
+    let license = match issued {
+        Ok(Issued::License(l)) => Some(l),
+        Ok(Issued::Accepted) => None,
+        Err(e) => {
+            return Err(
+                Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
+                    .because(e.to_string()),
+            )
+        }
+    };
+    // The application record keeps the license (and `license.issued` is recorded with it), so a
+    // retry after a crash answers the license issued first.
+    let application = Application {
+        instance_id: instance.instance_id.clone(),
+        order_id: instance.order_id.clone(),
+        license,
+        event_ids: Vec::new(),
+    };
+    let license = record_application(call.app, &r.event_id, &application)
+        .await
+        .map_err(|e| store_failure(Some(ACTIVITY), false, &e))?;
+    Ok(Stored::answer(match license {
+        Some(l) => Answer::ok().with("license", l).render(),
+        None => Answer::code(ResultCode::Processing).render(),
+    }))
 }
 
 /// One online-License application (`license-app#<eventId>`): whose it is and, once issued, the

@@ -9,17 +9,17 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use koogate_protocol::envelope::result_code_of;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::config::ProvisioningMode;
 use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::store_failure;
+use koogate_runtime::pipeline::{Lock, Locked, Stored};
 use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest, Provisioned};
 use koogate_runtime::{App, Call, Outcome, Reply};
-use koogate_store::{
-    keys, AcquireOutcome, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite,
-};
+use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
 use sha2::{Digest, Sha256};
 
 const ACTIVITY: &str = "newInstance";
@@ -145,12 +145,26 @@ pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
 pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
     let debug = p.debug;
     let partition = Partition::from_debug_flag(debug);
-    match call
-        .acquire(&p.key, &p.validation, &p.proposed_id, None)
-        .await
-    {
-        Err(e) => Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e)),
-        Ok(AcquireOutcome::Mismatch) => Purchased::Refused(
+    let lock = Lock {
+        key: &p.key,
+        validation: &p.validation,
+        reference: &p.proposed_id,
+        expires_at: None,
+        activity: ACTIVITY,
+        debug,
+    };
+    match call.once(&lock, |id| create(call, p, id)).await {
+        Err(refusal) => Purchased::Refused(refusal),
+        Ok(Locked::Done {
+            reference,
+            body,
+            value: code,
+        }) => Purchased::Done {
+            instance_id: reference,
+            code,
+            stored: body,
+        },
+        Ok(Locked::Mismatch) => Purchased::Refused(
             Outcome::answer(
                 Answer::error(
                     ResultCode::InvalidParam,
@@ -161,32 +175,27 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
             )
             .because("idempotency validation mismatch"),
         ),
-        Ok(AcquireOutcome::InFlight { reference }) => Purchased::Done {
+        Ok(Locked::InFlight { reference }) => Purchased::Done {
             stored: answer_with_id(ResultCode::Processing, &reference).render(),
             instance_id: reference,
             code: ResultCode::Processing,
         },
-        Ok(AcquireOutcome::Completed {
+        Ok(Locked::Replayed {
             reference,
             response,
         }) => {
-            if !debug {
-                if let Some(done) = resume(call, p, partition, &reference, &response).await {
+            let code = result_code_of(response.as_bytes()).unwrap_or(ResultCode::Success);
+            if !debug && code == ResultCode::Processing {
+                if let Some(done) = resume(call, p, partition, &reference).await {
                     return done;
                 }
             }
-            let code = if response.contains("\"resultCode\":\"000004\"") {
-                ResultCode::Processing
-            } else {
-                ResultCode::Success
-            };
             Purchased::Done {
                 instance_id: reference,
                 code,
                 stored: response.into_bytes(),
             }
         }
-        Ok(AcquireOutcome::Acquired { reference }) => create(call, p, &reference).await,
     }
 }
 
@@ -321,25 +330,28 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
     }
 }
 
-/// First delivery: we own the lock on `p.key`, the instanceId is `instance_id`.
-async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
+/// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
+/// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
+/// marketplace's retry provisions again with the same instanceId).
+async fn create(
+    call: &Call<'_>,
+    p: &Purchase,
+    instance_id: String,
+) -> Result<Stored<ResultCode>, Outcome> {
     let app = call.app;
     let debug = p.debug;
-    let key = p.key.as_str();
+    let instance_id = instance_id.as_str();
 
     // Debug traffic never provisions (D6) and always answers 000000, even in async mode.
     if debug {
         let mut inst = new_record(call, p, instance_id, InstanceState::Active);
         inst.app_info = Some(app.provisioner.demo_app_info(instance_id));
-        return finish(
-            call,
-            key,
-            save_new(app, &inst).await.map(|_| ()),
+        return answer_saved(
+            save_new(app, &inst).await,
             ResultCode::Success,
             instance_id,
             debug,
-        )
-        .await;
+        );
     }
 
     // A thin body names no product, SKU, period or expiry: ask Query Order, within the budget
@@ -379,15 +391,7 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
                 spawn_provisioning(Arc::clone(app), saved.clone());
             }
         }
-        return finish(
-            call,
-            key,
-            saved.map(|_| ()),
-            ResultCode::Processing,
-            instance_id,
-            debug,
-        )
-        .await;
+        return answer_saved(saved, ResultCode::Processing, instance_id, debug);
     }
 
     match provision_within_budget(call, &provision_request(p, instance_id)).await {
@@ -400,68 +404,32 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: &str) -> Purchased {
             if let Provisioned::Ready(app_info) = provisioned {
                 inst.app_info = Some(app_info);
             }
-            finish(
-                call,
-                key,
-                save_new(app, &inst).await.map(|_| ()),
-                code,
-                instance_id,
-                debug,
-            )
-            .await
+            answer_saved(save_new(app, &inst).await, code, instance_id, debug)
         }
-        Err(e) => {
-            // Free the lock at once and keep the instanceId: the next delivery retries (D7).
-            abandon(call, key).await;
-            Purchased::Refused(
-                Outcome::answer(
-                    e.answer("provisioning")
-                        .with("instanceId", instance_id.to_string()),
-                    Some(ACTIVITY),
-                    debug,
-                )
-                .because(e.to_string()),
-            )
-        }
+        // The lock is freed and the instanceId kept: the next delivery retries (D7).
+        Err(e) => Err(Outcome::answer(
+            e.answer("provisioning")
+                .with("instanceId", instance_id.to_string()),
+            Some(ACTIVITY),
+            debug,
+        )
+        .because(e.to_string())),
     }
 }
 
-/// Stores the answer on the lock and sends it; on a store failure, frees the lock and answers
-/// `000005` so the marketplace's retry runs again with the same instanceId.
-async fn finish(
-    call: &Call<'_>,
-    key: &str,
-    saved: Result<(), koogate_store::StoreError>,
+/// The answer once the instance record is written; a store failure answers `000005`.
+fn answer_saved<T>(
+    saved: Result<T, koogate_store::StoreError>,
     code: ResultCode,
     instance_id: &str,
     debug: bool,
-) -> Purchased {
-    let store = &call.app.store;
-    if let Err(e) = saved {
-        abandon(call, key).await;
-        return Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e));
-    }
-    let body = answer_with_id(code, instance_id).render();
-    let stored = String::from_utf8_lossy(&body).into_owned();
-    match store.complete(key, call.request_id, &stored, None).await {
-        // Not the owner any more (our lease ran out and a retry took over): the retry stores its
-        // own, identical answer; ours is still true.
-        Ok(_) => Purchased::Done {
-            instance_id: instance_id.to_string(),
-            code,
-            stored: body,
-        },
-        Err(e) => {
-            abandon(call, key).await;
-            Purchased::Refused(store_failure(Some(ACTIVITY), debug, &e))
-        }
-    }
-}
-
-/// Frees the lock after a failure; a lock that cannot be freed expires with its lease.
-async fn abandon(call: &Call<'_>, key: &str) {
-    if let Err(e) = call.app.store.abandon(key, call.request_id).await {
-        tracing::error!(error = %e, "cannot free the newInstance lock; it expires with its lease");
+) -> Result<Stored<ResultCode>, Outcome> {
+    match saved {
+        Ok(_) => Ok(Stored {
+            body: answer_with_id(code, instance_id).render(),
+            value: code,
+        }),
+        Err(e) => Err(store_failure(Some(ACTIVITY), debug, &e)),
     }
 }
 
@@ -474,11 +442,7 @@ async fn resume(
     p: &Purchase,
     partition: Partition,
     instance_id: &str,
-    stored: &str,
 ) -> Option<Purchased> {
-    if !stored.contains("\"resultCode\":\"000004\"") {
-        return None;
-    }
     let app = call.app;
     let inst = match app.store.get_instance(partition, instance_id).await {
         Ok(Some(i)) => i,

@@ -15,34 +15,41 @@ use serde_json::{json, Map, Value};
 
 const ACTIVITY: &str = "queryInstance";
 
-/// `appInfo` as the marketplace reads it; credentials AES-encrypted in AES mode (D9).
-fn app_info_json(info: &AppInfo, encrypt: Option<(&str, aes_credentials::EncryptType)>) -> Value {
+/// `appInfo` as the marketplace reads it; credentials AES-encrypted in AES mode (D9), each with a
+/// fresh IV from the operating system's random source.
+fn app_info_json(
+    info: &AppInfo,
+    encrypt: Option<(&str, aes_credentials::EncryptType)>,
+) -> Result<Value, aes_credentials::AesError> {
     let mut m = Map::new();
     m.insert("frontEndUrl".into(), json!(info.front_end_url));
     if let Some(v) = &info.admin_url {
         m.insert("adminUrl".into(), json!(v));
     }
     let secret = |v: &str| match encrypt {
-        Some((key, t)) => aes_credentials::encrypt(key, t, v),
-        None => v.to_string(),
+        Some((key, t)) => aes_credentials::encrypt(&mut rand::rngs::OsRng, key, t, v),
+        None => Ok(v.to_string()),
     };
     if let Some(v) = &info.user_name {
-        m.insert("userName".into(), json!(secret(v)));
+        m.insert("userName".into(), json!(secret(v)?));
     }
     if let Some(v) = &info.password {
-        m.insert("password".into(), json!(secret(v)));
+        m.insert("password".into(), json!(secret(v)?));
     }
     if let Some(v) = &info.memo {
         m.insert("memo".into(), json!(v));
     }
-    Value::Object(m)
+    Ok(Value::Object(m))
 }
 
-fn entry(e: &Entry, encrypt: Option<(&str, aes_credentials::EncryptType)>) -> Value {
+fn entry(
+    e: &Entry,
+    encrypt: Option<(&str, aes_credentials::EncryptType)>,
+) -> Result<Value, aes_credentials::AesError> {
     let mut m = Map::new();
     m.insert("instanceId".into(), json!(e.instance_id));
     if let Some(info) = &e.app_info {
-        m.insert("appInfo".into(), app_info_json(info, encrypt));
+        m.insert("appInfo".into(), app_info_json(info, encrypt)?);
     }
     if let Some((value, at)) = &e.usage {
         // usageValue is a JSON number (Double(12,4)); the text has at most 4 decimals.
@@ -52,7 +59,7 @@ fn entry(e: &Entry, encrypt: Option<(&str, aes_credentials::EncryptType)>) -> Va
             json!([{"usageValue": number, "statisticalTime": at}]),
         );
     }
-    Value::Object(m)
+    Ok(Value::Object(m))
 }
 
 /// Whether queryInstance reports usage for the instance: pay-per-use, or not known to be
@@ -182,6 +189,24 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
     })
 }
 
+/// The answer when credentials could not be encrypted (no random IV): `000005`, so the
+/// marketplace asks again.
+pub fn encryption_failure(
+    activity: &'static str,
+    debug: bool,
+    e: &aes_credentials::AesError,
+) -> Outcome {
+    Outcome::answer(
+        Answer::error(
+            ResultCode::InternalError,
+            "credentials could not be encrypted, please retry",
+        ),
+        Some(activity),
+        debug,
+    )
+    .because(format!("credential encryption failed: {e}"))
+}
+
 /// V2 queryInstance.
 pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
     let debug = r.test_flag;
@@ -205,8 +230,11 @@ pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
         if let Some(t) = encrypt_type {
             answer = answer.with("encryptType", t.as_str());
         }
-        let info: Vec<Value> = found.entries.iter().map(|e| entry(e, encrypt)).collect();
-        answer = answer.with("info", info);
+        let info: Result<Vec<Value>, _> = found.entries.iter().map(|e| entry(e, encrypt)).collect();
+        match info {
+            Ok(info) => answer = answer.with("info", info),
+            Err(e) => return encryption_failure(ACTIVITY, debug, &e),
+        }
     }
     let outcome = Outcome::answer(answer, Some(ACTIVITY), debug);
     if found.code == ResultCode::InstanceNotFound {

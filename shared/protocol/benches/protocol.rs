@@ -121,7 +121,13 @@ fn respond(c: &mut Criterion) {
     });
     c.bench_function("aes/encrypt_aes256", |b| {
         b.iter(|| {
-            aes_credentials::encrypt(black_box(KEY), EncryptType::Aes256, black_box("Init#Pass1"))
+            aes_credentials::encrypt(
+                &mut rand::rngs::OsRng,
+                black_box(KEY),
+                EncryptType::Aes256,
+                black_box("Init#Pass1"),
+            )
+            .unwrap()
         })
     });
     c.bench_function("aes/encrypt_with_iv_aes128", |b| {

@@ -15,7 +15,6 @@ use aes::cipher::block_padding::Pkcs7;
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use rand::rngs::OsRng;
 use rand::RngCore;
 use sha1::{Digest, Sha1};
 use thiserror::Error;
@@ -103,7 +102,7 @@ pub enum AesError {
     /// The decrypted bytes are not UTF-8.
     #[error("the decrypted text is not UTF-8")]
     NotUtf8,
-    /// The operating system's random source failed.
+    /// The random source failed (the operating system's, in production).
     #[error("the random source failed")]
     Random,
 }
@@ -221,50 +220,21 @@ pub fn encrypt_with_iv(
 }
 
 /// Encrypts `plaintext` with a fresh IV of 16 characters drawn uniformly from `[0-9A-Za-z]` by
-/// the operating system's random source. Fails only if that source fails.
-pub fn try_encrypt(access_key: &str, t: EncryptType, plaintext: &str) -> Result<String, AesError> {
-    let iv = random_iv(&mut OsRng).map_err(|_| AesError::Random)?;
+/// `rng` (production passes the operating system's source, `rand::rngs::OsRng`; tests a seeded
+/// one). Fails only if `rng` fails: there is no fallback IV, because an IV that is merely unique
+/// is not what the caller asked for, and the callback can answer `000005` and be resent.
+pub fn encrypt<R: RngCore + ?Sized>(
+    rng: &mut R,
+    access_key: &str,
+    t: EncryptType,
+    plaintext: &str,
+) -> Result<String, AesError> {
+    let iv = random_iv(rng).map_err(|_| AesError::Random)?;
     Ok(encrypt_raw(access_key, t, &iv, plaintext))
 }
 
-/// Encrypts `plaintext` with a fresh random IV (see [`try_encrypt`]).
-///
-/// Infallible by design: the operating system's source is retried three times, and should it
-/// still fail (it does not on any supported platform), the IV is derived by SHA-256 from the
-/// clock, a process-wide counter and the process id, so it is still unique per value. Use
-/// [`try_encrypt`] to treat that situation as an error instead.
-pub fn encrypt(access_key: &str, t: EncryptType, plaintext: &str) -> String {
-    let iv = (0..3)
-        .find_map(|_| random_iv(&mut OsRng).ok())
-        .unwrap_or_else(fallback_iv);
-    encrypt_raw(access_key, t, &iv, plaintext)
-}
-
-/// A unique (not secret) IV for the case where the OS random source is unavailable.
-fn fallback_iv() -> [u8; 16] {
-    use sha2::Sha256;
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::time::{SystemTime, UNIX_EPOCH};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    let mut hasher = Sha256::new();
-    hasher.update(nanos.to_le_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hasher.update(std::process::id().to_le_bytes());
-    let mut iv = [b'0'; 16];
-    for (slot, b) in iv.iter_mut().zip(hasher.finalize()) {
-        if let Some(&c) = IV_ALPHABET.get(usize::from(b % 62)) {
-            *slot = c;
-        }
-    }
-    iv
-}
-
 /// 16 characters uniform over `[0-9A-Za-z]` by rejection sampling (248 = 4 × 62).
-fn random_iv<R: RngCore>(rng: &mut R) -> Result<[u8; 16], rand::Error> {
+fn random_iv<R: RngCore + ?Sized>(rng: &mut R) -> Result<[u8; 16], rand::Error> {
     let mut iv = [0u8; 16];
     let mut filled = 0;
     let mut buf = [0u8; 32];
@@ -357,17 +327,42 @@ mod tests {
     }
 
     #[test]
-    fn fallback_iv_alphabet_and_uniqueness() {
-        let a = fallback_iv();
-        let b = fallback_iv();
-        assert_ne!(a, b);
-        assert!(a.iter().chain(&b).all(u8::is_ascii_alphanumeric));
+    fn the_iv_comes_from_the_caller_s_source_and_its_failure_is_an_error() {
+        use rand::SeedableRng;
+        let seeded = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            encrypt(&mut rng, KEY, EncryptType::Aes256, "Huawei@123").unwrap()
+        };
+        assert_eq!(seeded(7), seeded(7));
+        assert_ne!(seeded(7), seeded(8));
+        assert_eq!(
+            decrypt(KEY, EncryptType::Aes256, &seeded(7)).unwrap(),
+            "Huawei@123"
+        );
+
+        struct Broken;
+        impl RngCore for Broken {
+            fn next_u32(&mut self) -> u32 {
+                0
+            }
+            fn next_u64(&mut self) -> u64 {
+                0
+            }
+            fn fill_bytes(&mut self, _: &mut [u8]) {}
+            fn try_fill_bytes(&mut self, _: &mut [u8]) -> Result<(), rand::Error> {
+                Err(rand::Error::new("no entropy"))
+            }
+        }
+        assert_eq!(
+            encrypt(&mut Broken, KEY, EncryptType::Aes256, "x"),
+            Err(AesError::Random)
+        );
     }
 
     #[test]
     fn random_iv_alphabet() {
         for _ in 0..50 {
-            let iv = random_iv(&mut OsRng).unwrap();
+            let iv = random_iv(&mut rand::rngs::OsRng).unwrap();
             assert!(iv.iter().all(u8::is_ascii_alphanumeric));
         }
     }

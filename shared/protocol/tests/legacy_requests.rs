@@ -653,7 +653,13 @@ fn new_instance_answer_example() {
     )
     .unwrap();
     assert_eq!(password, "A1b2C3d4E5f6G7h88LoV0O8xvmyy1wlKoHCbaA==");
-    let user = aes_credentials::encrypt(LEGACY_KEY, EncryptType::Aes256, "admin");
+    let user = aes_credentials::encrypt(
+        &mut rand::rngs::OsRng,
+        LEGACY_KEY,
+        EncryptType::Aes256,
+        "admin",
+    )
+    .unwrap();
     let app = V1AppInfo {
         front_end_url: "https://app.example.com".into(),
         admin_url: Some("https://app.example.com/admin".into()),

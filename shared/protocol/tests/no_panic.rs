@@ -433,7 +433,7 @@ proptest! {
     #[test]
     fn aes_round_trip(key in ".{0,40}", text in ".{0,60}", aes128: bool) {
         let t = if aes128 { EncryptType::Aes128 } else { EncryptType::Aes256 };
-        let value = aes_credentials::encrypt(&key, t, &text);
+        let value = aes_credentials::encrypt(&mut rand::rngs::OsRng, &key, t, &text).unwrap();
         prop_assert_eq!(aes_credentials::decrypt(&key, t, &value), Ok(text));
     }
 

@@ -275,7 +275,7 @@ fn aes_decrypt_vectors_and_round_trip() {
     );
     for t in [EncryptType::Aes128, EncryptType::Aes256] {
         for text in ["", "Huawei@123", "密码 with ünïcode 😀", &"x".repeat(100)] {
-            let value = aes_credentials::encrypt(KEY, t, text);
+            let value = aes_credentials::encrypt(&mut rand::rngs::OsRng, KEY, t, text).unwrap();
             assert_eq!(value.len() % 4, 0);
             assert!(value[..16].bytes().all(|b| b.is_ascii_alphanumeric()));
             assert_eq!(aes_credentials::decrypt(KEY, t, &value).unwrap(), text);
@@ -283,8 +283,8 @@ fn aes_decrypt_vectors_and_round_trip() {
     }
     // Fresh IVs: two encryptions of the same text differ.
     assert_ne!(
-        aes_credentials::encrypt(KEY, EncryptType::Aes256, "same"),
-        aes_credentials::encrypt(KEY, EncryptType::Aes256, "same")
+        aes_credentials::encrypt(&mut rand::rngs::OsRng, KEY, EncryptType::Aes256, "same").unwrap(),
+        aes_credentials::encrypt(&mut rand::rngs::OsRng, KEY, EncryptType::Aes256, "same").unwrap()
     );
 }
 

@@ -100,8 +100,78 @@ impl Call<'_> {
             .unwrap_or_default()
     }
 
-    /// Takes the idempotency lock on `key` for this call (design §5).
-    pub async fn acquire(
+    /// Runs `work` once per idempotency key (design §5): takes the lock, runs `work` with the
+    /// lock's reference (the first delivery's proposal, D7), stores the answer it renders and
+    /// returns it. When `work` refuses or the answer cannot be stored, the lock is abandoned —
+    /// a failure to abandon is logged, the lock then expires with its lease — so the
+    /// marketplace's retry runs `work` again. A lock this call cannot take is reported as found
+    /// (stored answer, live lease, different fixed fields) for the handler to answer.
+    pub async fn once<T, F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked<T>, Outcome>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Stored<T>, Outcome>>,
+    {
+        let acquired = self
+            .acquire(lock.key, lock.validation, lock.reference, lock.expires_at)
+            .await
+            .map_err(|e| store_failure(Some(lock.activity), lock.debug, &e))?;
+        let reference = match acquired {
+            AcquireOutcome::Acquired { reference } => reference,
+            AcquireOutcome::Completed {
+                reference,
+                response,
+            } => {
+                return Ok(Locked::Replayed {
+                    reference,
+                    response,
+                })
+            }
+            AcquireOutcome::InFlight { reference } => return Ok(Locked::InFlight { reference }),
+            AcquireOutcome::Mismatch => return Ok(Locked::Mismatch),
+        };
+        let stored = match work(reference.clone()).await {
+            Ok(stored) => stored,
+            Err(refusal) => {
+                self.abandon(lock).await;
+                return Err(refusal);
+            }
+        };
+        let response = String::from_utf8_lossy(&stored.body);
+        match self
+            .app
+            .store
+            .complete(lock.key, self.request_id, &response, lock.expires_at)
+            .await
+        {
+            // Not the owner any more (the lease ran out and a retry took over): the retry stores
+            // its own answer for the same reference; ours is still true.
+            Ok(_) => Ok(Locked::Done {
+                reference,
+                body: stored.body,
+                value: stored.value,
+            }),
+            Err(e) => {
+                self.abandon(lock).await;
+                Err(store_failure(Some(lock.activity), lock.debug, &e))
+            }
+        }
+    }
+
+    /// Frees this call's lock after a failure; one that cannot be freed expires with its lease.
+    async fn abandon(&self, lock: &Lock<'_>) {
+        if let Err(e) = self.app.store.abandon(lock.key, self.request_id).await {
+            tracing::error!(
+                activity = lock.activity,
+                request_id = self.request_id,
+                error = %e,
+                "cannot free the idempotency lock; it expires with its lease"
+            );
+        }
+    }
+
+    /// Takes the idempotency lock on `key` for this call (design §5). Handlers use
+    /// [`Call::once`], which also completes or abandons it.
+    async fn acquire(
         &self,
         key: &str,
         validation: &str,
@@ -121,6 +191,54 @@ impl Call<'_> {
             })
             .await
     }
+}
+
+/// An idempotency lock for [`Call::once`].
+#[derive(Debug, Clone, Copy)]
+pub struct Lock<'a> {
+    /// The store key: the documented idempotency key of the activity.
+    pub key: &'a str,
+    /// Hash of the request fields that must not change between deliveries of the key.
+    pub validation: &'a str,
+    /// This delivery's proposal for the reference (newInstance: its businessId); the first
+    /// delivery's wins forever.
+    pub reference: &'a str,
+    /// Epoch seconds after which the record counts as absent; `None` keeps it forever.
+    pub expires_at: Option<i64>,
+    /// For the answer and log line of a store failure.
+    pub activity: &'static str,
+    pub debug: bool,
+}
+
+/// What locked work produced: the answer to store and send, and what else the handler needs.
+#[derive(Debug, Clone)]
+pub struct Stored<T> {
+    pub body: Vec<u8>,
+    pub value: T,
+}
+
+impl Stored<()> {
+    /// An answer with nothing beside it.
+    pub fn answer(body: Vec<u8>) -> Stored<()> {
+        Stored { body, value: () }
+    }
+}
+
+/// What [`Call::once`] found or did.
+#[derive(Debug, Clone)]
+pub enum Locked<T> {
+    /// This call ran the work; `body` is stored and is the answer.
+    Done {
+        reference: String,
+        body: Vec<u8>,
+        value: T,
+    },
+    /// An earlier call completed: its stored answer, to replay.
+    Replayed { reference: String, response: String },
+    /// Another call holds a live lease (`000004`).
+    InFlight { reference: String },
+    /// The key was used with different fixed fields (`000002`).
+    Mismatch,
 }
 
 /// A marketplace route's business logic.
@@ -220,7 +338,10 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     // A fresh answer knows its code; only a replayed body is read back for the log line.
     let (body, code) = match outcome.reply {
         Reply::Answer(ref a) => (a.render(), a.code.as_str().to_string()),
-        Reply::Stored(ref bytes) => (bytes.clone(), result_code_of(bytes)),
+        Reply::Stored(ref bytes) => (
+            bytes.clone(),
+            koogate_protocol::envelope::result_code_text(bytes).unwrap_or_else(|| "??????".into()),
+        ),
     };
     let key = key_index
         .and_then(|i| keys.get(i))
@@ -294,16 +415,4 @@ pub fn store_failure(activity: Option<&'static str>, debug: bool, e: &StoreError
         debug,
     )
     .because(e.to_string())
-}
-
-/// The `resultCode` of a rendered body (for logs and metrics).
-fn result_code_of(body: &[u8]) -> String {
-    #[derive(serde::Deserialize)]
-    struct Head {
-        #[serde(rename = "resultCode")]
-        result_code: String,
-    }
-    serde_json::from_slice::<Head>(body)
-        .map(|h| h.result_code)
-        .unwrap_or_else(|_| "??????".into())
 }
