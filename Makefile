@@ -104,12 +104,12 @@ lint: $(VENV_STAMP)
 bench:
 	cargo build --release -p koogate-cli --bin koogate
 	cargo build --release -p koogate-saas --bin saas
-	cargo build --release -p koogate-tests --bin koogate-baseline
+	cargo build --release -p koogate-tests --bin koogate-baseline --bin koogate-load --bin koogate-usage-load --bin koogate-event-load
 	cargo bench -p koogate-protocol
 	cargo bench -p koogate-tests --bench pipeline
-	cargo run --release -p koogate-tests --bin koogate-load
-	cargo run --release -p koogate-tests --bin koogate-usage-load -- --records 100000
-	cargo run --release -p koogate-tests --bin koogate-event-load -- --calls 500 --backlog 5000
+	target/release/koogate-load
+	target/release/koogate-usage-load --records 100000
+	target/release/koogate-event-load --calls 500 --backlog 5000
 
 # cargo-fuzz (pinned in fuzz/run.sh) is installed into .tools/ on first use; stable toolchain
 # with RUSTC_BOOTSTRAP=1. Exits non-zero on any crash. See docs/PERFORMANCE.md, "Fuzzing".

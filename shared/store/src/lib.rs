@@ -28,6 +28,8 @@ pub mod keys;
 pub mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "sqlite")]
+mod sqlite_writer;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
@@ -45,7 +47,7 @@ pub use records::{
 
 /// Why a store operation failed. Every variant is answered `000005` by the pipeline, so the
 /// marketplace retries; the message says what failed and never carries record contents.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend could not be reached or refused the request (network, throttling, I/O, lock).
     #[error("store unavailable: {0}")]

@@ -1,15 +1,18 @@
 //! The embedded SQLite backend: the default store of `koogate serve`.
 //!
-//! One connection in WAL mode behind a mutex; each operation is one short transaction run on
-//! tokio's blocking pool, so the async request path never blocks on disk. The conditional logic
-//! is the same as the DynamoDB backend's condition expressions (see [`crate::idempotency`]), only
-//! evaluated inside a transaction instead of by the server.
+//! WAL mode. Writes go to one writer thread, which commits the writes of concurrent callers
+//! together (group commit, see [`crate::sqlite_writer`]): each write is atomic on its own and
+//! answered only once committed. Reads run on the caller's thread on a small pool of read-only
+//! connections — in WAL a reader never waits for the writer, and a point read takes microseconds,
+//! less than a hop to another thread. Every statement is prepared once per connection. The
+//! conditional logic is the same as the DynamoDB backend's condition expressions (see
+//! [`crate::idempotency`]), only evaluated inside a transaction instead of by the server.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
 use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
@@ -18,6 +21,7 @@ use crate::records::{
     UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
     UsageStatus,
 };
+use crate::sqlite_writer::Writer;
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
 const SCHEMA: &str = "
@@ -95,13 +99,26 @@ CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt) WHERE state = 'pe
 CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance_id) WHERE instance_id IS NOT NULL;
 ";
 
+/// Prepared statements kept per connection (there are about 40 distinct ones).
+const STATEMENT_CACHE: usize = 64;
+
 /// How many nonce inserts between two sweeps of expired nonces.
 const NONCE_SWEEP_EVERY: u64 = 1024;
+
+/// Read connections of a file database (the writer has its own). A point read holds one for
+/// microseconds, so two keep the request threads of a small machine from waiting on each other;
+/// each costs two file descriptors (the database and its WAL), taken at start-up.
+const READERS: usize = 2;
 
 /// The SQLite store. Cheap to clone.
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    writer: Writer,
+    /// Read-only connections; empty for an in-memory database, whose reads go to the writer
+    /// (another connection would open another, empty, database).
+    readers: Arc<Vec<Mutex<Connection>>>,
+    /// Round-robin start for picking a reader.
+    next_reader: Arc<std::sync::atomic::AtomicUsize>,
     inserts: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -113,20 +130,48 @@ impl SqliteStore {
                 StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        let conn = Connection::open(path)
-            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", path.display())))?;
-        Self::init(conn)
+        let open = || {
+            Connection::open(path).map_err(|e| {
+                StoreError::Unavailable(format!("cannot open {}: {e}", path.display()))
+            })
+        };
+        let writer = Self::init(open()?)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = open()?;
+                configure(&conn)?;
+                conn.pragma_update(None, "query_only", true)
+                    .map_err(unavailable)?;
+                // One read now opens the -wal and -shm files: a reader takes every descriptor it
+                // needs at start-up, not when the process may have none left.
+                conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_err(unavailable)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Self::start(writer, readers)
     }
 
     /// A private in-memory database (tests, benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(unavailable)?;
-        Self::init(conn)
+        Self::start(Self::init(conn)?, Vec::new())
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
-        conn.busy_timeout(std::time::Duration::from_secs(2))
-            .map_err(unavailable)?;
+    fn start(writer: Connection, readers: Vec<Mutex<Connection>>) -> Result<Self, StoreError> {
+        Ok(SqliteStore {
+            writer: Writer::start(writer)?,
+            readers: Arc::new(readers),
+            next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
+            inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+        })
+    }
+
+    /// Configures the write connection and creates the schema.
+    fn init(conn: Connection) -> Result<Connection, StoreError> {
+        configure(&conn)?;
         // Switching a new file to WAL takes an exclusive lock for which SQLite does not always call
         // the busy handler, so two processes opening one new file at once can see "database is
         // locked" here: retry for as long as the busy timeout would have waited.
@@ -137,10 +182,7 @@ impl SqliteStore {
             }
             std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        Ok(SqliteStore {
-            conn: Arc::new(Mutex::new(conn)),
-            inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
-        })
+        Ok(conn)
     }
 
     /// WAL + NORMAL: a commit is durable against a process crash, and fsyncs only at checkpoints.
@@ -152,22 +194,51 @@ impl SqliteStore {
         conn.execute_batch(EVENTS_SCHEMA)
     }
 
-    /// Runs `f` with the connection on the blocking pool.
-    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    /// Runs `f` as one atomic write; it has committed when this returns `Ok`.
+    async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn
-                .lock()
-                .map_err(|_| StoreError::Unavailable("sqlite connection lock poisoned".into()))?;
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(format!("sqlite task failed: {e}")))?
+        self.writer.write(f).await
     }
+
+    /// Runs `f` on a read connection, on this thread: the first one free, else waits for one.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.readers.is_empty() {
+            return self.write(f).await;
+        }
+        let n = self.readers.len();
+        let start = self
+            .next_reader
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let free = (0..n).find_map(|i| self.readers.get((start + i) % n)?.try_lock().ok());
+        let guard = match free {
+            Some(guard) => guard,
+            None => self
+                .readers
+                .get(start % n)
+                .ok_or_else(|| StoreError::Unavailable("no sqlite reader".into()))?
+                .lock()
+                .map_err(|_| StoreError::Unavailable("sqlite reader lock poisoned".into()))?,
+        };
+        f(&guard)
+    }
+}
+
+/// Settings of every connection: the busy timeout (another process may hold the write lock) and
+/// the statement cache.
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(std::time::Duration::from_secs(2))
+        .map_err(unavailable)?;
+    // Every statement is prepared once and reused (`prepare_cached`): re-parsing the SQL of each
+    // call showed in the profiles.
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(())
 }
 
 /// SQLITE_BUSY or SQLITE_LOCKED: another connection holds the lock for now.
@@ -182,13 +253,14 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::Unavailable(format!("sqlite: {e}"))
 }
 
-fn read_idem(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<Option<IdemRecord>, StoreError> {
-    let row = tx
-        .query_row(
+fn read_idem(conn: &Connection, key: &str) -> Result<Option<IdemRecord>, StoreError> {
+    let row = conn
+        .prepare_cached(
             "SELECT status, lease_until, validation, reference, response, expires_at
              FROM idempotency WHERE key = ?1",
-            params![key],
-            |r| {
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![key], |r| {
                 Ok((
                     r.get::<_, String>(0)?,
                     r.get::<_, i64>(1)?,
@@ -197,8 +269,8 @@ fn read_idem(tx: &rusqlite::Transaction<'_>, key: &str) -> Result<Option<IdemRec
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<i64>>(5)?,
                 ))
-            },
-        )
+            })
+        })
         .optional()
         .map_err(unavailable)?;
     let Some((status, lease_until_ms, validation, reference, response, expires_at)) = row else {
@@ -238,18 +310,19 @@ impl Store for SqliteStore {
             .inserts
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
             .is_multiple_of(NONCE_SWEEP_EVERY);
-        self.with(move |conn| {
+        self.write(move |conn| {
             // Insert, or take over an expired entry; an unexpired one is left alone.
             let changed = conn
-                .execute(
+                .prepare_cached(
                     "INSERT INTO nonces (key, expires_at) VALUES (?1, ?2)
                      ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
                      WHERE nonces.expires_at < ?3",
-                    params![key, expires_at, now_s],
                 )
+                .and_then(|mut stmt| stmt.execute(params![key, expires_at, now_s]))
                 .map_err(unavailable)?;
             if sweep {
-                conn.execute("DELETE FROM nonces WHERE expires_at < ?1", params![now_s])
+                conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")
+                    .and_then(|mut stmt| stmt.execute(params![now_s]))
                     .map_err(unavailable)?;
             }
             Ok(changed == 1)
@@ -259,27 +332,23 @@ impl Store for SqliteStore {
 
     async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
         let req = OwnedAcquire::from(req);
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             let a = req.borrow();
-            let existing = read_idem(&tx, a.key)?;
+            let existing = read_idem(conn, a.key)?;
             let reference = match &existing {
                 Some(rec) if !rec.can_acquire(&a) => return Ok(rec.refusal(&a)),
                 // The first delivery's reference is kept, even across an expired record (D7).
                 Some(rec) => rec.reference.clone(),
                 None => a.reference.to_string(),
             };
-            tx.execute(
-                "INSERT INTO idempotency
+            conn.prepare_cached("INSERT INTO idempotency
                    (key, status, owner, lease_until, validation, reference, response, expires_at, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)
                  ON CONFLICT(key) DO UPDATE SET
                    status = excluded.status, owner = excluded.owner,
                    lease_until = excluded.lease_until, validation = excluded.validation,
-                   response = NULL, expires_at = excluded.expires_at",
-                params![
+                   response = NULL, expires_at = excluded.expires_at")
+.and_then(|mut stmt| stmt.execute(params![
                     a.key,
                     IdemStatus::InProgress.as_str(),
                     a.owner,
@@ -288,10 +357,8 @@ impl Store for SqliteStore {
                     reference,
                     a.expires_at,
                     a.now_ms
-                ],
-            )
+                ],))
             .map_err(unavailable)?;
-            tx.commit().map_err(unavailable)?;
             Ok(AcquireOutcome::Acquired { reference })
         })
         .await
@@ -305,20 +372,22 @@ impl Store for SqliteStore {
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let (key, owner, response) = (key.to_string(), owner.to_string(), response.to_string());
-        self.with(move |conn| {
+        self.write(move |conn| {
             let n = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE idempotency SET status = ?1, response = ?2, expires_at = ?3
                      WHERE key = ?4 AND owner = ?5 AND status = ?6",
-                    params![
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
                         IdemStatus::Completed.as_str(),
                         response,
                         expires_at,
                         key,
                         owner,
                         IdemStatus::InProgress.as_str()
-                    ],
-                )
+                    ])
+                })
                 .map_err(unavailable)?;
             Ok(n == 1)
         })
@@ -327,13 +396,15 @@ impl Store for SqliteStore {
 
     async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
         let (key, owner) = (key.to_string(), owner.to_string());
-        self.with(move |conn| {
+        self.write(move |conn| {
             let n = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE idempotency SET lease_until = 0
                      WHERE key = ?1 AND owner = ?2 AND status = ?3",
-                    params![key, owner, IdemStatus::InProgress.as_str()],
                 )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![key, owner, IdemStatus::InProgress.as_str()])
+                })
                 .map_err(unavailable)?;
             Ok(n == 1)
         })
@@ -346,13 +417,10 @@ impl Store for SqliteStore {
         instance_id: &str,
     ) -> Result<Option<Instance>, StoreError> {
         let key = keys::instance(partition, instance_id);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let doc: Option<String> = conn
-                .query_row(
-                    "SELECT doc FROM instances WHERE key = ?1",
-                    params![key],
-                    |r| r.get(0),
-                )
+                .prepare_cached("SELECT doc FROM instances WHERE key = ?1")
+                .and_then(|mut stmt| stmt.query_row(params![key], |r| r.get(0)))
                 .optional()
                 .map_err(unavailable)?;
             doc.map(|d| decode_instance(&key, &d)).transpose()
@@ -366,7 +434,7 @@ impl Store for SqliteStore {
         ids: &[String],
     ) -> Result<Vec<Instance>, StoreError> {
         let wanted: Vec<String> = ids.iter().map(|id| keys::instance(partition, id)).collect();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached("SELECT doc FROM instances WHERE key = ?1")
                 .map_err(unavailable)?;
@@ -401,52 +469,50 @@ impl Store for SqliteStore {
         let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
         let state = instance.state.as_str();
         let events = events.to_vec();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             let n = match expected_version {
-                None => tx
-                    .execute(
+                None => conn
+                    .prepare_cached(
                         "INSERT INTO instances (key, version, state, doc) VALUES (?1, ?2, ?3, ?4)
                          ON CONFLICT(key) DO NOTHING",
-                        params![key, version, state, doc],
                     )
+                    .and_then(|mut stmt| stmt.execute(params![key, version, state, doc]))
                     .map_err(unavailable)?,
-                Some(expected) => tx
-                    .execute(
+                Some(expected) => conn
+                    .prepare_cached(
                         "UPDATE instances SET version = ?2, state = ?3, doc = ?4
                          WHERE key = ?1 AND version = ?5",
-                        params![
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
                             key,
                             version,
                             state,
                             doc,
                             i64::try_from(expected).unwrap_or(i64::MAX)
-                        ],
-                    )
+                        ])
+                    })
                     .map_err(unavailable)?,
             };
-            commit_with_events(tx, n == 1, &events)
+            commit_with_events(conn, n == 1, &events)
         })
         .await
     }
 
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError> {
         let key = key.to_string();
-        self.with(move |conn| {
-            conn.query_row(
-                "SELECT version, doc FROM records WHERE key = ?1",
-                params![key],
-                |r| {
-                    Ok(Record {
-                        version: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                        doc: r.get(1)?,
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT version, doc FROM records WHERE key = ?1")
+                .and_then(|mut stmt| {
+                    stmt.query_row(params![key], |r| {
+                        Ok(Record {
+                            version: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                            doc: r.get(1)?,
+                        })
                     })
-                },
-            )
-            .optional()
-            .map_err(unavailable)
+                })
+                .optional()
+                .map_err(unavailable)
         })
         .await
     }
@@ -464,25 +530,18 @@ impl Store for SqliteStore {
         );
         let version = i64::try_from(record.version).unwrap_or(i64::MAX);
         let events = events.to_vec();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             let n = match expected_version {
-                None => tx
-                    .execute(
-                        "INSERT INTO records (key, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO NOTHING",
-                        params![key, version, doc],
-                    )
+                None => conn
+                    .prepare_cached("INSERT INTO records (key, version, doc) VALUES (?1, ?2, ?3) ON CONFLICT(key) DO NOTHING")
+.and_then(|mut stmt| stmt.execute(params![key, version, doc],))
                     .map_err(unavailable)?,
-                Some(expected) => tx
-                    .execute(
-                        "UPDATE records SET version = ?2, doc = ?3 WHERE key = ?1 AND version = ?4",
-                        params![key, version, doc, i64::try_from(expected).unwrap_or(i64::MAX)],
-                    )
+                Some(expected) => conn
+                    .prepare_cached("UPDATE records SET version = ?2, doc = ?3 WHERE key = ?1 AND version = ?4")
+.and_then(|mut stmt| stmt.execute(params![key, version, doc, i64::try_from(expected).unwrap_or(i64::MAX)],))
                     .map_err(unavailable)?,
             };
-            commit_with_events(tx, n == 1, &events)
+            commit_with_events(conn, n == 1, &events)
         })
         .await
     }
@@ -497,18 +556,15 @@ impl Store for SqliteStore {
         let pk = keys::tenant(partition, tenant_id);
         let writes = writes.to_vec();
         let events = events.to_vec();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             {
-                let mut put = tx
+                let mut put = conn
                     .prepare_cached(
                         "INSERT INTO directory (pk, sk, doc) VALUES (?1, ?2, ?3) \
                          ON CONFLICT(pk, sk) DO UPDATE SET doc = excluded.doc",
                     )
                     .map_err(unavailable)?;
-                let mut delete = tx
+                let mut delete = conn
                     .prepare_cached("DELETE FROM directory WHERE pk = ?1 AND sk = ?2")
                     .map_err(unavailable)?;
                 for w in &writes {
@@ -519,8 +575,8 @@ impl Store for SqliteStore {
                     .map_err(unavailable)?;
                 }
             }
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+            insert_events(conn, &events)?;
+            Ok(())
         })
         .await
     }
@@ -532,15 +588,12 @@ impl Store for SqliteStore {
         sk: &str,
     ) -> Result<Option<DirectoryItem>, StoreError> {
         let (pk, sk) = (keys::tenant(partition, tenant_id), sk.to_string());
-        self.with(move |conn| {
-            conn.query_row(
-                "SELECT doc FROM directory WHERE pk = ?1 AND sk = ?2",
-                params![pk, sk],
-                |r| r.get::<_, String>(0),
-            )
-            .optional()
-            .map(|doc| doc.map(|doc| DirectoryItem { sk, doc }))
-            .map_err(unavailable)
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT doc FROM directory WHERE pk = ?1 AND sk = ?2")
+                .and_then(|mut stmt| stmt.query_row(params![pk, sk], |r| r.get::<_, String>(0)))
+                .optional()
+                .map(|doc| doc.map(|doc| DirectoryItem { sk, doc }))
+                .map_err(unavailable)
         })
         .await
     }
@@ -552,7 +605,7 @@ impl Store for SqliteStore {
         sk_prefix: &str,
     ) -> Result<Vec<DirectoryItem>, StoreError> {
         let (pk, prefix) = (keys::tenant(partition, tenant_id), sk_prefix.to_string());
-        self.with(move |conn| {
+        self.read(move |conn| {
             // A range on the primary key: every string starting with the prefix sorts between the
             // prefix and the prefix followed by the highest code point.
             let mut stmt = conn
@@ -600,7 +653,7 @@ impl Store for SqliteStore {
                 "SELECT pk FROM directory WHERE sk = 'tenant' AND (pk > ?1 OR (?4 = 0 AND pk = ?1)) AND pk < ?2 ORDER BY pk LIMIT ?3"
             }
         };
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
             let rows = stmt
                 .query_map(params![lower, upper, limit, strict], |r| {
@@ -621,19 +674,16 @@ impl Store for SqliteStore {
 
     async fn record_events(&self, events: &[EventDraft]) -> Result<(), StoreError> {
         let events = events.to_vec();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            insert_events(&tx, &events)?;
-            tx.commit().map_err(unavailable)
+        self.write(move |conn| {
+            insert_events(conn, &events)?;
+            Ok(())
         })
         .await
     }
 
     async fn due_events(&self, now_ms: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events
@@ -655,18 +705,20 @@ impl Store for SqliteStore {
         settlement: &EventSettlement,
     ) -> Result<(), StoreError> {
         let next = settlement.apply(event);
-        self.with(move |conn| {
-            conn.execute(
+        self.write(move |conn| {
+            conn.prepare_cached(
                 "UPDATE events SET state = ?2, attempts = attempts + 1, next_attempt = ?3,
                         last_error = ?4, updated_at = ?5 WHERE id = ?1",
-                params![
+            )
+            .and_then(|mut stmt| {
+                stmt.execute(params![
                     next.id,
                     next.state.as_str(),
                     next.next_attempt_ms,
                     next.last_error,
                     next.updated_at_ms
-                ],
-            )
+                ])
+            })
             .map_err(unavailable)?;
             Ok(())
         })
@@ -675,7 +727,7 @@ impl Store for SqliteStore {
 
     async fn get_event(&self, id: &str) -> Result<Option<EventRecord>, StoreError> {
         let id = id.to_string();
-        self.with(move |conn| {
+        self.read(move |conn| {
             conn.query_row(
                 &format!("SELECT {EVENT_COLUMNS} FROM events WHERE id = ?1"),
                 params![id],
@@ -692,7 +744,7 @@ impl Store for SqliteStore {
         let limit = i64::try_from(query.limit()).unwrap_or(i64::MAX);
         let failed_only = query.failed_only;
         let instance = query.instance_id.clone();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {EVENT_COLUMNS} FROM events
@@ -777,11 +829,11 @@ fn event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<EventRecord,
 }
 
 /// Inserts `events` as pending (an id recorded before stays as it is).
-fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[EventDraft]) -> Result<(), StoreError> {
+fn insert_events(conn: &Connection, events: &[EventDraft]) -> Result<(), StoreError> {
     if events.is_empty() {
         return Ok(());
     }
-    let mut insert = tx
+    let mut insert = conn
         .prepare_cached(
             "INSERT INTO events (id, type, instance_id, body, state, attempts, next_attempt,
                                  created_at, updated_at)
@@ -804,15 +856,14 @@ fn insert_events(tx: &rusqlite::Transaction<'_>, events: &[EventDraft]) -> Resul
 
 /// Commits a conditional write and, when it happened (`written`), its events: both or neither.
 fn commit_with_events(
-    tx: rusqlite::Transaction<'_>,
+    conn: &Connection,
     written: bool,
     events: &[EventDraft],
 ) -> Result<VersionedWrite, StoreError> {
     if !written {
         return Ok(VersionedWrite::Conflict);
     }
-    insert_events(&tx, events)?;
-    tx.commit().map_err(unavailable)?;
+    insert_events(conn, events)?;
     Ok(VersionedWrite::Written)
 }
 
@@ -863,21 +914,16 @@ impl SqliteStore {
             reason: e.to_string(),
         })?;
         let data = data.clone();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let n = tx
-                .execute(
-                    "INSERT INTO usage (instance_id, begin_time, end_time, status, doc)
-                     VALUES (?1, ?2, ?3, 'pending', ?4) ON CONFLICT DO NOTHING",
-                    params![data.instance_id, data.begin_time, data.end_time, doc],
-                )
+        self.write(move |conn| {
+            let n = conn
+                .prepare_cached("INSERT INTO usage (instance_id, begin_time, end_time, status, doc)
+                     VALUES (?1, ?2, ?3, 'pending', ?4) ON CONFLICT DO NOTHING")
+.and_then(|mut stmt| stmt.execute(params![data.instance_id, data.begin_time, data.end_time, doc],))
                 .map_err(unavailable)?;
             let out = if n == 1 {
                 UsageInsert::Recorded
             } else {
-                let row = tx
+                let row = conn
                     .query_row(
                         &format!("SELECT {USAGE_COLUMNS} FROM usage WHERE instance_id = ?1 AND begin_time = ?2 AND end_time = ?3"),
                         params![data.instance_id, data.begin_time, data.end_time],
@@ -886,7 +932,6 @@ impl SqliteStore {
                     .map_err(unavailable)?;
                 UsageInsert::Exists(Box::new(decode_usage(row)?))
             };
-            tx.commit().map_err(unavailable)?;
             Ok(out)
         })
         .await
@@ -900,12 +945,9 @@ impl SqliteStore {
         let due = claim.due_end_time.to_string();
         let (now_ms, lease) = (claim.now_ms, claim.lease_until_ms);
         let limit = i64::try_from(claim.limit).unwrap_or(i64::MAX);
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             let rows: Vec<UsageRow> = {
-                let mut stmt = tx
+                let mut stmt = conn
                     .prepare_cached(&format!(
                         "SELECT {USAGE_COLUMNS} FROM usage
                          WHERE status = 'pending' AND end_time <= ?1 AND lease_until < ?2
@@ -919,7 +961,7 @@ impl SqliteStore {
             };
             let mut out = Vec::with_capacity(rows.len());
             {
-                let mut upd = tx
+                let mut upd = conn
                     .prepare_cached(
                         "UPDATE usage SET owner = ?1, lease_until = ?2, attempts = attempts + 1
                          WHERE instance_id = ?3 AND begin_time = ?4 AND end_time = ?5",
@@ -939,7 +981,6 @@ impl SqliteStore {
                     out.push(rec);
                 }
             }
-            tx.commit().map_err(unavailable)?;
             Ok(out)
         })
         .await
@@ -954,10 +995,7 @@ impl SqliteStore {
         let owner = owner.to_string();
         let keys = keys.to_vec();
         let settlement = settlement.clone();
-        self.with(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
+        self.write(move |conn| {
             let mut settled = 0;
             {
                 let sql = match settlement {
@@ -977,7 +1015,7 @@ impl SqliteStore {
                            AND owner = ?5 AND status = 'pending'"
                     }
                 };
-                let mut stmt = tx.prepare_cached(sql).map_err(unavailable)?;
+                let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
                 for k in &keys {
                     let n = match &settlement {
                         UsageSettlement::Pushed { at_ms } => stmt.execute(params![
@@ -1007,7 +1045,6 @@ impl SqliteStore {
                     settled += n;
                 }
             }
-            tx.commit().map_err(unavailable)?;
             Ok(settled)
         })
         .await
@@ -1024,15 +1061,23 @@ impl SqliteStore {
         })?;
         let data = replacement.clone();
         let sn = current_sn.to_string();
-        self.with(move |conn| {
+        self.write(move |conn| {
             let n = conn
-                .execute(
+                .prepare_cached(
                     "UPDATE usage SET doc = ?1, status = 'pending', owner = '', lease_until = 0,
                             attempts = 0, failure = NULL, settled_at = NULL
                      WHERE instance_id = ?2 AND begin_time = ?3 AND end_time = ?4
                        AND status = 'failed' AND json_extract(doc, '$.metering_sn') = ?5",
-                    params![doc, data.instance_id, data.begin_time, data.end_time, sn],
                 )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        doc,
+                        data.instance_id,
+                        data.begin_time,
+                        data.end_time,
+                        sn
+                    ])
+                })
                 .map_err(unavailable)?;
             Ok(n == 1)
         })
@@ -1045,7 +1090,7 @@ impl SqliteStore {
         now_ms: i64,
     ) -> Result<UsageBacklog, StoreError> {
         let due = due_end_time.to_string();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT end_time, owner, lease_until, attempts FROM usage
@@ -1078,7 +1123,7 @@ impl SqliteStore {
         instance_id: &str,
     ) -> Result<Vec<UsageRecord>, StoreError> {
         let id = instance_id.to_string();
-        self.with(move |conn| {
+        self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(&format!(
                     "SELECT {USAGE_COLUMNS} FROM usage WHERE instance_id = ?1 ORDER BY begin_time, end_time"

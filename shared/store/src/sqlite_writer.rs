@@ -1,0 +1,158 @@
+//! The SQLite backend's writer: one thread owns the write connection and commits the writes of
+//! many concurrent callers in one transaction (group commit).
+//!
+//! SQLite admits one writer at a time, so the writes of all requests are serialised anyway; what
+//! costs is everything around them — a hop to a blocking thread, a mutex, and one `BEGIN
+//! IMMEDIATE … COMMIT` per write. Here a caller sends its write as a job over a channel; the
+//! thread takes every job waiting (up to [`MAX_BATCH`]), opens one transaction, runs each job in
+//! its own savepoint, commits once, and only then answers each caller.
+//!
+//! Why this is as safe as one transaction per write:
+//!
+//! * A job is atomic on its own: it runs inside `SAVEPOINT`, and a job that fails (or panics) is
+//!   rolled back to it, leaving the other jobs' writes alone.
+//! * No caller hears "written" before the commit: answers are sent after `COMMIT` succeeded; if
+//!   it fails, the transaction is rolled back and every caller of the batch gets the error. So
+//!   "an event exists if and only if its change committed" and the idempotency states hold as
+//!   before: what a caller was told is what is on disk.
+//! * A job that reads sees the writes of the jobs before it in the same batch. That is what it
+//!   would have seen had those committed first, and they commit together with it or not at all.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc;
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Jobs committed together at most (bounds how long the first caller of a batch waits).
+const MAX_BATCH: usize = 64;
+
+/// Delivers a job's result once the batch's fate is known.
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
+/// One write: runs on the writer's connection (or learns why it could not, `Err`). Returns how to
+/// deliver its result, and whether it left the transaction clean (see [`in_savepoint`]).
+type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Finish, bool) + Send>;
+
+/// The handle callers write through. Cheap to clone; the thread stops when the last is dropped.
+#[derive(Clone)]
+pub(crate) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Moves `conn` to a new writer thread.
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("koogate-sqlite-writer".into())
+            .spawn(move || run(&conn, &queue))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the sqlite writer: {e}")))?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` as one atomic write, committed (possibly with other callers' writes) before this
+    /// returns `Ok`.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn: Result<&Connection, StoreError>| {
+            let (result, clean) = match conn {
+                Ok(conn) => in_savepoint(conn, f),
+                Err(e) => (Err(e), true),
+            };
+            let finish: Finish = Box::new(move |committed: Result<(), StoreError>| {
+                let _ = answer.send(committed.and(result));
+            });
+            (finish, clean)
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Unavailable("the sqlite writer has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Unavailable("the sqlite writer dropped the write".into()))?
+    }
+}
+
+/// The writer thread: batches until every handle is gone.
+fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = execute(conn, "BEGIN IMMEDIATE") {
+            for job in batch {
+                let (finish, _) = job(Err(e.clone()));
+                finish(Ok(()));
+            }
+            continue;
+        }
+        let mut clean = true;
+        let mut finishes = Vec::with_capacity(batch.len());
+        for job in batch {
+            let (finish, job_clean) = job(Ok(conn));
+            clean &= job_clean;
+            finishes.push(finish);
+        }
+        let committed = if clean {
+            execute(conn, "COMMIT")
+        } else {
+            Err(StoreError::Unavailable(
+                "sqlite: a failed write could not be rolled back alone; the batch was".into(),
+            ))
+        };
+        if committed.is_err() {
+            let _ = execute(conn, "ROLLBACK");
+        }
+        for finish in finishes {
+            finish(committed.clone());
+        }
+    }
+}
+
+/// Runs `f` inside a savepoint: released when it succeeds, rolled back when it fails or panics.
+/// The flag is `false` when a failed job's writes could not be rolled back: they would commit
+/// with the batch although its caller hears of a failure, so the whole batch must be rolled back.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> (Result<T, StoreError>, bool) {
+    if let Err(e) = execute(conn, "SAVEPOINT job") {
+        return (Err(e), true);
+    }
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(
+            "a sqlite write panicked; it was rolled back".into(),
+        ))
+    });
+    let result = match result {
+        Ok(value) => execute(conn, "RELEASE job").map(|()| value),
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(value) => (Ok(value), true),
+        Err(e) => {
+            let clean = execute(conn, "ROLLBACK TO job")
+                .and_then(|()| execute(conn, "RELEASE job"))
+                .is_ok();
+            (Err(e), clean)
+        }
+    }
+}
+
+/// One statement without results, prepared once per connection.
+fn execute(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut stmt| stmt.execute([]))
+        .map(|_| ())
+        .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))
+}
