@@ -1140,7 +1140,7 @@ impl SqliteStore {
     }
 }
 
-/// An [`Acquire`] that can move to the blocking pool.
+/// An [`Acquire`] that can move to the writer thread.
 struct OwnedAcquire {
     key: String,
     owner: String,

@@ -156,3 +156,87 @@ fn execute(conn: &Connection, sql: &str) -> Result<(), StoreError> {
         .map(|_| ())
         .map_err(|e| StoreError::Unavailable(format!("sqlite: {e}")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn writer() -> Writer {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .unwrap();
+        Writer::start(conn).unwrap()
+    }
+
+    async fn insert(w: &Writer, k: &'static str) -> Result<(), StoreError> {
+        w.write(move |c| {
+            c.execute("INSERT INTO t (k) VALUES (?1)", [k])
+                .map(|_| ())
+                .map_err(|e| StoreError::Unavailable(e.to_string()))
+        })
+        .await
+    }
+
+    async fn keys(w: &Writer) -> Vec<String> {
+        w.write(|c| {
+            let mut stmt = c.prepare("SELECT k FROM t ORDER BY k").unwrap();
+            let rows = stmt.query_map([], |r| r.get(0)).unwrap();
+            Ok(rows.map(Result::unwrap).collect())
+        })
+        .await
+        .unwrap()
+    }
+
+    /// A write that fails or panics in a batch is rolled back alone; the others of its batch
+    /// commit, and the writer goes on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failing_or_panicking_write_is_rolled_back_alone() {
+        let w = writer();
+        // Hold the writer so that the next writes queue up and are committed as one batch.
+        let hold = w.write(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            Ok(())
+        });
+        let fails = w.write(|c| {
+            c.execute("INSERT INTO t (k) VALUES ('failed')", [])
+                .unwrap();
+            Err::<(), _>(StoreError::Unavailable("refused".into()))
+        });
+        let panics = w.write(|c| -> Result<(), StoreError> {
+            c.execute("INSERT INTO t (k) VALUES ('panicked')", [])
+                .unwrap();
+            panic!("a bug in a write");
+        });
+        let (held, a, failed, panicked, b) =
+            tokio::join!(hold, insert(&w, "a"), fails, panics, insert(&w, "b"));
+        held.unwrap();
+        a.unwrap();
+        b.unwrap();
+        assert!(matches!(failed, Err(StoreError::Unavailable(m)) if m == "refused"));
+        assert!(matches!(panicked, Err(StoreError::Unavailable(m)) if m.contains("panicked")));
+        assert_eq!(keys(&w).await, ["a", "b"]);
+    }
+
+    /// Many concurrent writers: every write that was answered `Ok` is there, once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writes_all_commit() {
+        let w = writer();
+        let names: Vec<&'static str> = (0..300)
+            .map(|i| &*Box::leak(format!("k{i:03}").into_boxed_str()))
+            .collect();
+        let tasks: Vec<_> = names
+            .iter()
+            .map(|&k| {
+                let w = w.clone();
+                tokio::spawn(async move { insert(&w, k).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(keys(&w).await.len(), 300);
+        // A duplicate key fails alone.
+        assert!(insert(&w, "k000").await.is_err());
+        assert_eq!(keys(&w).await.len(), 300);
+    }
+}
