@@ -1682,3 +1682,33 @@ fn every_function_logs_to_its_own_log_group() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// `make build` (and `make sizes`) builds every function the template deploys, and nothing else:
+/// the Makefile's `FUNCTIONS` list is the set of `BuildProperties.Binary` values.
+#[test]
+fn make_build_builds_every_deployed_function() {
+    let t = template();
+    let mut deployed: Vec<String> = resources_of_type(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter_map(|(_, f)| function_binary(f))
+        .collect();
+    deployed.sort();
+    let makefile_path = template_path()
+        .parent()
+        .and_then(|infra| infra.parent())
+        .map(|root| root.join("Makefile"))
+        .unwrap();
+    let makefile = std::fs::read_to_string(&makefile_path).unwrap();
+    let mut built: Vec<String> = makefile
+        .lines()
+        .find_map(|l| l.strip_prefix("FUNCTIONS := "))
+        .expect("a `FUNCTIONS := …` line in the Makefile")
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    built.sort();
+    assert_eq!(
+        built, deployed,
+        "Makefile FUNCTIONS vs the template's functions"
+    );
+}
