@@ -68,11 +68,18 @@ async fn log_lines_carry_the_order_and_instance_and_no_contact_data() {
         .await
         .unwrap();
     assert!(String::from_utf8_lossy(&a.2).contains("000001"));
+    // A browser route (the Product API, no token): its own line too.
+    let product = format!("http://127.0.0.1:{port}/isv/v1/instances/trace-inst-1");
+    let a = http_request("GET", &product, &[], Vec::new())
+        .await
+        .unwrap();
+    assert_eq!(a.0, 401);
 
     let deadline = Instant::now() + Duration::from_secs(10);
     let lines = loop {
         let lines = log_lines(&log);
-        if lines.iter().filter(|l| l["function"] == "saas").count() >= 2
+        if (lines.iter().filter(|l| l["function"] == "saas").count() >= 2
+            && lines.iter().any(|l| l["function"] == "product-api"))
             || Instant::now() > deadline
         {
             break lines;
@@ -97,6 +104,16 @@ async fn log_lines_carry_the_order_and_instance_and_no_contact_data() {
         refused.get("order_id").is_none() || refused["order_id"].is_null(),
         "an unverified body names nobody's order: {refused}"
     );
+    let browser = lines
+        .iter()
+        .find(|l| l["function"] == "product-api")
+        .expect("the Product API line");
+    assert_eq!(browser["result_code"], "401", "{browser}");
+    assert_eq!(
+        browser["route"], "/isv/v1/instances/{instanceId}",
+        "{browser}"
+    );
+    assert_eq!(browser["level"], "INFO", "{browser}");
     let text = std::fs::read_to_string(&log).unwrap();
     for secret in ["13800000000", "buyer@example.com", KEY] {
         assert!(!text.contains(secret), "{secret} reached the log");

@@ -90,7 +90,7 @@ pub async fn answer_event(
     match route_of_event(function, event) {
         Some(route) => {
             let req = web_request_from_event(event, route, request_id);
-            function.handle(app, route, &req).await.into()
+            crate::web::answer(app, function, route, &req).await.into()
         }
         None => WebResponse::json(404, &serde_json::json!({"error": "no such route"})).into(),
     }

@@ -370,7 +370,7 @@ async fn handle_web(
     let out: WebResponse = match read {
         BodyRead::Complete(body, _held) => {
             let web_req = WebRequest { body, ..web_req };
-            function.handle(&shared.app, route, &web_req).await
+            crate::web::answer(&shared.app, function, route, &web_req).await
         }
         other => return unread_answer(other),
     };

@@ -49,8 +49,17 @@ pub struct RequestRecord<'a> {
     pub ids: &'a crate::trace_ids::TraceIds,
 }
 
+/// Whether a request failed, for the `Failed` metric: any result code but `000000`; on a browser
+/// route, whose "code" is the HTTP status, a `5xx`.
+pub fn failed(result_code: &str) -> bool {
+    match result_code.len() {
+        3 => result_code.starts_with('5'),
+        _ => result_code != "000000",
+    }
+}
+
 /// Writes the log line: INFO, WARN for a refused signature or replay (`000001`), ERROR for an
-/// internal failure such as storage (`000005`), each with its reason.
+/// internal failure such as storage (`000005`, or a browser route's `5xx`), each with its reason.
 pub fn log_request(r: &RequestRecord<'_>) {
     macro_rules! line {
         ($level:ident, $message:literal) => {
@@ -78,13 +87,14 @@ pub fn log_request(r: &RequestRecord<'_>) {
     match r.result_code {
         "000001" => line!(warn, "refused"),
         "000005" => line!(error, "failed"),
+        code if code.len() == 3 && failed(code) => line!(error, "failed"),
         _ => line!(info, "answered"),
     }
 }
 
 /// The EMF line for a request (see infra/template.yaml's alarm on `Failed`).
 pub fn emf_line(r: &RequestRecord<'_>, timestamp_ms: i64) -> String {
-    let failed = u8::from(r.result_code != "000000");
+    let failed = u8::from(failed(r.result_code));
     serde_json::json!({
         "_aws": {
             "Timestamp": timestamp_ms,
@@ -207,5 +217,13 @@ mod tests {
             assert!(f.would_enable("any", &Level::INFO), "{unset:?}");
             assert!(!f.would_enable("any", &Level::DEBUG), "{unset:?}");
         }
+    }
+
+    #[test]
+    fn a_browser_route_fails_on_5xx_only() {
+        assert!(!failed("000000"));
+        assert!(failed("000001") && failed("000005"));
+        assert!(!failed("200") && !failed("302") && !failed("400"));
+        assert!(failed("500") && failed("503"));
     }
 }

@@ -139,6 +139,49 @@ fn escape_html(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// Answers one browser request with `function`, as the signed pipeline answers a callback: within
+/// the request budget (`503` after it), then one log line and, when metrics are on, one metric.
+/// The HTTP status stands in for the result code; a `5xx` counts as failed. Both adapters (the
+/// local server and Lambda) answer browser routes through here.
+pub async fn answer(
+    app: &Arc<App>,
+    function: &dyn WebFunction,
+    route: &'static Route,
+    req: &WebRequest,
+) -> WebResponse {
+    let started = std::time::Instant::now();
+    let budget = app.config.request_budget;
+    let (out, reason) = match tokio::time::timeout(budget, function.handle(app, route, req)).await {
+        Ok(out) => (out, None),
+        Err(_) => (
+            WebResponse::json(
+                503,
+                &serde_json::json!({"error": "the request took too long, please retry"}),
+            ),
+            Some(format!("no answer within {} ms", budget.as_millis())),
+        ),
+    };
+    let status = out.status.to_string();
+    let ids = crate::trace_ids::TraceIds::default();
+    let record = crate::telemetry::RequestRecord {
+        function: route.function,
+        route: route.path,
+        activity: None,
+        result_code: &status,
+        debug: false,
+        request_id: &req.request_id,
+        latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        key_index: None,
+        reason: reason.as_deref(),
+        ids: &ids,
+    };
+    crate::telemetry::log_request(&record);
+    if app.config.emit_metrics {
+        crate::telemetry::emit_metric(&record, crate::pipeline::now_ms());
+    }
+    out
+}
+
 /// A function serving browser routes.
 #[async_trait]
 pub trait WebFunction: Send + Sync + 'static {
