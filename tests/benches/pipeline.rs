@@ -201,6 +201,7 @@ impl Store for MemoryStore {
                     validation: req.validation.to_string(),
                     reference: reference.clone(),
                     response: None,
+                    code: None,
                     expires_at: req.expires_at,
                 },
             },
@@ -213,6 +214,7 @@ impl Store for MemoryStore {
         key: &str,
         owner: &str,
         response: &str,
+        code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let mut t = self.tables()?;
@@ -220,6 +222,7 @@ impl Store for MemoryStore {
             Some(row) if row.owner == owner && row.record.status == IdemStatus::InProgress => {
                 row.record.status = IdemStatus::Completed;
                 row.record.response = Some(response.to_string());
+                row.record.code = Some(code.to_string());
                 row.record.expires_at = expires_at;
                 Ok(true)
             }

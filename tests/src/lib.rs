@@ -473,10 +473,13 @@ impl Store for FaultyStore {
         key: &str,
         owner: &str,
         response: &str,
+        code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         self.gate().await?;
-        self.inner.complete(key, owner, response, expires_at).await
+        self.inner
+            .complete(key, owner, response, code, expires_at)
+            .await
     }
     async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
         // Abandon is the clean-up after a failure: let it through so the lock is freed.

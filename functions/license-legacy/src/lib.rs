@@ -101,8 +101,8 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
         activity: ACTIVITY,
         debug,
     };
-    let stored = |bytes: Vec<u8>| Outcome {
-        reply: Reply::Stored(bytes),
+    let stored = |body: Vec<u8>, code: String| Outcome {
+        reply: Reply::Stored { body, code },
         activity: Some(ACTIVITY),
         debug,
         reason: None,
@@ -125,8 +125,8 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
             Some(ACTIVITY),
             debug,
         ),
-        Ok(Locked::Replayed { response, .. }) => stored(response.into_bytes()),
-        Ok(Locked::Done { body, .. }) => stored(body),
+        Ok(Locked::Replayed { response, code, .. }) => stored(response.into_bytes(), code),
+        Ok(Locked::Done { body, code, .. }) => stored(body, code.as_str().to_string()),
     }
 }
 
@@ -222,7 +222,8 @@ async fn issue(
             Err(e) => return Err(store_failure(Some(ACTIVITY), debug, &e)),
         }
     }
-    Ok(Stored::answer(
-        legacy_answer::get_license_answer(&instance_id, &license).render(),
-    ))
+    Ok(Stored::of(&legacy_answer::get_license_answer(
+        &instance_id,
+        &license,
+    )))
 }

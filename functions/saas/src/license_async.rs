@@ -68,14 +68,20 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
         Ok(Locked::InFlight { .. }) => {
             Outcome::answer(Answer::code(ResultCode::Processing), Some(ACTIVITY), false)
         }
-        Ok(Locked::Replayed { response, .. }) => Outcome {
-            reply: Reply::Stored(response.into_bytes()),
+        Ok(Locked::Replayed { response, code, .. }) => Outcome {
+            reply: Reply::Stored {
+                body: response.into_bytes(),
+                code,
+            },
             activity: Some(ACTIVITY),
             debug: false,
             reason: None,
         },
-        Ok(Locked::Done { body, .. }) => Outcome {
-            reply: Reply::Stored(body),
+        Ok(Locked::Done { body, code, .. }) => Outcome {
+            reply: Reply::Stored {
+                body,
+                code: code.as_str().to_string(),
+            },
             activity: Some(ACTIVITY),
             debug: false,
             reason: None,
@@ -125,9 +131,9 @@ async fn apply(
     let license = record_application(call.app, &r.event_id, &application)
         .await
         .map_err(|e| store_failure(Some(ACTIVITY), false, &e))?;
-    Ok(Stored::answer(match license {
-        Some(l) => Answer::ok().with("license", l).render(),
-        None => Answer::code(ResultCode::Processing).render(),
+    Ok(Stored::of(&match license {
+        Some(l) => Answer::ok().with("license", l),
+        None => Answer::code(ResultCode::Processing),
     }))
 }
 

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use koogate_protocol::envelope::result_code_of;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
@@ -131,8 +130,11 @@ fn purchase_of(r: &NewInstance) -> Purchase {
 /// V2 newInstance.
 pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
     match purchase(call, &purchase_of(r)).await {
-        Purchased::Done { stored, .. } => Outcome {
-            reply: Reply::Stored(stored),
+        Purchased::Done { stored, code, .. } => Outcome {
+            reply: Reply::Stored {
+                body: stored,
+                code: code.as_str().to_string(),
+            },
             activity: Some(ACTIVITY),
             debug: r.test_flag,
             reason: None,
@@ -158,7 +160,8 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
         Ok(Locked::Done {
             reference,
             body,
-            value: code,
+            code,
+            ..
         }) => Purchased::Done {
             instance_id: reference,
             code,
@@ -183,8 +186,9 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
         Ok(Locked::Replayed {
             reference,
             response,
+            code,
         }) => {
-            let code = result_code_of(response.as_bytes()).unwrap_or(ResultCode::Success);
+            let code = ResultCode::parse(&code).unwrap_or(ResultCode::Success);
             if !debug && code == ResultCode::Processing {
                 if let Some(done) = resume(call, p, partition, &reference).await {
                     return done;
@@ -333,11 +337,7 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
 /// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
 /// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
 /// marketplace's retry provisions again with the same instanceId).
-async fn create(
-    call: &Call<'_>,
-    p: &Purchase,
-    instance_id: String,
-) -> Result<Stored<ResultCode>, Outcome> {
+async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored<()>, Outcome> {
     let app = call.app;
     let debug = p.debug;
     let instance_id = instance_id.as_str();
@@ -423,12 +423,9 @@ fn answer_saved<T>(
     code: ResultCode,
     instance_id: &str,
     debug: bool,
-) -> Result<Stored<ResultCode>, Outcome> {
+) -> Result<Stored<()>, Outcome> {
     match saved {
-        Ok(_) => Ok(Stored {
-            body: answer_with_id(code, instance_id).render(),
-            value: code,
-        }),
+        Ok(_) => Ok(Stored::of(&answer_with_id(code, instance_id))),
         Err(e) => Err(store_failure(Some(ACTIVITY), debug, &e)),
     }
 }

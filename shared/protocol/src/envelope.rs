@@ -172,7 +172,7 @@ impl Answer {
 }
 
 /// The `resultCode` of an answer body as it is on the wire (`None` when the body has none): the
-/// code of a replayed, stored answer. Only that member is decoded.
+/// code of an answer stored before koogate kept the code beside it. Only that member is decoded.
 pub fn result_code_text(body: &[u8]) -> Option<String> {
     #[derive(serde::Deserialize)]
     struct Head {
@@ -182,11 +182,6 @@ pub fn result_code_text(body: &[u8]) -> Option<String> {
     serde_json::from_slice::<Head>(body)
         .ok()
         .map(|h| h.result_code)
-}
-
-/// [`result_code_text`] as a known [`ResultCode`].
-pub fn result_code_of(body: &[u8]) -> Option<ResultCode> {
-    result_code_text(body).and_then(|c| ResultCode::parse(&c))
 }
 
 #[cfg(test)]
@@ -297,12 +292,11 @@ mod tests {
         let body = Answer::code(ResultCode::Processing)
             .with("instanceId", "i-1")
             .render();
-        assert_eq!(result_code_of(&body), Some(ResultCode::Processing));
+        assert_eq!(result_code_text(&body).as_deref(), Some("000004"));
         assert_eq!(
             result_code_text(br#"{"resultCode":"123456"}"#).as_deref(),
             Some("123456")
         );
-        assert_eq!(result_code_of(br#"{"resultCode":"123456"}"#), None);
         assert_eq!(result_code_text(b"not json"), None);
     }
 }

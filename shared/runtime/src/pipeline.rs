@@ -25,8 +25,9 @@ use crate::telemetry::{self, RequestRecord};
 pub enum Reply {
     /// A fresh answer, rendered and signed by the pipeline.
     Answer(Answer),
-    /// A stored answer replayed byte for byte (idempotent repeat), re-signed by the pipeline.
-    Stored(Vec<u8>),
+    /// A stored answer replayed byte for byte (idempotent repeat), re-signed by the pipeline, and
+    /// its result code (stored beside it) for the log line and metric.
+    Stored { body: Vec<u8>, code: String },
 }
 
 /// A function's result, with what the log line and metric need to know.
@@ -120,11 +121,17 @@ impl Call<'_> {
             AcquireOutcome::Completed {
                 reference,
                 response,
+                code,
             } => {
+                // Records stored before the code was kept beside the answer: read it from there.
+                let code = code
+                    .or_else(|| koogate_protocol::envelope::result_code_text(response.as_bytes()))
+                    .unwrap_or_else(|| "??????".into());
                 return Ok(Locked::Replayed {
                     reference,
                     response,
-                })
+                    code,
+                });
             }
             AcquireOutcome::InFlight { reference } => return Ok(Locked::InFlight { reference }),
             AcquireOutcome::Mismatch => return Ok(Locked::Mismatch),
@@ -140,7 +147,13 @@ impl Call<'_> {
         match self
             .app
             .store
-            .complete(lock.key, self.request_id, &response, lock.expires_at)
+            .complete(
+                lock.key,
+                self.request_id,
+                &response,
+                stored.code.as_str(),
+                lock.expires_at,
+            )
             .await
         {
             // Not the owner any more (the lease ran out and a retry took over): the retry stores
@@ -148,6 +161,7 @@ impl Call<'_> {
             Ok(_) => Ok(Locked::Done {
                 reference,
                 body: stored.body,
+                code: stored.code,
                 value: stored.value,
             }),
             Err(e) => {
@@ -210,17 +224,23 @@ pub struct Lock<'a> {
     pub debug: bool,
 }
 
-/// What locked work produced: the answer to store and send, and what else the handler needs.
+/// What locked work produced: the answer to store and send (rendered once, with its code kept
+/// beside it), and what else the handler needs.
 #[derive(Debug, Clone)]
 pub struct Stored<T> {
     pub body: Vec<u8>,
+    pub code: ResultCode,
     pub value: T,
 }
 
 impl Stored<()> {
     /// An answer with nothing beside it.
-    pub fn answer(body: Vec<u8>) -> Stored<()> {
-        Stored { body, value: () }
+    pub fn of(answer: &Answer) -> Stored<()> {
+        Stored {
+            body: answer.render(),
+            code: answer.code,
+            value: (),
+        }
     }
 }
 
@@ -231,10 +251,15 @@ pub enum Locked<T> {
     Done {
         reference: String,
         body: Vec<u8>,
+        code: ResultCode,
         value: T,
     },
-    /// An earlier call completed: its stored answer, to replay.
-    Replayed { reference: String, response: String },
+    /// An earlier call completed: its stored answer, to replay, and its result code.
+    Replayed {
+        reference: String,
+        response: String,
+        code: String,
+    },
     /// Another call holds a live lease (`000004`).
     InFlight { reference: String },
     /// The key was used with different fixed fields (`000002`).
@@ -338,10 +363,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     // A fresh answer knows its code; only a replayed body is read back for the log line.
     let (body, code) = match outcome.reply {
         Reply::Answer(ref a) => (a.render(), a.code.as_str().to_string()),
-        Reply::Stored(ref bytes) => (
-            bytes.clone(),
-            koogate_protocol::envelope::result_code_text(bytes).unwrap_or_else(|| "??????".into()),
-        ),
+        Reply::Stored { ref body, ref code } => (body.clone(), code.clone()),
     };
     let key = key_index
         .and_then(|i| keys.get(i))

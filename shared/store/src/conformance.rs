@@ -101,21 +101,21 @@ pub async fn acquire_complete_replay(store: &dyn Store) {
 
     assert!(
         !store
-            .complete(&k, "owner-b", "{\"x\":1}", None)
+            .complete(&k, "owner-b", "{\"x\":1}", "000000", None)
             .await
             .unwrap(),
         "a non-owner never completes"
     );
     assert!(
         store
-            .complete(&k, "owner-a", "{\"x\":2}", None)
+            .complete(&k, "owner-a", "{\"x\":2}", "000004", None)
             .await
             .unwrap(),
         "the owner completes"
     );
     assert!(
         !store
-            .complete(&k, "owner-a", "{\"x\":3}", None)
+            .complete(&k, "owner-a", "{\"x\":3}", "000000", None)
             .await
             .unwrap(),
         "completing twice is refused"
@@ -129,9 +129,10 @@ pub async fn acquire_complete_replay(store: &dyn Store) {
         replay,
         AcquireOutcome::Completed {
             reference: "ref-a".into(),
-            response: "{\"x\":2}".into()
+            response: "{\"x\":2}".into(),
+            code: Some("000004".into())
         },
-        "completed records replay forever, even after the lease"
+        "completed records replay forever, with their code, even after the lease"
     );
 }
 
@@ -149,7 +150,10 @@ pub async fn validation_mismatch(store: &dyn Store) {
         AcquireOutcome::Mismatch,
         "in flight, other fields"
     );
-    store.complete(&k, "o1", "{}", None).await.unwrap();
+    store
+        .complete(&k, "o1", "{}", "000000", None)
+        .await
+        .unwrap();
     assert_eq!(
         store.acquire(&other).await.unwrap(),
         AcquireOutcome::Mismatch,
@@ -178,7 +182,10 @@ pub async fn lease_takeover(store: &dyn Store) {
         "takeover keeps the reference"
     );
     assert!(
-        !store.complete(&k, "crashed", "{}", None).await.unwrap(),
+        !store
+            .complete(&k, "crashed", "{}", "000000", None)
+            .await
+            .unwrap(),
         "the old owner lost the lock"
     );
     assert!(
@@ -186,7 +193,7 @@ pub async fn lease_takeover(store: &dyn Store) {
         "nor may it abandon it"
     );
     assert!(store
-        .complete(&k, "retry", "{\"ok\":1}", None)
+        .complete(&k, "retry", "{\"ok\":1}", "000000", None)
         .await
         .unwrap());
 }
@@ -219,7 +226,13 @@ pub async fn expired_record_is_absent(store: &dyn Store) {
     a.expires_at = Some(NOW_MS / 1000 + 60);
     store.acquire(&a).await.unwrap();
     store
-        .complete(&k, "o1", "{\"first\":1}", Some(NOW_MS / 1000 + 60))
+        .complete(
+            &k,
+            "o1",
+            "{\"first\":1}",
+            "000000",
+            Some(NOW_MS / 1000 + 60),
+        )
         .await
         .unwrap();
     let mut b = acquire(&k, "o2", "ref-2", NOW_MS + 61_000);

@@ -136,6 +136,7 @@ fn idem_from_item(
         validation: get_s(item, "validation").unwrap_or_default().to_string(),
         reference: get_s(item, "reference").unwrap_or_default().to_string(),
         response: get_s(item, "response").map(str::to_string),
+        code: get_s(item, "result_code").map(str::to_string),
         expires_at: get_n(item, "expires_at"),
     })
 }
@@ -158,13 +159,14 @@ pub(crate) struct Expr {
 
 /// Every attribute is referred to through a `#name` alias: DynamoDB reserves hundreds of words
 /// (`status`, `owner`, `reference`, `version`, …) and rejects expressions that use them bare.
-const IDEM_NAMES: [(&str, &str); 8] = [
+const IDEM_NAMES: [(&str, &str); 9] = [
     ("#st", "status"),
     ("#ow", "owner"),
     ("#lu", "lease_until"),
     ("#va", "validation"),
     ("#rf", "reference"),
     ("#rs", "response"),
+    ("#rc", "result_code"),
     ("#ex", "expires_at"),
     ("#ca", "created_at"),
 ];
@@ -234,9 +236,9 @@ pub(crate) fn acquire_expr(a: &Acquire<'_>) -> Expr {
         Some(e) => {
             set.push_str(", #ex = :exp");
             values.push((":exp", n(e)));
-            " REMOVE #rs"
+            " REMOVE #rs, #rc"
         }
-        None => " REMOVE #rs, #ex",
+        None => " REMOVE #rs, #rc, #ex",
     };
     // Mirrors IdemRecord::can_acquire.
     with_names(
@@ -248,19 +250,25 @@ pub(crate) fn acquire_expr(a: &Acquire<'_>) -> Expr {
     )
 }
 
-pub(crate) fn complete_expr(owner: &str, response: &str, expires_at: Option<i64>) -> Expr {
+pub(crate) fn complete_expr(
+    owner: &str,
+    response: &str,
+    code: &str,
+    expires_at: Option<i64>,
+) -> Expr {
     let mut values = vec![
         (":completed", s(IdemStatus::Completed.as_str())),
         (":inprogress", s(IdemStatus::InProgress.as_str())),
         (":owner", s(owner)),
         (":resp", s(response)),
+        (":code", s(code)),
     ];
     let update = match expires_at {
         Some(e) => {
             values.push((":exp", n(e)));
-            "SET #st = :completed, #rs = :resp, #ex = :exp"
+            "SET #st = :completed, #rs = :resp, #rc = :code, #ex = :exp"
         }
-        None => "SET #st = :completed, #rs = :resp REMOVE #ex",
+        None => "SET #st = :completed, #rs = :resp, #rc = :code REMOVE #ex",
     };
     with_names(
         Some(update.into()),
@@ -571,13 +579,14 @@ impl Store for DynamoStore {
         k: &str,
         owner: &str,
         response: &str,
+        code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
         let r = self
             .conditional_update(
                 "UpdateItem(complete)",
                 k,
-                complete_expr(owner, response, expires_at),
+                complete_expr(owner, response, code, expires_at),
                 false,
                 false,
             )
@@ -1095,7 +1104,7 @@ mod tests {
         for (label, e) in [
             ("nonce", nonce_expr(1)),
             ("acquire", acquire_expr(&acquire(Some(1)))),
-            ("complete", complete_expr("o", "{}", None)),
+            ("complete", complete_expr("o", "{}", "000000", None)),
             ("abandon", abandon_expr("o")),
             ("update instance", versioned_put_expr(Some(1))),
         ] {
@@ -1108,8 +1117,14 @@ mod tests {
         assert_placeholders_match("nonce", &nonce_expr(1));
         assert_placeholders_match("acquire forever", &acquire_expr(&acquire(None)));
         assert_placeholders_match("acquire expiring", &acquire_expr(&acquire(Some(9))));
-        assert_placeholders_match("complete forever", &complete_expr("o", "{}", None));
-        assert_placeholders_match("complete expiring", &complete_expr("o", "{}", Some(9)));
+        assert_placeholders_match(
+            "complete forever",
+            &complete_expr("o", "{}", "000000", None),
+        );
+        assert_placeholders_match(
+            "complete expiring",
+            &complete_expr("o", "{}", "000000", Some(9)),
+        );
         assert_placeholders_match("abandon", &abandon_expr("o"));
         assert_placeholders_match("insert instance", &versioned_put_expr(None));
         assert_placeholders_match("update instance", &versioned_put_expr(Some(3)));

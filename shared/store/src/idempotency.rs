@@ -63,8 +63,13 @@ pub enum AcquireOutcome {
     /// The caller owns the lock now. `reference` is the record's reference: the caller's own
     /// proposal on a first delivery, the first delivery's value on a retry.
     Acquired { reference: String },
-    /// A previous call completed; replay its answer.
-    Completed { reference: String, response: String },
+    /// A previous call completed; replay its answer. `code` is the answer's result code as
+    /// stored beside it (`None` for a record written before koogate stored it).
+    Completed {
+        reference: String,
+        response: String,
+        code: Option<String>,
+    },
     /// Another call holds a live lease.
     InFlight { reference: String },
     /// The record was written for different fixed fields.
@@ -79,6 +84,8 @@ pub struct IdemRecord {
     pub validation: String,
     pub reference: String,
     pub response: Option<String>,
+    /// The stored answer's result code.
+    pub code: Option<String>,
     pub expires_at: Option<i64>,
 }
 
@@ -107,6 +114,7 @@ impl IdemRecord {
             (IdemStatus::Completed, Some(response)) => AcquireOutcome::Completed {
                 reference: self.reference.clone(),
                 response: response.clone(),
+                code: self.code.clone(),
             },
             _ => AcquireOutcome::InFlight {
                 reference: self.reference.clone(),

@@ -99,14 +99,16 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the idempotency lock for `req.key` (design §5). One conditional write.
     async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError>;
 
-    /// Marks the lock COMPLETED with the answer to replay, only if `owner` still holds it.
-    /// Returns `false` when the caller no longer owns the record (its lease ran out and another
-    /// call took it over): the caller's answer must then not be stored.
+    /// Marks the lock COMPLETED with the answer to replay and its result code (kept beside it,
+    /// so a replay need not parse the answer), only if `owner` still holds it. Returns `false`
+    /// when the caller no longer owns the record (its lease ran out and another call took it
+    /// over): the caller's answer must then not be stored.
     async fn complete(
         &self,
         key: &str,
         owner: &str,
         response: &str,
+        code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError>;
 

@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
     reference   TEXT NOT NULL,
     response    TEXT,
     expires_at  INTEGER,
-    created_at  INTEGER NOT NULL
+    created_at  INTEGER NOT NULL,
+    code        TEXT
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS records (
     key     TEXT PRIMARY KEY,
@@ -191,7 +192,8 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(USAGE_SCHEMA)?;
-        conn.execute_batch(EVENTS_SCHEMA)
+        conn.execute_batch(EVENTS_SCHEMA)?;
+        add_idempotency_code(conn)
     }
 
     /// Runs `f` as one atomic write; it has committed when this returns `Ok`.
@@ -230,6 +232,24 @@ impl SqliteStore {
     }
 }
 
+/// Databases created before the answer's result code was kept beside it get the column; their
+/// old records have none (a replay then reads the code from the answer). Two processes opening
+/// one such database at once may both try: the loser's "duplicate column" is success.
+fn add_idempotency_code(conn: &Connection) -> rusqlite::Result<()> {
+    let has_code: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'code'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has_code {
+        return Ok(());
+    }
+    match conn.execute_batch("ALTER TABLE idempotency ADD COLUMN code TEXT") {
+        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
+        other => other,
+    }
+}
+
 /// Settings of every connection: the busy timeout (another process may hold the write lock) and
 /// the statement cache.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -256,7 +276,7 @@ fn unavailable(e: rusqlite::Error) -> StoreError {
 fn read_idem(conn: &Connection, key: &str) -> Result<Option<IdemRecord>, StoreError> {
     let row = conn
         .prepare_cached(
-            "SELECT status, lease_until, validation, reference, response, expires_at
+            "SELECT status, lease_until, validation, reference, response, expires_at, code
              FROM idempotency WHERE key = ?1",
         )
         .and_then(|mut stmt| {
@@ -268,12 +288,14 @@ fn read_idem(conn: &Connection, key: &str) -> Result<Option<IdemRecord>, StoreEr
                     r.get::<_, String>(3)?,
                     r.get::<_, Option<String>>(4)?,
                     r.get::<_, Option<i64>>(5)?,
+                    r.get::<_, Option<String>>(6)?,
                 ))
             })
         })
         .optional()
         .map_err(unavailable)?;
-    let Some((status, lease_until_ms, validation, reference, response, expires_at)) = row else {
+    let Some((status, lease_until_ms, validation, reference, response, expires_at, code)) = row
+    else {
         return Ok(None);
     };
     let status = IdemStatus::parse(&status).ok_or_else(|| StoreError::Corrupt {
@@ -286,6 +308,7 @@ fn read_idem(conn: &Connection, key: &str) -> Result<Option<IdemRecord>, StoreEr
         validation,
         reference,
         response,
+        code,
         expires_at,
     }))
 }
@@ -347,7 +370,7 @@ impl Store for SqliteStore {
                  ON CONFLICT(key) DO UPDATE SET
                    status = excluded.status, owner = excluded.owner,
                    lease_until = excluded.lease_until, validation = excluded.validation,
-                   response = NULL, expires_at = excluded.expires_at")
+                   response = NULL, code = NULL, expires_at = excluded.expires_at")
 .and_then(|mut stmt| stmt.execute(params![
                     a.key,
                     IdemStatus::InProgress.as_str(),
@@ -369,13 +392,19 @@ impl Store for SqliteStore {
         key: &str,
         owner: &str,
         response: &str,
+        code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let (key, owner, response) = (key.to_string(), owner.to_string(), response.to_string());
+        let (key, owner, response, code) = (
+            key.to_string(),
+            owner.to_string(),
+            response.to_string(),
+            code.to_string(),
+        );
         self.write(move |conn| {
             let n = conn
                 .prepare_cached(
-                    "UPDATE idempotency SET status = ?1, response = ?2, expires_at = ?3
+                    "UPDATE idempotency SET status = ?1, response = ?2, code = ?7, expires_at = ?3
                      WHERE key = ?4 AND owner = ?5 AND status = ?6",
                 )
                 .and_then(|mut stmt| {
@@ -385,7 +414,8 @@ impl Store for SqliteStore {
                         expires_at,
                         key,
                         owner,
-                        IdemStatus::InProgress.as_str()
+                        IdemStatus::InProgress.as_str(),
+                        code
                     ])
                 })
                 .map_err(unavailable)?;

@@ -24,3 +24,77 @@ mod on_disk {
     }
     koogate_store::conformance_tests!(make());
 }
+
+/// A database made before the answer's result code was stored beside it: opening it adds the
+/// column, and its completed records replay with no stored code (the caller reads it from the
+/// answer).
+#[tokio::test]
+async fn a_database_from_before_the_code_column_is_upgraded_in_place() {
+    let dir = std::env::temp_dir().join(format!("koogate-upgrade-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("old.db");
+    let _ = std::fs::remove_file(&path);
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE idempotency (
+                key TEXT PRIMARY KEY, status TEXT NOT NULL, owner TEXT NOT NULL,
+                lease_until INTEGER NOT NULL, validation TEXT NOT NULL, reference TEXT NOT NULL,
+                response TEXT, expires_at INTEGER, created_at INTEGER NOT NULL
+            ) WITHOUT ROWID;
+            INSERT INTO idempotency VALUES ('order#old', 'COMPLETED', 'o', 0, 'v', 'i-old',
+                '{\"resultCode\":\"000004\"}', NULL, 1);",
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let again = store
+        .acquire(&koogate_store::Acquire {
+            key: "order#old",
+            owner: "o2",
+            lease_until_ms: 2_000_000_000_000,
+            validation: "v",
+            reference: "i-new",
+            expires_at: None,
+            now_ms: 1_700_000_000_000,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        koogate_store::AcquireOutcome::Completed {
+            reference: "i-old".into(),
+            response: "{\"resultCode\":\"000004\"}".into(),
+            code: None,
+        }
+    );
+    // New records keep their code; opening the upgraded file again changes nothing.
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    let fresh = koogate_store::Acquire {
+        key: "order#new",
+        owner: "o3",
+        lease_until_ms: 2_000_000_000_000,
+        validation: "v",
+        reference: "i-3",
+        expires_at: None,
+        now_ms: 1_700_000_000_000,
+    };
+    store.acquire(&fresh).await.unwrap();
+    assert!(store
+        .complete("order#new", "o3", "{}", "000000", None)
+        .await
+        .unwrap());
+    let replay = store
+        .acquire(&koogate_store::Acquire {
+            owner: "o4",
+            ..fresh
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(replay, koogate_store::AcquireOutcome::Completed { code: Some(ref c), .. } if c == "000000"),
+        "{replay:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
