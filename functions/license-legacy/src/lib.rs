@@ -131,11 +131,7 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
 }
 
 /// getLicense under the order's lock: the instance `instance_id` with its license, issued once.
-async fn issue(
-    call: &Call<'_>,
-    r: &V1GetLicense,
-    instance_id: String,
-) -> Result<Stored<()>, Outcome> {
+async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result<Stored, Outcome> {
     const ACTIVITY: &str = "getLicense";
     let debug = r.test_flag;
     let partition = Partition::from_debug_flag(debug);

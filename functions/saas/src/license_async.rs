@@ -95,7 +95,7 @@ async fn apply(
     call: &Call<'_>,
     r: &GetLicenseAsync,
     instance: &Instance,
-) -> Result<Stored<()>, Outcome> {
+) -> Result<Stored, Outcome> {
     let req = LicenseIssueRequest {
         instance_id: &instance.instance_id,
         order_id: &instance.order_id,

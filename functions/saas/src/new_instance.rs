@@ -14,8 +14,7 @@ use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::config::ProvisioningMode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::pipeline::{Lock, Locked, Stored};
+use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
 use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest, Provisioned};
 use koogate_runtime::{App, Call, Outcome, Reply};
 use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
@@ -161,7 +160,6 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
             reference,
             body,
             code,
-            ..
         }) => Purchased::Done {
             instance_id: reference,
             code,
@@ -337,7 +335,7 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
 /// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
 /// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
 /// marketplace's retry provisions again with the same instanceId).
-async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored<()>, Outcome> {
+async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored, Outcome> {
     let app = call.app;
     let debug = p.debug;
     let instance_id = instance_id.as_str();
@@ -423,7 +421,7 @@ fn answer_saved<T>(
     code: ResultCode,
     instance_id: &str,
     debug: bool,
-) -> Result<Stored<()>, Outcome> {
+) -> Result<Stored, Outcome> {
     match saved {
         Ok(_) => Ok(Stored::of(&answer_with_id(code, instance_id))),
         Err(e) => Err(store_failure(Some(ACTIVITY), debug, &e)),

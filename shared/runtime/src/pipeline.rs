@@ -107,10 +107,10 @@ impl Call<'_> {
     /// a failure to abandon is logged, the lock then expires with its lease — so the
     /// marketplace's retry runs `work` again. A lock this call cannot take is reported as found
     /// (stored answer, live lease, different fixed fields) for the handler to answer.
-    pub async fn once<T, F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked<T>, Outcome>
+    pub async fn once<F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked, Outcome>
     where
         F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Stored<T>, Outcome>>,
+        Fut: std::future::Future<Output = Result<Stored, Outcome>>,
     {
         let acquired = self
             .acquire(lock.key, lock.validation, lock.reference, lock.expires_at)
@@ -162,7 +162,6 @@ impl Call<'_> {
                 reference,
                 body: stored.body,
                 code: stored.code,
-                value: stored.value,
             }),
             Err(e) => {
                 self.abandon(lock).await;
@@ -224,35 +223,31 @@ pub struct Lock<'a> {
     pub debug: bool,
 }
 
-/// What locked work produced: the answer to store and send (rendered once, with its code kept
-/// beside it), and what else the handler needs.
+/// What locked work produced: the answer to store and send, rendered once, with its code kept
+/// beside it.
 #[derive(Debug, Clone)]
-pub struct Stored<T> {
+pub struct Stored {
     pub body: Vec<u8>,
     pub code: ResultCode,
-    pub value: T,
 }
 
-impl Stored<()> {
-    /// An answer with nothing beside it.
-    pub fn of(answer: &Answer) -> Stored<()> {
+impl Stored {
+    pub fn of(answer: &Answer) -> Stored {
         Stored {
             body: answer.render(),
             code: answer.code,
-            value: (),
         }
     }
 }
 
 /// What [`Call::once`] found or did.
 #[derive(Debug, Clone)]
-pub enum Locked<T> {
+pub enum Locked {
     /// This call ran the work; `body` is stored and is the answer.
     Done {
         reference: String,
         body: Vec<u8>,
         code: ResultCode,
-        value: T,
     },
     /// An earlier call completed: its stored answer, to replay, and its result code.
     Replayed {
@@ -360,7 +355,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         }
     };
 
-    // A fresh answer knows its code; only a replayed body is read back for the log line.
+    // Both know their code: a fresh answer in itself, a replay beside its stored bytes.
     let (body, code) = match outcome.reply {
         Reply::Answer(ref a) => (a.render(), a.code.as_str().to_string()),
         Reply::Stored { ref body, ref code } => (body.clone(), code.clone()),

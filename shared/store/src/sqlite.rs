@@ -218,7 +218,12 @@ impl SqliteStore {
         let start = self
             .next_reader
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let free = (0..n).find_map(|i| self.readers.get((start + i) % n)?.try_lock().ok());
+        // A read that panicked leaves its connection as good as before: a poisoned lock is taken.
+        let free = (0..n).find_map(|i| match self.readers.get((start + i) % n)?.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        });
         let guard = match free {
             Some(guard) => guard,
             None => self
@@ -226,7 +231,7 @@ impl SqliteStore {
                 .get(start % n)
                 .ok_or_else(|| StoreError::Unavailable("no sqlite reader".into()))?
                 .lock()
-                .map_err(|_| StoreError::Unavailable("sqlite reader lock poisoned".into()))?,
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         };
         f(&guard)
     }
