@@ -14,7 +14,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 # The test tools (moto_server, cfn-lint, cargo-lambda) come from the project's own virtualenv.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help run test build sizes deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud
+.PHONY: help run test build sizes deploy lint bench venv clean fuzz fuzz-smoke package-huaweicloud template
 
 help:
 	@echo "make run     build and start every route locally on SQLite ($(ADDR)), print an example call"
@@ -24,6 +24,7 @@ help:
 	@echo "make deploy  sam build && sam deploy --guided (see infra/README.md)"
 	@echo "make package-huaweicloud  FunctionGraph HTTP-function zips (x86_64, aarch64) in dist/huaweicloud; see infra/huaweicloud/README.md"
 	@echo "make lint    cargo fmt --check, clippy, cfn-lint"
+	@echo "make template  regenerate infra/template.yaml from the route table and infra/generator (a test fails on drift)"
 	@echo "make bench   criterion benchmarks and a load run against koogate serve"
 	@echo "make fuzz    every cargo-fuzz target for FUZZ_SECONDS each (default $(FUZZ_SECONDS)); table in docs/bench-output/fuzz.md"
 
@@ -92,6 +93,12 @@ HUAWEICLOUD_ARCHS ?= x86_64 aarch64
 
 package-huaweicloud: $(VENV_STAMP)
 	packaging/huaweicloud/package.sh --profile release $(addprefix --arch ,$(HUAWEICLOUD_ARCHS))
+
+# infra/template.yaml is generated (infra/generator): per-function resources from the route table
+# and infra/generator/src/functions.rs, the rest from infra/generator/template.skeleton.yaml.
+# `cargo test -p koogate-infra` (part of make test) fails when the checked-in file differs.
+template:
+	cargo run -q -p koogate-infra -- --write
 
 deploy: build
 	cd infra && $(LAMBDA_PROFILE_ENV) sam build && sam deploy --guided

@@ -1,10 +1,15 @@
 //! Offline checks of `infra/template.yaml` that cfn-lint does not make.
 //!
-//! cfn-lint proves the template is a valid SAM/CloudFormation document. These tests prove that it
-//! matches the code:
+//! The template is generated (infra/generator, `make template`), and that crate's tests prove
+//! what generating guarantees by construction: the file is what the generator writes; the HTTP API
+//! declares exactly the routes of `koogate_runtime::routes::ROUTES`, each on the function whose
+//! `BuildProperties.Binary` is the route's function, with payload format 2.0 on the declared API;
+//! every function has its own log group and is in one alarm on its Lambda errors; no alarm reads
+//! more than 10 metrics. cfn-lint proves the template is a valid SAM/CloudFormation document.
+//! These tests prove the properties that the generator's tables and skeleton could still get wrong:
 //!
-//! * the HTTP API declares exactly the routes of `koogate_runtime::routes::ROUTES`, each on the
-//!   function whose `BuildProperties.Binary` is the route's function, with payload format 2.0;
+//! * routes are declared only as function HttpApi events, and HTTP functions answer within the
+//!   marketplace's 5 s;
 //! * IAM grants no wildcard action and no `dynamodb:Scan`; the DynamoDB actions granted are exactly
 //!   `koogate_store::dynamodb_actions::ACTIONS_USED`, on the table only; Secrets Manager access is
 //!   `GetSecretValue` on the secrets document only;
@@ -16,9 +21,9 @@
 //!   settings reach every function; `event-dispatch` is triggered by the open-event pointers on
 //!   the stream and every minute, and alone may `events:PutEvents`, on the configured bus only
 //!   and only when one is configured;
-//! * every function has its own log group and an alarm on its Lambda errors, `EventsFailedAlarm`
-//!   watches failed events in the code's metric namespace, and no alarm reads more than 10
-//!   metrics.
+//! * `FailedAlarm` reads the aggregate dimension set (no dimension) that the code's EMF line
+//!   writes, so one metric covers every function; `EventsFailedAlarm` watches failed events in
+//!   the code's metric namespace; `make build` builds every deployed function.
 //!
 //! Properties a function takes from the template's `Globals.Function` section (SAM merges them into
 //! every function; a function's own value wins, and its `Environment.Variables` add to and override
@@ -359,41 +364,6 @@ fn declared_routes(t: &Value) -> Vec<(String, String, String)> {
 }
 
 #[test]
-fn http_api_routes_equal_the_route_table() {
-    let t = template();
-    let declared = declared_routes(&t);
-
-    let mut seen = BTreeSet::new();
-    let duplicates: Vec<_> = declared.iter().filter(|r| !seen.insert(*r)).collect();
-    assert!(
-        duplicates.is_empty(),
-        "routes declared more than once in the template: {duplicates:?}"
-    );
-
-    let declared: BTreeSet<(String, String, String)> = declared.into_iter().collect();
-    let expected: BTreeSet<(String, String, String)> = koogate_runtime::routes::ROUTES
-        .iter()
-        .map(|r| {
-            (
-                r.method.to_ascii_uppercase(),
-                r.path.to_string(),
-                r.function.to_string(),
-            )
-        })
-        .collect();
-
-    let missing: Vec<_> = expected.difference(&declared).collect();
-    let extra: Vec<_> = declared.difference(&expected).collect();
-    assert!(
-        missing.is_empty() && extra.is_empty(),
-        "infra/template.yaml and koogate_runtime::routes::ROUTES disagree (method, path, function).\n\
-         In ROUTES but not in the template (add an AWS::Serverless::Function with \
-         Metadata.BuildProperties.Binary = <function> and an HttpApi event): {missing:?}\n\
-         In the template but not in ROUTES (remove it, or add the route to ROUTES): {extra:?}"
-    );
-}
-
-#[test]
 fn routes_are_declared_only_as_function_http_api_events() {
     let t = template();
     let mut problems = Vec::new();
@@ -422,63 +392,6 @@ fn routes_are_declared_only_as_function_http_api_events() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-}
-
-#[test]
-fn every_http_api_event_uses_payload_format_2_0() {
-    let t = template();
-    let events = http_events(&t);
-    assert!(
-        !events.is_empty(),
-        "the template declares no HttpApi events at all"
-    );
-    let wrong: Vec<String> = events
-        .iter()
-        .filter(|e| {
-            e.properties
-                .get("PayloadFormatVersion")
-                .and_then(Value::as_str)
-                != Some("2.0")
-        })
-        .map(|e| {
-            format!(
-                "{}: PayloadFormatVersion is {} but must be the string \"2.0\" (payload 2.0 keeps \
-                 rawQueryString, which signature verification needs)",
-                e.name(),
-                e.properties
-                    .get("PayloadFormatVersion")
-                    .map(show)
-                    .unwrap_or_else(|| "missing".into())
-            )
-        })
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-#[test]
-fn every_http_api_event_is_attached_to_the_declared_http_api() {
-    let t = template();
-    let (api_id, _) = single_resource(&t, "AWS::Serverless::HttpApi");
-    let wrong: Vec<String> = http_events(&t)
-        .iter()
-        .filter(|e| {
-            !e.properties
-                .get("ApiId")
-                .is_some_and(|v| is_ref(v, &api_id))
-        })
-        .map(|e| {
-            format!(
-                "{}: ApiId must be {{Ref: {api_id}}} (without it SAM creates a second, implicit \
-                 API with default settings), found {}",
-                e.name(),
-                e.properties
-                    .get("ApiId")
-                    .map(show)
-                    .unwrap_or_else(|| "nothing".into())
-            )
-        })
-        .collect();
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 #[test]
@@ -1486,22 +1399,7 @@ fn outputs_name_the_product_api_and_the_dispatcher() {
 
 /// The namespace of koogate's own metrics, as the code writes it.
 fn metrics_namespace() -> String {
-    let record = koogate_runtime::telemetry::RequestRecord {
-        function: "saas",
-        route: "POST /saas",
-        activity: None,
-        result_code: "000000",
-        debug: false,
-        request_id: "r",
-        latency_us: 0,
-        key_index: None,
-        reason: None,
-        ids: &koogate_runtime::trace_ids::TraceIds::default(),
-    };
-    let line: serde_json::Value =
-        serde_json::from_str(&koogate_runtime::telemetry::emf_line(&record, 0))
-            .expect("the EMF line is JSON");
-    line["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+    request_emf_line()["_aws"]["CloudWatchMetrics"][0]["Namespace"]
         .as_str()
         .expect("the EMF line names a namespace")
         .to_string()
@@ -1601,86 +1499,75 @@ fn events_failed_alarm_watches_the_dispatchers_failed_events() {
     );
 }
 
+/// The EMF line of a request, as the code writes it.
+fn request_emf_line() -> serde_json::Value {
+    let record = koogate_runtime::telemetry::RequestRecord {
+        function: "saas",
+        route: "POST /saas",
+        activity: None,
+        result_code: "000005",
+        debug: false,
+        request_id: "r",
+        latency_us: 0,
+        key_index: None,
+        reason: None,
+        ids: &koogate_runtime::trace_ids::TraceIds::default(),
+    };
+    serde_json::from_str(&koogate_runtime::telemetry::emf_line(&record, 0))
+        .expect("the EMF line is JSON")
+}
+
 #[test]
-fn every_function_is_watched_for_lambda_errors() {
-    let t = template();
-    let watched: BTreeSet<String> = resources_of_type(&t, "AWS::CloudWatch::Alarm")
-        .into_iter()
-        .flat_map(|(_, alarm)| alarm_metrics(alarm))
-        .filter(|m| {
-            m.get("Namespace").and_then(Value::as_str) == Some("AWS/Lambda")
-                && m.get("MetricName").and_then(Value::as_str) == Some("Errors")
-        })
-        .filter_map(|m| {
-            dimension(m, "FunctionName")
-                .and_then(|v| v.get("Ref"))
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-        .collect();
-    let unwatched: Vec<String> = resources_of_type(&t, "AWS::Serverless::Function")
-        .into_iter()
-        .map(|(id, _)| id)
-        .filter(|id| !watched.contains(id))
-        .collect();
+fn failed_alarm_reads_the_aggregate_of_every_function_that_the_code_writes() {
+    let line = request_emf_line();
+    let directive = &line["_aws"]["CloudWatchMetrics"][0];
     assert!(
-        unwatched.is_empty(),
-        "functions whose crashes, timeouts and init failures no alarm sees (add them to an \
-         alarm on AWS/Lambda Errors): {unwatched:?}"
+        directive["Dimensions"].as_array().is_some_and(|sets| sets
+            .iter()
+            .any(|set| set.as_array().is_some_and(Vec::is_empty))),
+        "emf_line must write the empty dimension set (the aggregate over every function) that \
+         FailedAlarm reads, found {}",
+        directive["Dimensions"]
     );
-}
+    assert_eq!(line["Failed"], 1, "a 000005 answer counts as Failed");
 
-#[test]
-fn alarms_read_at_most_ten_metrics() {
     let t = template();
-    let mut wrong = Vec::new();
-    for (id, alarm) in resources_of_type(&t, "AWS::CloudWatch::Alarm") {
-        let n = alarm_metrics(alarm).len();
-        if n > 10 {
-            wrong.push(format!(
-                "{id} reads {n} metrics; CloudWatch accepts at most 10 per alarm: split it"
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
-}
-
-#[test]
-fn every_function_logs_to_its_own_log_group() {
-    let t = template();
-    let log_groups: BTreeMap<String, &Value> = resources_of_type(&t, "AWS::Logs::LogGroup")
+    let alarm = resources(&t)
         .into_iter()
-        .collect();
-    let mut wrong = Vec::new();
-    for (id, function) in resources_of_type(&t, "AWS::Serverless::Function") {
-        let binary = function_binary(function).unwrap_or_else(|| "?".into());
-        let group = properties(function)
-            .get("LoggingConfig")
-            .and_then(|l| l.get("LogGroup"))
-            .and_then(|g| g.get("Ref"))
-            .and_then(Value::as_str);
-        let Some((group_id, group)) = group.and_then(|g| log_groups.get_key_value(g)) else {
-            wrong.push(format!(
-                "{id}: LoggingConfig.LogGroup must be {{Ref: <an AWS::Logs::LogGroup>}}"
-            ));
-            continue;
-        };
-        let name = format!("/aws/lambda/${{AWS::StackName}}/{binary}");
-        if !properties(group)
-            .get("LogGroupName")
-            .is_some_and(|n| is_sub(n, &name))
-        {
-            wrong.push(format!(
-                "{group_id}: LogGroupName must be {{Fn::Sub: {name}}}"
-            ));
-        }
-        if properties(group).get("RetentionInDays").is_none() {
-            wrong.push(format!(
-                "{group_id}: RetentionInDays must be set (logs would be kept forever)"
-            ));
-        }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        .find(|(id, _)| id == "FailedAlarm")
+        .map(|(_, a)| a)
+        .expect("FailedAlarm is missing");
+    let metrics = alarm_metrics(alarm);
+    assert_eq!(
+        metrics.len(),
+        1,
+        "FailedAlarm reads one metric, the aggregate over every function"
+    );
+    let metric = metrics[0];
+    assert_eq!(
+        metric.get("Namespace").and_then(Value::as_str),
+        directive["Namespace"].as_str(),
+        "FailedAlarm must read koogate's metric namespace"
+    );
+    assert_eq!(
+        metric.get("MetricName").and_then(Value::as_str),
+        Some("Failed")
+    );
+    assert!(
+        metric
+            .get("Dimensions")
+            .is_none_or(|d| d.as_sequence().is_some_and(Vec::is_empty)),
+        "FailedAlarm must read the aggregate (no dimension), which covers every function; found \
+         Dimensions {}",
+        metric.get("Dimensions").map(show).unwrap_or_default()
+    );
+    let props = properties(alarm);
+    assert!(
+        props
+            .get("AlarmActions")
+            .is_some_and(|a| mentions_ref(a, "AlarmTopic")),
+        "FailedAlarm must notify the AlarmTopic like the other alarms"
+    );
 }
 
 /// `make build` (and `make sizes`) builds every function the template deploys, and nothing else:

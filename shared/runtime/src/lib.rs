@@ -29,6 +29,15 @@ pub mod trace_ids;
 pub mod usage;
 pub mod web;
 
+/// Every koogate binary links this crate, so its allocator is set here, once. A callback makes a
+/// few hundred small allocations (headers, JSON values, strings); under glibc's malloc a fifth to
+/// a third of a callback's CPU went to the allocator's free-list work (`malloc_consolidate`,
+/// `unlink_chunk`), which mimalloc's per-thread pages avoid (docs/PERFORMANCE.md §5). A build
+/// that must use the system allocator turns the default `mimalloc` feature off.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub use app::App;
 pub use inbound::{Inbound, Outbound};
 pub use pipeline::{Call, Function, Outcome, Reply};

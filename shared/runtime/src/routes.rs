@@ -2,9 +2,9 @@
 //! keys authenticate it.
 //!
 //! This is the one place routes are declared: each route is a named constant, which the function
-//! serving it names directly (no lookup that could fail), and [`ROUTES`] lists them all. `koogate serve` mounts exactly these, and a test in
-//! `tests/` proves that `infra/template.yaml` declares exactly the same set, so the local process
-//! and the deployed API can never drift apart.
+//! serving it names directly (no lookup that could fail), and [`ROUTES`] lists them all. `koogate serve` mounts exactly these, and `infra/template.yaml` is
+//! generated from them (`infra/generator`, `make template`; a test fails on drift), so the local
+//! process and the deployed API can never drift apart.
 
 use koogate_protocol::kit_request::{KitOp, KitVersion};
 

@@ -92,7 +92,12 @@ pub fn log_request(r: &RequestRecord<'_>) {
     }
 }
 
-/// The EMF line for a request (see infra/template.yaml's alarm on `Failed`).
+/// The EMF line for a request: namespace `Koogate`, metrics `Requests`, `Failed` and `Latency`.
+///
+/// Three dimension sets, each a metric of its own in CloudWatch: `[]`, the aggregate over every
+/// function (the EMF specification: "A DimensionSet MAY be empty"), which infra/template.yaml's
+/// `FailedAlarm` reads so that one metric covers every function, present and future; `[Function]`
+/// and `[Function, Activity, ResultCode]`, which tell which function and activity failed.
 pub fn emf_line(r: &RequestRecord<'_>, timestamp_ms: i64) -> String {
     let failed = u8::from(failed(r.result_code));
     serde_json::json!({
@@ -100,7 +105,7 @@ pub fn emf_line(r: &RequestRecord<'_>, timestamp_ms: i64) -> String {
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": "Koogate",
-                "Dimensions": [["Function"], ["Function", "Activity", "ResultCode"]],
+                "Dimensions": [[], ["Function"], ["Function", "Activity", "ResultCode"]],
                 "Metrics": [
                     {"Name": "Requests", "Unit": "Count"},
                     {"Name": "Failed", "Unit": "Count"},
@@ -203,6 +208,42 @@ mod tests {
         };
         let v: serde_json::Value = serde_json::from_str(&emf_line(&ok, 1)).unwrap();
         assert_eq!(v["Failed"], 0);
+    }
+
+    #[test]
+    fn emf_line_has_an_aggregate_dimension_set_over_every_function() {
+        let ids = crate::trace_ids::TraceIds::default();
+        let r = RequestRecord {
+            function: "tenant-sync",
+            route: "POST /saas/produceAPI/v2/tenantSync",
+            activity: None,
+            result_code: "000000",
+            debug: false,
+            request_id: "r1",
+            latency_us: 7,
+            key_index: None,
+            reason: None,
+            ids: &ids,
+        };
+        let v: serde_json::Value = serde_json::from_str(&emf_line(&r, 1)).unwrap();
+        let sets = &v["_aws"]["CloudWatchMetrics"][0]["Dimensions"];
+        assert_eq!(
+            *sets,
+            serde_json::json!([[], ["Function"], ["Function", "Activity", "ResultCode"]]),
+            "the empty set is the one FailedAlarm reads"
+        );
+        // Every dimension key named by a set is a member of the line (a target member).
+        for key in sets
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.as_array().unwrap())
+        {
+            assert!(
+                v[key.as_str().unwrap()].is_string(),
+                "{key} is not a string member"
+            );
+        }
     }
 
     #[test]

@@ -6,7 +6,10 @@
 //! of a fat newInstance body), the verified V1 query parameters, and the answer (the instanceId
 //! koogate assigned).
 
-use serde_json::Value;
+use std::fmt;
+
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
 
 /// The identifiers of one request; absent ones are `None`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,41 +25,180 @@ pub struct TraceIds {
 /// Identifiers are short; anything longer is cut (a hostile body cannot flood the log).
 const MAX_LEN: usize = 128;
 
-fn text(v: &Value) -> Option<String> {
-    let s = match v {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return None,
-    };
+fn clip(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.chars().take(MAX_LEN).collect())
 }
 
 impl TraceIds {
     /// From a verified JSON body, V1 parameters and the rendered answer.
+    ///
+    /// The body is skimmed, not parsed into a tree: only the six identifiers (and the first
+    /// `orderInfo` entry's) are kept and every other value is skipped without allocating, so the
+    /// log line costs little beside the request itself. The answer is read only when neither the
+    /// body nor the parameters name the instance. A body that does not parse yields no
+    /// identifiers (its answer says why it was refused).
     pub fn collect(body: &[u8], params: &[(String, String)], answer: &[u8]) -> TraceIds {
-        let mut ids = TraceIds::default();
-        let parsed: Value = serde_json::from_slice(body).unwrap_or_default();
-        let first_order = parsed.get("orderInfo").and_then(|o| o.get(0));
-        let answered: Value = serde_json::from_slice(answer).unwrap_or_default();
-        let pick = |name: &str| {
-            parsed
-                .get(name)
-                .and_then(text)
-                .or_else(|| first_order.and_then(|o| o.get(name)).and_then(text))
-                .or_else(|| {
-                    params
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .and_then(|(_, v)| text(&Value::String(v.clone())))
-                })
+        let top: Ids = serde_json::from_slice(body).unwrap_or_default();
+        let first = top.order_info.0.map(|b| *b).unwrap_or_default();
+        let param = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.as_str())
         };
-        ids.order_id = pick("orderId");
-        ids.order_line_id = pick("orderLineId");
-        ids.instance_id = pick("instanceId").or_else(|| answered.get("instanceId").and_then(text));
-        ids.business_id = pick("businessId");
-        ids.tenant_id = pick("tenantId");
-        ids.event_id = pick("eventId");
+        let pick =
+            |own: Id, fat: Id, name: &str| own.0.or(fat.0).or_else(|| param(name).and_then(clip));
+        let mut ids = TraceIds {
+            order_id: pick(top.order_id, first.order_id, "orderId"),
+            order_line_id: pick(top.order_line_id, first.order_line_id, "orderLineId"),
+            instance_id: pick(top.instance_id, first.instance_id, "instanceId"),
+            business_id: pick(top.business_id, first.business_id, "businessId"),
+            tenant_id: pick(top.tenant_id, first.tenant_id, "tenantId"),
+            event_id: pick(top.event_id, first.event_id, "eventId"),
+        };
+        if ids.instance_id.is_none() {
+            let answered: Ids = serde_json::from_slice(answer).unwrap_or_default();
+            ids.instance_id = answered.instance_id.0;
+        }
         ids
+    }
+}
+
+/// The identifiers a JSON object carries, and those of its first `orderInfo` entry (a fat
+/// newInstance body). A repeated key makes the object unreadable here: no identifiers then.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct Ids {
+    order_id: Id,
+    order_line_id: Id,
+    instance_id: Id,
+    business_id: Id,
+    tenant_id: Id,
+    event_id: Id,
+    order_info: FirstOrder,
+}
+
+/// The visitor arms of a value that counts as absent: a scalar is skipped as it is read.
+macro_rules! absent_scalars {
+    ($absent:expr) => {
+        fn visit_str<E: de::Error>(self, _: &str) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok($absent)
+        }
+    };
+}
+
+/// Skips a list or an object without keeping it.
+fn skip_seq<'de, A: SeqAccess<'de>>(mut seq: A) -> Result<(), A::Error> {
+    while seq.next_element::<IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+fn skip_map<'de, A: MapAccess<'de>>(mut map: A) -> Result<(), A::Error> {
+    while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+    Ok(())
+}
+
+/// One identifier: a non-empty string or a number, clipped; any other value counts as absent.
+#[derive(Debug, Default)]
+struct Id(Option<String>);
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Id;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an identifier")
+            }
+            fn visit_str<E: de::Error>(self, s: &str) -> Result<Id, E> {
+                Ok(Id(clip(s)))
+            }
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<Id, E> {
+                Ok(Id(Some(n.to_string())))
+            }
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<Id, E> {
+                Ok(Id(Some(n.to_string())))
+            }
+            fn visit_f64<E: de::Error>(self, n: f64) -> Result<Id, E> {
+                Ok(Id(Some(n.to_string())))
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Id, E> {
+                Ok(Id(None))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Id, E> {
+                Ok(Id(None))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Id, A::Error> {
+                skip_seq(seq).map(|()| Id(None))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Id, A::Error> {
+                skip_map(map).map(|()| Id(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// `orderInfo`: the first entry's identifiers if it is an object; anything else is skipped.
+#[derive(Debug, Default)]
+struct FirstOrder(Option<Box<Ids>>);
+
+/// An `orderInfo` entry: an object's identifiers, or nothing for any other value.
+struct Entry(Option<Ids>);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entry, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entry;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an order")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Entry, A::Error> {
+                Ids::deserialize(de::value::MapAccessDeserializer::new(map)).map(|i| Entry(Some(i)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Entry, A::Error> {
+                skip_seq(seq).map(|()| Entry(None))
+            }
+            absent_scalars!(Entry(None));
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for FirstOrder {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<FirstOrder, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = FirstOrder;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a list of orders")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<FirstOrder, A::Error> {
+                let first = seq.next_element::<Entry>()?.and_then(|e| e.0).map(Box::new);
+                skip_seq(seq).map(|()| FirstOrder(first))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FirstOrder, A::Error> {
+                skip_map(map).map(|()| FirstOrder(None))
+            }
+            absent_scalars!(FirstOrder(None));
+        }
+        d.deserialize_any(V)
     }
 }
 
@@ -84,5 +226,32 @@ mod tests {
                 .map(|t| t.len()),
             Some(MAX_LEN)
         );
+    }
+
+    #[test]
+    fn odd_values_count_as_absent_and_never_hide_the_others() {
+        // Numbers are identifiers; objects, lists, booleans and nulls are not. A first order that
+        // is not an object, or later orders, are skipped.
+        let body = br#"{"orderId":12345,"tenantId":{"x":[1,2]},"eventId":null,"businessId":true,
+            "orderInfo":["odd",{"orderLineId":"L-2"}],"instanceId":["i"],"nested":{"orderId":"no"}}"#;
+        let ids = TraceIds::collect(body, &[], br#"{"instanceId":"i-answer"}"#);
+        assert_eq!(ids.order_id.as_deref(), Some("12345"));
+        assert_eq!(ids.tenant_id, None);
+        assert_eq!(ids.event_id, None);
+        assert_eq!(ids.business_id, None);
+        assert_eq!(ids.order_line_id, None);
+        assert_eq!(ids.instance_id.as_deref(), Some("i-answer"));
+        // The body's own instanceId wins over the answer's; an unreadable body gives nothing.
+        let own = TraceIds::collect(br#"{"instanceId":"i-1"}"#, &[], br#"{"instanceId":"i-2"}"#);
+        assert_eq!(own.instance_id.as_deref(), Some("i-1"));
+        assert_eq!(
+            TraceIds::collect(b"{not json", &[], b"[]"),
+            TraceIds::default()
+        );
+        // The fat order's identifiers fill in what the top level lacks, not what it has.
+        let fat = br#"{"orderId":"top","orderInfo":[{"orderId":"inner","orderLineId":"L-1"}]}"#;
+        let ids = TraceIds::collect(fat, &[], b"");
+        assert_eq!(ids.order_id.as_deref(), Some("top"));
+        assert_eq!(ids.order_line_id.as_deref(), Some("L-1"));
     }
 }
