@@ -132,10 +132,10 @@ pub async fn run_app(
 }
 
 /// The route an event came by, among `routes`: by API Gateway's `routeKey` (`POST /saas/…`),
-/// else by the method and the end of the raw path (which carries the stage name in front on
-/// execute-api URLs). API Gateway sends a function only its own routes, so `None` happens only
-/// under an emulator; `run_routes` then uses the first route, whose pipeline answers like for any
-/// request it cannot verify.
+/// else by the method and the raw path, as sent or without its first segment (the stage name on
+/// execute-api URLs). Both through [`Route::matches`], like `koogate serve`. API Gateway sends a
+/// function only its own routes, so `None` happens only under an emulator; `run_routes` then
+/// uses the first route, whose pipeline answers like for any request it cannot verify.
 pub(crate) fn route_of(
     routes: &[&'static Route],
     event: &ApiGatewayV2httpRequest,
@@ -143,17 +143,21 @@ pub(crate) fn route_of(
     let route_key = event.route_key.as_deref().unwrap_or_default();
     let raw_path = event.raw_path.as_deref().unwrap_or_default();
     let method = event.request_context.http.method.as_str();
-    let by_key = routes.iter().find(|r| {
-        route_key
-            .split_once(' ')
-            .is_some_and(|(m, p)| r.method.eq_ignore_ascii_case(m) && r.path == p)
-    });
-    let by_path = || {
-        routes
-            .iter()
-            .find(|r| r.method.eq_ignore_ascii_case(method) && raw_path.ends_with(r.path))
-    };
-    by_key.or_else(by_path).copied()
+    let unstaged = raw_path
+        .strip_prefix('/')
+        .and_then(|p| p.split_once('/'))
+        .map(|(_stage, rest)| format!("/{rest}"));
+    let candidates = route_key
+        .split_once(' ')
+        .into_iter()
+        .chain(std::iter::once((method, raw_path)))
+        .chain(unstaged.as_deref().map(|p| (method, p)));
+    for (m, p) in candidates {
+        if let Some(route) = crate::routes::matching(routes.iter().copied(), m, p) {
+            return Some(route);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -191,5 +195,62 @@ mod tests {
             "{json}"
         );
         assert!(json.contains(r#""statusCode":200"#), "{json}");
+    }
+
+    fn event(route_key: &str, method: &str, raw_path: &str) -> ApiGatewayV2httpRequest {
+        serde_json::from_value(serde_json::json!({
+            "version": "2.0", "routeKey": route_key, "rawPath": raw_path,
+            "requestContext": {"http": {"method": method, "path": raw_path}, "requestId": "r"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_event_finds_its_route_by_key_then_by_path_with_or_without_the_stage() {
+        use crate::routes::{
+            PRODUCT_API_INSTANCE, PRODUCT_API_USAGE, SAAS, TENANT_SYNC_V1, TENANT_SYNC_V2,
+        };
+        let kit = [&TENANT_SYNC_V2, &TENANT_SYNC_V1];
+        let key = format!("POST {}", TENANT_SYNC_V1.path);
+        assert_eq!(
+            route_of(&kit, &event(&key, "POST", "/x")),
+            Some(&TENANT_SYNC_V1)
+        );
+        // No usable route key (an emulator's `$default`): the raw path, staged or not.
+        let staged = format!("/prod{}", TENANT_SYNC_V2.path);
+        assert_eq!(
+            route_of(&kit, &event("$default", "POST", &staged)),
+            Some(&TENANT_SYNC_V2)
+        );
+        assert_eq!(
+            route_of(&kit, &event("$default", "POST", TENANT_SYNC_V1.path)),
+            Some(&TENANT_SYNC_V1)
+        );
+        assert_eq!(
+            route_of(&kit, &event("$default", "GET", TENANT_SYNC_V1.path)),
+            None
+        );
+        assert_eq!(
+            route_of(&[&SAAS], &event("$default", "POST", "/prod/other")),
+            None
+        );
+        // Templates: the route key carries the template, the raw path a value.
+        let api = [&PRODUCT_API_USAGE, &PRODUCT_API_INSTANCE];
+        let key = format!(
+            "{} {}",
+            PRODUCT_API_INSTANCE.method, PRODUCT_API_INSTANCE.path
+        );
+        assert_eq!(
+            route_of(&api, &event(&key, "GET", "/x")),
+            Some(&PRODUCT_API_INSTANCE)
+        );
+        let path = format!(
+            "/prod{}",
+            PRODUCT_API_INSTANCE.path.replace("{instanceId}", "i-1")
+        );
+        assert_eq!(
+            route_of(&api, &event("$default", PRODUCT_API_INSTANCE.method, &path)),
+            Some(&PRODUCT_API_INSTANCE)
+        );
     }
 }

@@ -82,15 +82,9 @@ impl Router {
     pub fn web(&self, method: &str, path: &str) -> Option<(&Arc<dyn WebFunction>, &'static Route)> {
         let path = self.base_path.to_table(path)?;
         let path = path.as_ref();
-        self.web.iter().find_map(|f| {
-            f.routes()
-                .into_iter()
-                .find(|r| {
-                    r.method.eq_ignore_ascii_case(method)
-                        && crate::routes::path_matches(r.path, path)
-                })
-                .map(|r| (f, r))
-        })
+        self.web
+            .iter()
+            .find_map(|f| crate::routes::matching(f.routes(), method, path).map(|r| (f, r)))
     }
 
     /// The function for a method and path. A method no route declares on a known path goes to
@@ -98,11 +92,7 @@ impl Router {
     pub fn get(&self, method: &str, path: &str) -> Option<&Arc<dyn Function>> {
         let path = self.base_path.to_table(path)?;
         let path = path.as_ref();
-        let on_path = |m: &str| {
-            self.functions
-                .iter()
-                .find(|f| f.route().method.eq_ignore_ascii_case(m) && f.route().path == path)
-        };
+        let on_path = |m: &str| self.functions.iter().find(|f| f.route().matches(m, path));
         on_path(method).or_else(|| on_path("POST"))
     }
 }

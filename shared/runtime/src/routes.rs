@@ -316,9 +316,26 @@ pub const PRODUCT_API_USAGE: Route = Route {
     scheme: AuthScheme::Browser,
 };
 
-/// Whether `path` matches a route's path template, where a `{name}` segment matches any one
-/// non-empty segment.
-pub fn path_matches(template: &str, path: &str) -> bool {
+impl Route {
+    /// Whether this route answers `method` on `path`: the one matcher of every adapter (the
+    /// Lambda event's route key or raw path, `koogate serve`'s signed and browser routes). The
+    /// method is compared without regard to case; a `{name}` segment of the route's path matches
+    /// any one non-empty segment.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        self.method.eq_ignore_ascii_case(method) && path_matches(self.path, path)
+    }
+}
+
+/// The first of `routes` that answers `method` on `path` ([`Route::matches`]).
+pub fn matching<'r>(
+    routes: impl IntoIterator<Item = &'r Route>,
+    method: &str,
+    path: &str,
+) -> Option<&'r Route> {
+    routes.into_iter().find(|r| r.matches(method, path))
+}
+
+fn path_matches(template: &str, path: &str) -> bool {
     let mut t = template.split('/');
     let mut p = path.split('/');
     loop {
@@ -358,9 +375,7 @@ pub fn by_function(function: &str) -> Option<&'static Route> {
 
 /// The route for a method and path, if koogate serves it.
 pub fn find(method: &str, path: &str) -> Option<&'static Route> {
-    ROUTES
-        .iter()
-        .find(|r| r.method.eq_ignore_ascii_case(method) && r.path == path)
+    matching(ROUTES, method, path)
 }
 
 #[cfg(test)]
@@ -375,6 +390,32 @@ mod tests {
                 .skip(i + 1)
                 .find(|o| o.method == r.method && o.path == r.path);
             assert!(same.is_none(), "{} {} is routed twice", r.method, r.path);
+        }
+    }
+
+    #[test]
+    fn routes_match_their_method_and_path_and_fill_templates() {
+        assert_eq!(find("post", "/saas"), Some(&SAAS));
+        assert_eq!(find("GET", "/saas"), Some(&SAAS_LEGACY));
+        assert_eq!(find("PUT", "/saas"), None);
+        assert_eq!(find("POST", "/saas/"), None);
+        let instance = PRODUCT_API_INSTANCE.path.replace("{instanceId}", "i-1");
+        assert_ne!(
+            instance, PRODUCT_API_INSTANCE.path,
+            "the template has a placeholder"
+        );
+        assert_eq!(
+            find(PRODUCT_API_INSTANCE.method, &instance),
+            Some(&PRODUCT_API_INSTANCE)
+        );
+        // A placeholder needs a non-empty segment, and only one.
+        let empty = PRODUCT_API_INSTANCE.path.replace("{instanceId}", "");
+        assert_eq!(find(PRODUCT_API_INSTANCE.method, &empty), None);
+        let two = PRODUCT_API_INSTANCE.path.replace("{instanceId}", "a/b");
+        assert_eq!(find(PRODUCT_API_INSTANCE.method, &two), None);
+        // Each route matches itself: the Lambda route key carries the template as declared.
+        for r in ROUTES {
+            assert_eq!(find(r.method, r.path), Some(r), "{} {}", r.method, r.path);
         }
     }
 
