@@ -7,6 +7,8 @@ use koogate_runtime::config::Config;
 use koogate_runtime::{telemetry, App};
 use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 
+koogate_runtime::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+koogate_runtime::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
     koogate_runtime::lambda::run(Arc::new(koogate_license::LicenseFunction)).await

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+koogate_runtime::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
     koogate_runtime::lambda_web::run_web(Arc::new(koogate_product_api::ProductApi)).await

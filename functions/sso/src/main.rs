@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+koogate_runtime::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::lambda_runtime::Error> {
     let function = koogate_sso::SsoFunction::from_env()?;

@@ -14,6 +14,8 @@ use lambda_http::lambda_runtime::{self, service_fn, LambdaEvent};
 /// at most 10 s plus back-off) and its settlement must fit after the last claim.
 const RESERVE: Duration = Duration::from_secs(60);
 
+koogate_runtime::use_mimalloc!();
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     koogate_runtime::telemetry::init_logging();
