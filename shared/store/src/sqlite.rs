@@ -190,11 +190,6 @@ impl SqliteStore {
     fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        // A checkpoint copies every page written since the last one back into the database, on
-        // the writer thread, inside a commit: 18 % of its CPU at the default of 1,000 pages.
-        // Random inserts dirty the same leaf pages again and again, so checkpointing a larger
-        // WAL copies each of them once for many commits. The WAL stays under ~40 MiB.
-        conn.pragma_update(None, "wal_autocheckpoint", WAL_CHECKPOINT_PAGES)?;
         conn.execute_batch(SCHEMA)?;
         conn.execute_batch(USAGE_SCHEMA)?;
         conn.execute_batch(EVENTS_SCHEMA)?;
@@ -279,8 +274,6 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// WAL pages between automatic checkpoints (SQLite's default is 1,000).
-const WAL_CHECKPOINT_PAGES: i64 = 10_000;
 /// Each connection's private page cache (SQLite's default is 2 MiB); three connections.
 const PAGE_CACHE_KIB: i64 = 16 * 1024;
 
