@@ -117,6 +117,17 @@ pub fn render(out: &mut Out, functions: &[Function]) -> Result<(), String> {
     Ok(())
 }
 
+/// `AWS/Lambda` `Errors` of one function, its keys at `indent`: read directly by a one-function
+/// alarm, or as one `MetricStat` of a metric-math alarm.
+fn errors_metric(out: &mut Out, indent: usize, function: &Function) {
+    out.line(indent, "Namespace: AWS/Lambda");
+    out.line(indent, "MetricName: Errors");
+    out.line(indent, "Dimensions:");
+    out.line(indent + 2, "- Name: FunctionName");
+    out.line(indent + 4, "Value:");
+    out.line(indent + 6, &format!("Ref: {}", function.logical_id()));
+}
+
 fn render_one(out: &mut Out, alarm: &ErrorsAlarm, watched: &[&Function]) {
     out.comment(2, alarm.comment);
     out.line(2, &format!("{}:", alarm.logical_id));
@@ -130,12 +141,7 @@ fn render_one(out: &mut Out, alarm: &ErrorsAlarm, watched: &[&Function]) {
     }
     if let [function] = watched {
         // One function: the alarm reads its metric directly.
-        out.line(6, "Namespace: AWS/Lambda");
-        out.line(6, "MetricName: Errors");
-        out.line(6, "Dimensions:");
-        out.line(8, "- Name: FunctionName");
-        out.line(10, "Value:");
-        out.line(12, &format!("Ref: {}", function.logical_id()));
+        errors_metric(out, 6, function);
         out.line(6, "Statistic: Sum");
         out.line(6, &format!("Period: {}", alarm.period_s));
     } else {
@@ -150,12 +156,7 @@ fn render_one(out: &mut Out, alarm: &ErrorsAlarm, watched: &[&Function]) {
             out.line(10, "ReturnData: false");
             out.line(10, "MetricStat:");
             out.line(12, "Metric:");
-            out.line(14, "Namespace: AWS/Lambda");
-            out.line(14, "MetricName: Errors");
-            out.line(14, "Dimensions:");
-            out.line(16, "- Name: FunctionName");
-            out.line(18, "Value:");
-            out.line(20, &format!("Ref: {}", function.logical_id()));
+            errors_metric(out, 14, function);
             out.line(12, &format!("Period: {}", alarm.period_s));
             out.line(12, "Stat: Sum");
         }
