@@ -22,9 +22,8 @@ use koogate_protocol::kit_request::Flag;
 use koogate_protocol::kit_request::{parse_kit, KitOp, KitRequest, KitVersion};
 use koogate_protocol::request::RequestError;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::{self, Route};
-use koogate_runtime::{Call, Function, Outcome};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::directory::{sk, Department, Directory};
 use koogate_store::{DirectoryWrite, EventDraft, Partition};
 use serde_json::json;
@@ -67,42 +66,30 @@ impl Function for KitFunction {
         self.route
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
-        let activity = Some(self.op.name());
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let activity = self.op.name();
         let request = match parse_kit(self.op, self.version, call.body) {
             Ok(r) => r,
-            Err(e) => return Outcome::rejected(&e, activity),
+            Err(e) => {
+                call.label(activity, false);
+                return Err(e.into());
+            }
         };
         let debug = request.common().debug;
+        call.label(activity, debug);
         if let KitRequest::Application(app) = &request {
-            if let Err(e) = check_client_secret(call, app) {
-                return Outcome::rejected(&e, activity).with_debug(debug);
-            }
+            check_client_secret(call, app)?;
         }
-        let dir = Directory::new(
-            call.app.store.as_ref(),
-            Partition::from_debug_flag(debug),
-            request.tenant_id(),
-        );
-        let writes = match plan::writes(&dir, &request, call.now_ms).await {
-            Ok(w) => w,
-            Err(e) => return store_failure(activity, debug, &e),
-        };
         let partition = Partition::from_debug_flag(debug);
-        let changed = match changes::changed(call, partition, request.tenant_id(), &writes).await {
-            Ok(c) => c,
-            Err(e) => return store_failure(activity, debug, &e),
-        };
+        let dir = Directory::new(call.app.store.as_ref(), partition, request.tenant_id());
+        let writes = plan::writes(&dir, &request, call.now_ms).await?;
+        let changed = changes::changed(call, partition, request.tenant_id(), &writes).await?;
         let events = events(call, &request, &writes, &changed, debug);
-        match dir.apply(&writes, &events).await {
-            Ok(()) => {
-                if !events.is_empty() {
-                    call.app.events_recorded();
-                }
-                Outcome::answer(Answer::ok(), activity, debug)
-            }
-            Err(e) => store_failure(activity, debug, &e),
+        dir.apply(&writes, &events).await?;
+        if !events.is_empty() {
+            call.app.events_recorded();
         }
+        Ok(Answer::ok().into())
     }
 }
 

@@ -13,10 +13,10 @@ use koogate_protocol::legacy_request::{self, LegacyRequest, LegacyRoute, V1GetLi
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
+use koogate_runtime::pipeline::{Lock, Locked, Stored};
 use koogate_runtime::provisioner::{Issued, LicenseIssueRequest, ProvisionError};
 use koogate_runtime::routes::{self, Route};
-use koogate_runtime::{Call, Function, Outcome, Reply};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
 use koogate_saas::new_instance;
 use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
@@ -31,12 +31,10 @@ impl Function for LicenseLegacyFunction {
         &routes::LICENSE_LEGACY
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
-        let request = match legacy_request::parse_legacy_on(LegacyRoute::License, call.params) {
-            Ok(r) => r,
-            Err(e) => return Outcome::rejected(&e, None),
-        };
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let request = legacy_request::parse_legacy_on(LegacyRoute::License, call.params)?;
         let debug = request.is_debug();
+        call.label(request.activity().name(), debug);
         let t = |activity: &'static str, instance_id| Target {
             activity,
             debug,
@@ -71,25 +69,26 @@ impl Function for LicenseLegacyFunction {
             LegacyRequest::ReleaseLicense(r) => {
                 lifecycle::release(call, t("releaseLicense", &r.instance_id), None, None).await
             }
-            other => Outcome::answer(
-                Answer::error(
-                    ResultCode::InvalidParam,
-                    format!(
-                        "activity {} is not served on GET /license",
-                        other.activity().name()
-                    ),
-                ),
-                None,
-                debug,
-            ),
+            // parse_legacy_on(License) returns only the activities of this route.
+            other => {
+                let message = format!(
+                    "activity {} is not served on GET /license",
+                    other.activity().name()
+                );
+                Err(Failure::new(
+                    Answer::error(ResultCode::InvalidParam, message.clone()),
+                    message,
+                ))
+            }
         }
     }
 }
 
-async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
-    const ACTIVITY: &str = "getLicense";
-    let debug = r.test_flag;
-    let partition = Partition::from_debug_flag(debug);
+/// The activity name getLicense records in the instance's order history.
+const GET_LICENSE: &str = "getLicense";
+
+async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Result<Reply, Failure> {
+    let partition = Partition::from_debug_flag(r.test_flag);
     let key = keys::legacy_license(partition, &r.order_id);
     let validation = new_instance::validation_of(&[Some(&r.customer_id), Some(&r.product_id)]);
     let proposed = new_instance::proposed_instance_id(r.business_id.as_deref());
@@ -98,50 +97,35 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Outcome {
         validation: &validation,
         reference: &proposed,
         expires_at: None,
-        activity: ACTIVITY,
-        debug,
-    };
-    let stored = |body: Vec<u8>, code: String| Outcome {
-        reply: Reply::Stored { body, code },
-        activity: Some(ACTIVITY),
-        debug,
-        reason: None,
     };
     match call
         .once(&lock, |instance_id| issue(call, r, instance_id))
-        .await
+        .await?
     {
-        Err(refusal) => refusal,
-        Ok(Locked::Mismatch) => Outcome::answer(
+        Locked::Mismatch => Err(Failure::new(
             Answer::error(
                 ResultCode::InvalidParam,
                 "orderId was already used for a different buyer or product",
             ),
-            Some(ACTIVITY),
-            debug,
-        ),
-        Ok(Locked::InFlight { reference }) => Outcome::answer(
-            Answer::code(ResultCode::Processing).with("instanceId", reference),
-            Some(ACTIVITY),
-            debug,
-        ),
-        Ok(Locked::Replayed { response, code, .. }) => stored(response.into_bytes(), code),
-        Ok(Locked::Done { body, code, .. }) => stored(body, code.as_str().to_string()),
+            "idempotency validation mismatch",
+        )),
+        Locked::InFlight { reference } => Ok(Answer::code(ResultCode::Processing)
+            .with("instanceId", reference)
+            .into()),
+        Locked::Replayed { response, code, .. } => Ok(Reply::Stored {
+            body: response.into_bytes(),
+            code,
+        }),
+        Locked::Done { stored, .. } => Ok(stored.into()),
     }
 }
 
 /// getLicense under the order's lock: the instance `instance_id` with its license, issued once.
-async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result<Stored, Outcome> {
-    const ACTIVITY: &str = "getLicense";
+async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result<Stored, Failure> {
     let debug = r.test_flag;
     let partition = Partition::from_debug_flag(debug);
     // A crashed earlier attempt may have issued and recorded the license already: reuse it.
-    let existing = call
-        .app
-        .store
-        .get_instance(partition, &instance_id)
-        .await
-        .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
+    let existing = call.app.store.get_instance(partition, &instance_id).await?;
     let license =
         match existing.as_ref().and_then(|i| i.license.clone()) {
             Some(l) => l,
@@ -166,10 +150,7 @@ async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result
                     )),
                 }
                     });
-                issued.map_err(|e| {
-                    Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), debug)
-                        .because(e.to_string())
-                })?
+                issued.map_err(|e| Failure::new(e.answer("license issuing"), e.to_string()))?
             }
         };
     if existing.is_none() {
@@ -187,7 +168,7 @@ async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result
             app_info: None,
             failure: None,
             license: Some(license.clone()),
-            orders: vec![AppliedOrder::new(ACTIVITY, &r.order_id, "", call.now_ms)],
+            orders: vec![AppliedOrder::new(GET_LICENSE, &r.order_id, "", call.now_ms)],
             created_at_ms: call.now_ms,
             updated_at_ms: call.now_ms,
             version: 1,
@@ -204,18 +185,12 @@ async fn issue(call: &Call<'_>, r: &V1GetLicense, instance_id: String) -> Result
             None,
             &license,
         );
-        match call.app.put_instance(&inst, None, &events).await {
-            Ok(VersionedWrite::Written) => {}
-            // Another attempt wrote it first; its license is the one to keep: the retry
-            // answers it.
-            Ok(VersionedWrite::Conflict) => {
-                return Err(Outcome::answer(
-                    Answer::code(ResultCode::Processing).with("instanceId", instance_id),
-                    Some(ACTIVITY),
-                    debug,
-                ))
-            }
-            Err(e) => return Err(store_failure(Some(ACTIVITY), debug, &e)),
+        // Another attempt wrote it first; its license is the one to keep: the retry answers it.
+        if call.app.put_instance(&inst, None, &events).await? == VersionedWrite::Conflict {
+            return Err(Failure::new(
+                Answer::code(ResultCode::Processing).with("instanceId", instance_id),
+                "another attempt recorded the license first; the retry answers it",
+            ));
         }
     }
     Ok(Stored::of(&legacy_answer::get_license_answer(

@@ -10,9 +10,8 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::license_request::{parse_license, LicenseRequest};
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
-use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::{self, Route};
-use koogate_runtime::{Call, Function, Outcome};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::LicenseCode;
 use koogate_store::{keys, AppliedOrder, InstanceState, Partition, Record, VersionedWrite};
 
@@ -29,13 +28,11 @@ impl Function for LicenseFunction {
         &routes::LICENSE
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
-        let request = match parse_license(call.body) {
-            Ok(r) => r,
-            Err(e) => return Outcome::rejected(&e, None),
-        };
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let request = parse_license(call.body)?;
         let activity = request.activity().name();
         let debug = request.is_debug();
+        call.label(activity, debug);
         let now = call.now_ms;
         mutate(
             call,
@@ -106,27 +103,22 @@ async fn mutate(
     debug: bool,
     license: &str,
     change: impl Fn(&mut LicenseCode) -> bool,
-) -> Outcome {
+) -> Result<Reply, Failure> {
     let store = &call.app.store;
     let key = keys::license_code(Partition::from_debug_flag(debug), license);
     for _ in 0..ATTEMPTS {
-        let stored = match store.get_record(&key).await {
-            Ok(r) => r,
-            Err(e) => return store_failure(Some(activity), debug, &e),
-        };
+        let stored = store.get_record(&key).await?;
         let (mut code, expected) = match &stored {
             Some(r) => match serde_json::from_str::<LicenseCode>(&r.doc) {
                 Ok(c) => (c, Some(r.version)),
                 Err(e) => {
-                    return Outcome::answer(
+                    return Err(Failure::new(
                         Answer::error(
                             ResultCode::InternalError,
                             "stored license record is unreadable",
                         ),
-                        Some(activity),
-                        debug,
-                    )
-                    .because(e.to_string())
+                        format!("stored license record is unreadable: {e}"),
+                    ))
                 }
             },
             None => (
@@ -147,20 +139,15 @@ async fn mutate(
         };
         let changed = change(&mut code);
         if !changed && expected.is_some() {
-            return Outcome::answer(Answer::ok(), Some(activity), debug);
+            return Ok(Answer::ok().into());
         }
         code.updated_at_ms = call.now_ms;
-        let doc = match serde_json::to_string(&code) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::answer(
-                    Answer::code(ResultCode::InternalError),
-                    Some(activity),
-                    debug,
-                )
-                .because(e.to_string())
-            }
-        };
+        let doc = serde_json::to_string(&code).map_err(|e| {
+            Failure::new(
+                Answer::code(ResultCode::InternalError),
+                format!("cannot serialise the license record: {e}"),
+            )
+        })?;
         let record = Record {
             version: expected.map_or(1, |v| v + 1),
             doc,
@@ -176,20 +163,20 @@ async fn mutate(
         } else {
             Vec::new()
         };
-        match call.app.put_record(&key, &record, expected, &events).await {
-            Ok(VersionedWrite::Written) => {
-                return Outcome::answer(Answer::ok(), Some(activity), debug)
-            }
-            Ok(VersionedWrite::Conflict) => continue,
-            Err(e) => return store_failure(Some(activity), debug, &e),
+        match call
+            .app
+            .put_record(&key, &record, expected, &events)
+            .await?
+        {
+            VersionedWrite::Written => return Ok(Answer::ok().into()),
+            VersionedWrite::Conflict => continue,
         }
     }
-    Outcome::answer(
+    Err(Failure::new(
         Answer::error(
             ResultCode::InternalError,
             "the license code is being changed concurrently, please retry",
         ),
-        Some(activity),
-        debug,
-    )
+        "optimistic concurrency attempts exhausted",
+    ))
 }

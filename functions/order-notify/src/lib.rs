@@ -9,9 +9,8 @@
 use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::order_notify::parse_order_notify;
-use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::{self, Route};
-use koogate_runtime::{Call, Function, Outcome};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::OrderNotification;
 use koogate_store::{keys, Partition, Record};
 
@@ -27,20 +26,16 @@ impl Function for OrderNotifyFunction {
         &routes::ORDER_NOTIFY
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
-        let r = match parse_order_notify(call.body) {
-            Ok(r) => r,
-            Err(e) => return Outcome::rejected(&e, None),
-        };
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let r = parse_order_notify(call.body)?;
         let debug = r.test_flag;
+        call.label(ACTIVITY, debug);
         let partition = Partition::from_debug_flag(debug);
         let key = keys::order_notification(partition, &r.order_id, &r.order_line_id);
         // A repeat delivery of a recorded notification changes nothing: answer it without
         // asking the marketplace again.
-        match call.app.store.get_record(&key).await {
-            Ok(Some(_)) => return Outcome::answer(Answer::ok(), Some(ACTIVITY), debug),
-            Ok(None) => {}
-            Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
+        if call.app.store.get_record(&key).await?.is_some() {
+            return Ok(Answer::ok().into());
         }
         let details = koogate_runtime::marketplace::order_details(
             call.app,
@@ -61,29 +56,20 @@ impl Function for OrderNotifyFunction {
             event_ids: Vec::new(),
         };
         let events = notified_event(call, &notification);
-        let doc = match serde_json::to_string(&notification) {
-            Ok(d) => d,
-            Err(e) => {
-                return Outcome::answer(
-                    Answer::error(
-                        koogate_protocol::result_code::ResultCode::InternalError,
-                        "cannot record the notification",
-                    ),
-                    Some(ACTIVITY),
-                    debug,
-                )
-                .because(e.to_string())
-            }
-        };
+        let doc = serde_json::to_string(&notification).map_err(|e| {
+            Failure::new(
+                Answer::error(
+                    koogate_protocol::result_code::ResultCode::InternalError,
+                    "cannot record the notification",
+                ),
+                format!("cannot serialise the notification: {e}"),
+            )
+        })?;
         // Written (first delivery) or Conflict (a repeat): both are success.
-        match call
-            .app
+        call.app
             .put_record(&key, &Record { version: 1, doc }, None, &events)
-            .await
-        {
-            Ok(_) => Outcome::answer(Answer::ok(), Some(ACTIVITY), debug),
-            Err(e) => store_failure(Some(ACTIVITY), debug, &e),
-        }
+            .await?;
+        Ok(Answer::ok().into())
     }
 }
 

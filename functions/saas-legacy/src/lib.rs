@@ -15,9 +15,9 @@ use koogate_protocol::legacy_request::{
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::routes::{self, InterfaceType, Route};
-use koogate_runtime::{Call, Function, Outcome};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
-use koogate_saas::new_instance::{self, Purchase, Purchased};
+use koogate_saas::new_instance::{self, Purchase};
 use koogate_saas::query_instance;
 use koogate_store::{keys, AppInfo, Partition};
 
@@ -55,12 +55,10 @@ impl Function for SaasLegacyFunction {
         &routes::SAAS_LEGACY
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
-        let request = match legacy_request::parse_legacy_on(LegacyRoute::Saas, call.params) {
-            Ok(r) => r,
-            Err(e) => return Outcome::rejected(&e, None),
-        };
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
+        let request = legacy_request::parse_legacy_on(LegacyRoute::Saas, call.params)?;
         let debug = request.is_debug();
+        call.label(request.activity().name(), debug);
         let t = |activity: &'static str, instance_id| Target {
             activity,
             debug,
@@ -118,25 +116,23 @@ impl Function for SaasLegacyFunction {
             }
             LegacyRequest::QueryInstance(r) => query(call, r).await,
             // parse_legacy_on(Saas) returns only the activities of this route.
-            other => Outcome::answer(
-                Answer::error(
-                    ResultCode::InvalidParam,
-                    format!(
-                        "activity {} is not served on GET /saas",
-                        other.activity().name()
-                    ),
-                ),
-                None,
-                debug,
-            ),
+            other => {
+                let message = format!(
+                    "activity {} is not served on GET /saas",
+                    other.activity().name()
+                );
+                Err(Failure::new(
+                    Answer::error(ResultCode::InvalidParam, message.clone()),
+                    message,
+                ))
+            }
         }
     }
 }
 
 /// V1 newInstance: one instance per `orderId` (D7 with the V1 key), then the V1 answer built from
 /// the instance record every time, because V1 repeats the call to display the credentials.
-async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
-    const ACTIVITY: &str = "newInstance";
+async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Result<Reply, Failure> {
     let debug = r.test_flag;
     // Encrypted contacts must decrypt (docs/protocol.md, inbound-legacy §5); they are checked, never logged.
     let key = call.key(InterfaceType::Legacy);
@@ -144,14 +140,11 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
     for (name, value) in [("mobilePhone", &r.mobile_phone), ("email", &r.email)] {
         if let Some(v) = value {
             if legacy_request::decrypt_contact(&key, contact_type, v).is_err() {
-                return Outcome::answer(
-                    Answer::error(
-                        ResultCode::InvalidParam,
-                        format!("{name} cannot be decrypted with the legacy key"),
-                    ),
-                    Some(ACTIVITY),
-                    debug,
-                );
+                let message = format!("{name} cannot be decrypted with the legacy key");
+                return Err(Failure::new(
+                    Answer::error(ResultCode::InvalidParam, message.clone()),
+                    message,
+                ));
             }
         }
     }
@@ -176,50 +169,42 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Outcome {
         amount: None,
         customer_id: Some(r.customer_id.clone()),
     };
-    match new_instance::purchase(call, &purchase).await {
-        Purchased::Refused(outcome) => outcome,
-        Purchased::Done {
-            instance_id, code, ..
-        } => {
-            if code != ResultCode::Success {
-                let answer = Answer::code(code)
-                    .with("encryptType", encrypt_type(call).as_str())
-                    .with("instanceId", instance_id);
-                return Outcome::answer(answer, Some(ACTIVITY), debug);
-            }
-            let info = match call.app.store.get_instance(partition, &instance_id).await {
-                Ok(inst) => inst.and_then(|i| i.app_info),
-                Err(e) => {
-                    return koogate_runtime::pipeline::store_failure(Some(ACTIVITY), debug, &e)
-                }
-            };
-            let info = info.unwrap_or_else(|| call.app.provisioner.demo_app_info(&instance_id));
-            let v1_info = match v1_app_info(call, &info) {
-                Ok(i) => i,
-                Err(e) => return query_instance::encryption_failure(ACTIVITY, debug, &e),
-            };
-            let answer = legacy_answer::new_instance_answer(
-                &instance_id,
-                encrypt_type(call),
-                Some(&v1_info),
-            );
-            Outcome::answer(answer, Some(ACTIVITY), debug)
-        }
+    let done = new_instance::purchase(call, &purchase).await?;
+    let instance_id = done.instance_id;
+    if done.code != ResultCode::Success {
+        let answer = Answer::code(done.code)
+            .with("encryptType", encrypt_type(call).as_str())
+            .with("instanceId", instance_id);
+        return Ok(answer.into());
     }
+    let info = call
+        .app
+        .store
+        .get_instance(partition, &instance_id)
+        .await?
+        .and_then(|i| i.app_info)
+        .unwrap_or_else(|| call.app.provisioner.demo_app_info(&instance_id));
+    let v1_info = v1_app_info(call, &info).map_err(|e| query_instance::encryption_failure(&e))?;
+    let answer =
+        legacy_answer::new_instance_answer(&instance_id, encrypt_type(call), Some(&v1_info));
+    Ok(answer.into())
 }
 
 /// V1 queryInstance: the V2 decision (D8), rendered with encrypted credentials.
-async fn query(call: &Call<'_>, r: &V1QueryInstance) -> Outcome {
-    const ACTIVITY: &str = "queryInstance";
-    let found = match query_instance::lookup(call, r.test_flag, &r.instance_ids).await {
-        Ok(l) => l,
-        Err(outcome) => return outcome,
-    };
+async fn query(call: &Call<'_>, r: &V1QueryInstance) -> Result<Reply, Failure> {
+    let found = query_instance::lookup(call, r.test_flag, &r.instance_ids).await?;
     let answer = match (found.code, found.message) {
-        (ResultCode::InstanceNotFound, _) => Answer::code(ResultCode::InstanceNotFound),
-        (code, Some(message)) => Answer::error(code, message),
+        (ResultCode::InstanceNotFound, _) => {
+            return Err(Failure::new(
+                Answer::code(ResultCode::InstanceNotFound),
+                "none of the requested instances is known",
+            ))
+        }
+        (code, Some(message)) => {
+            return Err(Failure::new(Answer::error(code, message.clone()), message))
+        }
         (code, None) => {
-            let info: Result<Vec<V1InstanceInfo>, _> = found
+            let info = found
                 .entries
                 .iter()
                 .map(|e| {
@@ -233,12 +218,10 @@ async fn query(call: &Call<'_>, r: &V1QueryInstance) -> Outcome {
                         usage_info: Vec::new(),
                     })
                 })
-                .collect();
-            match info {
-                Ok(info) => legacy_answer::query_instance_answer(code, encrypt_type(call), &info),
-                Err(e) => return query_instance::encryption_failure(ACTIVITY, r.test_flag, &e),
-            }
+                .collect::<Result<Vec<_>, aes_credentials::AesError>>()
+                .map_err(|e| query_instance::encryption_failure(&e))?;
+            legacy_answer::query_instance_answer(code, encrypt_type(call), &info)
         }
     };
-    Outcome::answer(answer, Some(ACTIVITY), r.test_flag)
+    Ok(answer.into())
 }

@@ -15,7 +15,7 @@ pub mod query_instance;
 use async_trait::async_trait;
 use koogate_protocol::request::{parse_basic, BasicRequest};
 use koogate_runtime::routes::{self, Route};
-use koogate_runtime::{Call, Function, Outcome};
+use koogate_runtime::{Call, Failure, Function, Reply};
 use lifecycle::{OrderRef, Target};
 
 fn target<'a>(activity: &'static str, debug: bool, instance_id: &'a str) -> Target<'a> {
@@ -66,16 +66,20 @@ impl Function for SaasFunction {
         route()
     }
 
-    async fn handle(&self, call: &Call<'_>) -> Outcome {
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
         let request = match parse_basic(call.body) {
             Ok(r) => r,
             Err(e) => {
-                let activity = koogate_protocol::activity::peek_activity(call.body)
+                // The activity, when the body names a known one, for the log line and metric.
+                if let Some(a) = koogate_protocol::activity::peek_activity(call.body)
                     .and_then(|a| koogate_protocol::activity::Activity::parse(&a))
-                    .map(|a| a.name());
-                return Outcome::rejected(&e, activity);
+                {
+                    call.label(a.name(), false);
+                }
+                return Err(e.into());
             }
         };
+        call.label(request.activity().name(), request.is_debug());
         match &request {
             BasicRequest::NewInstance(r) => new_instance::handle(call, r).await,
             BasicRequest::QueryInstance(r) => query_instance::handle(call, r).await,

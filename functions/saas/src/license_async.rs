@@ -12,28 +12,25 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::GetLicenseAsync;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
+use koogate_runtime::pipeline::{Lock, Locked, Stored};
 use koogate_runtime::provisioner::{Issued, LicenseIssueRequest};
-use koogate_runtime::{App, Call, Outcome, Reply};
+use koogate_runtime::{App, Call, Failure, Reply};
 use koogate_store::{keys, Instance, InstanceState, Partition, VersionedWrite};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::answers::{not_found, ok};
 
-const ACTIVITY: &str = "getLicenseAsync";
-
-pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
+pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Result<Reply, Failure> {
     let debug = r.test_flag;
     let partition = Partition::from_debug_flag(debug);
     let store = &call.app.store;
-    let instance = match store.get_instance(partition, &r.instance_id).await {
-        Ok(Some(i)) if i.state != InstanceState::Released => i,
-        Ok(_) => return not_found(ACTIVITY, debug, &r.instance_id),
-        Err(e) => return store_failure(Some(ACTIVITY), debug, &e),
+    let instance = match store.get_instance(partition, &r.instance_id).await? {
+        Some(i) if i.state != InstanceState::Released => i,
+        _ => return not_found(debug, &r.instance_id),
     };
     if debug {
-        return ok(ACTIVITY, true);
+        return ok();
     }
     let fingerprint = r.device_fingerprint.as_deref().unwrap_or("");
     let key = keys::license_event(partition, &r.event_id, fingerprint);
@@ -52,40 +49,21 @@ pub async fn handle(call: &Call<'_>, r: &GetLicenseAsync) -> Outcome {
         validation: &validation,
         reference: &r.instance_id,
         expires_at: None,
-        activity: ACTIVITY,
-        debug: false,
     };
-    match call.once(&lock, |_| apply(call, r, &instance)).await {
-        Err(refusal) => refusal,
-        Ok(Locked::Mismatch) => Outcome::answer(
+    match call.once(&lock, |_| apply(call, r, &instance)).await? {
+        Locked::Mismatch => Err(Failure::new(
             Answer::error(
                 ResultCode::InvalidParam,
                 "eventId was already used for a different application",
             ),
-            Some(ACTIVITY),
-            false,
-        ),
-        Ok(Locked::InFlight { .. }) => {
-            Outcome::answer(Answer::code(ResultCode::Processing), Some(ACTIVITY), false)
-        }
-        Ok(Locked::Replayed { response, code, .. }) => Outcome {
-            reply: Reply::Stored {
-                body: response.into_bytes(),
-                code,
-            },
-            activity: Some(ACTIVITY),
-            debug: false,
-            reason: None,
-        },
-        Ok(Locked::Done { body, code, .. }) => Outcome {
-            reply: Reply::Stored {
-                body,
-                code: code.as_str().to_string(),
-            },
-            activity: Some(ACTIVITY),
-            debug: false,
-            reason: None,
-        },
+            "idempotency validation mismatch",
+        )),
+        Locked::InFlight { .. } => Ok(Answer::code(ResultCode::Processing).into()),
+        Locked::Replayed { response, code, .. } => Ok(Reply::Stored {
+            body: response.into_bytes(),
+            code,
+        }),
+        Locked::Done { stored, .. } => Ok(stored.into()),
     }
 }
 
@@ -95,7 +73,7 @@ async fn apply(
     call: &Call<'_>,
     r: &GetLicenseAsync,
     instance: &Instance,
-) -> Result<Stored, Outcome> {
+) -> Result<Stored, Failure> {
     let req = LicenseIssueRequest {
         instance_id: &instance.instance_id,
         order_id: &instance.order_id,
@@ -113,12 +91,7 @@ async fn apply(
     let license = match issued {
         Ok(Issued::License(l)) => Some(l),
         Ok(Issued::Accepted) => None,
-        Err(e) => {
-            return Err(
-                Outcome::answer(e.answer("license issuing"), Some(ACTIVITY), false)
-                    .because(e.to_string()),
-            )
-        }
+        Err(e) => return Err(Failure::new(e.answer("license issuing"), e.to_string())),
     };
     // The application record keeps the license (and `license.issued` is recorded with it), so a
     // retry after a crash answers the license issued first.
@@ -128,9 +101,7 @@ async fn apply(
         license,
         event_ids: Vec::new(),
     };
-    let license = record_application(call.app, &r.event_id, &application)
-        .await
-        .map_err(|e| store_failure(Some(ACTIVITY), false, &e))?;
+    let license = record_application(call.app, &r.event_id, &application).await?;
     Ok(Stored::of(&match license {
         Some(l) => Answer::ok().with("license", l),
         None => Answer::code(ResultCode::Processing),

@@ -10,8 +10,7 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue::instance_event;
-use koogate_runtime::pipeline::store_failure;
-use koogate_runtime::{Call, Outcome};
+use koogate_runtime::{Call, Failure, Reply};
 use koogate_store::{AppliedOrder, EventDraft, Instance, InstanceState, Partition, VersionedWrite};
 use serde_json::json;
 
@@ -36,22 +35,18 @@ async fn mutate(
     released_counts_as_unknown: bool,
     change: impl Fn(&mut Instance) -> Change,
     describe: impl Fn(&Instance, &Instance) -> Vec<EventDraft>,
-) -> Outcome {
-    let (activity, debug, instance_id) = (t.activity, t.debug, t.instance_id);
+) -> Result<Reply, Failure> {
+    let (debug, instance_id) = (t.debug, t.instance_id);
     let store = &call.app.store;
     let partition = Partition::from_debug_flag(debug);
     for _ in 0..ATTEMPTS {
-        let current = match store.get_instance(partition, instance_id).await {
-            Ok(Some(i)) => i,
-            Ok(None) => return not_found(activity, debug, instance_id),
-            Err(e) => return store_failure(Some(activity), debug, &e),
+        let current = match store.get_instance(partition, instance_id).await? {
+            Some(i) if !(released_counts_as_unknown && i.state == InstanceState::Released) => i,
+            _ => return not_found(debug, instance_id),
         };
-        if released_counts_as_unknown && current.state == InstanceState::Released {
-            return not_found(activity, debug, instance_id);
-        }
         let mut next = current.clone();
         match change(&mut next) {
-            Change::Unchanged => return ok(activity, debug),
+            Change::Unchanged => return ok(),
             Change::Changed => {
                 next.version = current.version + 1;
                 next.updated_at_ms = call.now_ms;
@@ -59,24 +54,21 @@ async fn mutate(
                 match call
                     .app
                     .put_instance(&next, Some(current.version), &events)
-                    .await
+                    .await?
                 {
-                    Ok(VersionedWrite::Written) => return ok(activity, debug),
-                    Ok(VersionedWrite::Conflict) => continue,
-                    Err(e) => return store_failure(Some(activity), debug, &e),
+                    VersionedWrite::Written => return ok(),
+                    VersionedWrite::Conflict => continue,
                 }
             }
         }
     }
-    Outcome::answer(
+    Err(Failure::new(
         Answer::error(
             ResultCode::InternalError,
             "the instance is being changed concurrently, please retry",
         ),
-        Some(activity),
-        debug,
-    )
-    .because("optimistic concurrency attempts exhausted")
+        "optimistic concurrency attempts exhausted",
+    ))
 }
 
 /// An event body with one more `data` member (kept even when null).
@@ -91,7 +83,8 @@ fn with_data_member(body: &str, name: &str, value: serde_json::Value) -> String 
 /// The instance an activity targets, and how to answer for it.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
-    /// The activity name for logs and metrics (`refreshInstance`, V1 `expireInstance`, …).
+    /// The activity name the instance's order history records (`refreshInstance`, V1
+    /// `expireInstance`, …).
     pub activity: &'static str,
     pub debug: bool,
     pub instance_id: &'a str,
@@ -114,7 +107,7 @@ pub async fn renew(
     product_id: Option<&str>,
     expire_time: &str,
     expire_time_ms: i64,
-) -> Outcome {
+) -> Result<Reply, Failure> {
     let now = call.now_ms;
     let describe = |before: &Instance, after: &Instance| {
         let mut events = instance_event(
@@ -154,7 +147,11 @@ pub async fn renew(
 
 /// FREEZE / UNFREEZE (updateInstanceStatus, V1 expireInstance, instanceStatus, expireLicense);
 /// already in that state → `000000`.
-pub async fn set_status(call: &Call<'_>, t: Target<'_>, change: InstanceStatusChange) -> Outcome {
+pub async fn set_status(
+    call: &Call<'_>,
+    t: Target<'_>,
+    change: InstanceStatusChange,
+) -> Result<Reply, Failure> {
     let event_type = match change {
         InstanceStatusChange::Freeze => "instance.frozen",
         InstanceStatusChange::Unfreeze => "instance.unfrozen",
@@ -190,7 +187,7 @@ pub async fn release(
     t: Target<'_>,
     order: Option<OrderRef<'_>>,
     scene: Option<&str>,
-) -> Outcome {
+) -> Result<Reply, Failure> {
     let now = call.now_ms;
     let describe = |_: &Instance, after: &Instance| {
         instance_event(
@@ -228,7 +225,7 @@ pub async fn upgrade(
     t: Target<'_>,
     order: OrderRef<'_>,
     amounts: serde_json::Value,
-) -> Outcome {
+) -> Result<Reply, Failure> {
     let now = call.now_ms;
     let line = (!order.order_line_id.is_empty()).then_some(order.order_line_id);
     let details = koogate_runtime::marketplace::order_details(

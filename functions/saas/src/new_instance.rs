@@ -14,9 +14,9 @@ use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::config::ProvisioningMode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::{store_failure, Lock, Locked, Stored};
+use koogate_runtime::pipeline::{Lock, Locked, Stored};
 use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest, Provisioned};
-use koogate_runtime::{App, Call, Outcome, Reply};
+use koogate_runtime::{App, Call, Failure, Reply};
 use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
 use sha2::{Digest, Sha256};
 
@@ -53,17 +53,23 @@ pub struct Purchase {
     pub customer_id: Option<String>,
 }
 
-/// How a purchase ended.
-pub enum Purchased {
-    /// The order has its instance (`000000`) or is being provisioned (`000004`); `stored` is the
-    /// V2 answer, replayed byte for byte on later deliveries.
-    Done {
-        instance_id: String,
-        code: ResultCode,
-        stored: Vec<u8>,
-    },
-    /// Anything else (mismatch, store or provisioning failure): answer this.
-    Refused(Outcome),
+/// A purchase that has its instance (`000000`) or is being provisioned (`000004`). Anything else
+/// (mismatch, store or provisioning failure) is a [`Failure`].
+pub struct Purchased {
+    pub instance_id: String,
+    pub code: ResultCode,
+    /// The V2 answer, replayed byte for byte on later deliveries.
+    pub stored: Vec<u8>,
+}
+
+impl Purchased {
+    fn answered(instance_id: &str, code: ResultCode) -> Purchased {
+        Purchased {
+            instance_id: instance_id.to_string(),
+            code,
+            stored: answer_with_id(code, instance_id).render(),
+        }
+    }
 }
 
 /// The fields of `parts` hashed, for [`Purchase::validation`].
@@ -127,76 +133,55 @@ fn purchase_of(r: &NewInstance) -> Purchase {
 }
 
 /// V2 newInstance.
-pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Outcome {
-    match purchase(call, &purchase_of(r)).await {
-        Purchased::Done { stored, code, .. } => Outcome {
-            reply: Reply::Stored {
-                body: stored,
-                code: code.as_str().to_string(),
-            },
-            activity: Some(ACTIVITY),
-            debug: r.test_flag,
-            reason: None,
-        },
-        Purchased::Refused(outcome) => outcome,
-    }
+pub async fn handle(call: &Call<'_>, r: &NewInstance) -> Result<Reply, Failure> {
+    let done = purchase(call, &purchase_of(r)).await?;
+    Ok(Reply::Stored {
+        body: done.stored,
+        code: done.code.as_str().to_string(),
+    })
 }
 
 /// newInstance, whatever the interface generation: one instance per order, forever.
-pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Purchased {
-    let debug = p.debug;
-    let partition = Partition::from_debug_flag(debug);
+pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Result<Purchased, Failure> {
     let lock = Lock {
         key: &p.key,
         validation: &p.validation,
         reference: &p.proposed_id,
         expires_at: None,
-        activity: ACTIVITY,
-        debug,
     };
-    match call.once(&lock, |id| create(call, p, id)).await {
-        Err(refusal) => Purchased::Refused(refusal),
-        Ok(Locked::Done {
-            reference,
-            body,
-            code,
-        }) => Purchased::Done {
+    match call.once(&lock, |id| create(call, p, id)).await? {
+        Locked::Done { reference, stored } => Ok(Purchased {
             instance_id: reference,
-            code,
-            stored: body,
-        },
-        Ok(Locked::Mismatch) => Purchased::Refused(
-            Outcome::answer(
-                Answer::error(
-                    ResultCode::InvalidParam,
-                    "orderId was already used for a different buyer or product",
-                ),
-                Some(ACTIVITY),
-                debug,
-            )
-            .because("idempotency validation mismatch"),
-        ),
-        Ok(Locked::InFlight { reference }) => Purchased::Done {
-            stored: answer_with_id(ResultCode::Processing, &reference).render(),
-            instance_id: reference,
-            code: ResultCode::Processing,
-        },
-        Ok(Locked::Replayed {
+            code: stored.code,
+            stored: stored.body,
+        }),
+        Locked::Mismatch => Err(Failure::new(
+            Answer::error(
+                ResultCode::InvalidParam,
+                "orderId was already used for a different buyer or product",
+            ),
+            "idempotency validation mismatch",
+        )),
+        Locked::InFlight { reference } => {
+            Ok(Purchased::answered(&reference, ResultCode::Processing))
+        }
+        Locked::Replayed {
             reference,
             response,
             code,
-        }) => {
+        } => {
             let code = ResultCode::parse(&code).unwrap_or(ResultCode::Success);
-            if !debug && code == ResultCode::Processing {
-                if let Some(done) = resume(call, p, partition, &reference).await {
-                    return done;
+            if !p.debug && code == ResultCode::Processing {
+                let partition = Partition::from_debug_flag(p.debug);
+                if let Some(code) = resume(call, p, partition, &reference).await? {
+                    return Ok(Purchased::answered(&reference, code));
                 }
             }
-            Purchased::Done {
+            Ok(Purchased {
                 instance_id: reference,
                 code,
                 stored: response.into_bytes(),
-            }
+            })
         }
     }
 }
@@ -335,7 +320,7 @@ async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store:
 /// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
 /// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
 /// marketplace's retry provisions again with the same instanceId).
-async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored, Outcome> {
+async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored, Failure> {
     let app = call.app;
     let debug = p.debug;
     let instance_id = instance_id.as_str();
@@ -344,12 +329,8 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<St
     if debug {
         let mut inst = new_record(call, p, instance_id, InstanceState::Active);
         inst.app_info = Some(app.provisioner.demo_app_info(instance_id));
-        return answer_saved(
-            save_new(app, &inst).await,
-            ResultCode::Success,
-            instance_id,
-            debug,
-        );
+        save_new(app, &inst).await?;
+        return Ok(stored_answer(ResultCode::Success, instance_id));
     }
 
     // A thin body names no product, SKU, period or expiry: ask Query Order, within the budget
@@ -383,13 +364,11 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<St
 
     if app.config.provisioning == ProvisioningMode::Async {
         let inst = new_record(call, p, instance_id, InstanceState::Provisioning);
-        let saved = save_new(app, &inst).await;
-        if let Ok(saved) = &saved {
-            if saved.state == InstanceState::Provisioning {
-                spawn_provisioning(Arc::clone(app), saved.clone());
-            }
+        let saved = save_new(app, &inst).await?;
+        if saved.state == InstanceState::Provisioning {
+            spawn_provisioning(Arc::clone(app), saved);
         }
-        return answer_saved(saved, ResultCode::Processing, instance_id, debug);
+        return Ok(stored_answer(ResultCode::Processing, instance_id));
     }
 
     match provision_within_budget(call, &provision_request(p, instance_id)).await {
@@ -402,47 +381,42 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<St
             if let Provisioned::Ready(app_info) = provisioned {
                 inst.app_info = Some(app_info);
             }
-            answer_saved(save_new(app, &inst).await, code, instance_id, debug)
+            save_new(app, &inst).await?;
+            Ok(stored_answer(code, instance_id))
         }
         // The lock is freed and the instanceId kept: the next delivery retries (D7).
-        Err(e) => Err(Outcome::answer(
-            e.answer("provisioning")
-                .with("instanceId", instance_id.to_string()),
-            Some(ACTIVITY),
-            debug,
-        )
-        .because(e.to_string())),
+        Err(e) => Err(provisioning_failure(&e, instance_id)),
     }
 }
 
-/// The answer once the instance record is written; a store failure answers `000005`.
-fn answer_saved<T>(
-    saved: Result<T, koogate_store::StoreError>,
-    code: ResultCode,
-    instance_id: &str,
-    debug: bool,
-) -> Result<Stored, Outcome> {
-    match saved {
-        Ok(_) => Ok(Stored::of(&answer_with_id(code, instance_id))),
-        Err(e) => Err(store_failure(Some(ACTIVITY), debug, &e)),
-    }
+/// The answer to store once the instance record is written.
+fn stored_answer(code: ResultCode, instance_id: &str) -> Stored {
+    Stored::of(&answer_with_id(code, instance_id))
 }
 
-/// A duplicate of an order answered `000004` (provisioning accepted asynchronously): answer from
-/// the instance's state. In asynchronous mode, restart provisioning that failed or stalled (D7,
-/// asynchronous column); otherwise ask the provisioner again (the product answers the same
-/// `appInfo` for the same instance) and complete the instance when it is ready.
+/// The provisioner failed: its code and words, with the instanceId the retry will keep.
+fn provisioning_failure(e: &ProvisionError, instance_id: &str) -> Failure {
+    Failure::new(
+        e.answer("provisioning")
+            .with("instanceId", instance_id.to_string()),
+        e.to_string(),
+    )
+}
+
+/// A duplicate of an order answered `000004` (provisioning accepted asynchronously): the code to
+/// answer from the instance's state, `None` when there is no instance record. In asynchronous
+/// mode, restart provisioning that failed or stalled (D7, asynchronous column); otherwise ask the
+/// provisioner again (the product answers the same `appInfo` for the same instance) and complete
+/// the instance when it is ready.
 async fn resume(
     call: &Call<'_>,
     p: &Purchase,
     partition: Partition,
     instance_id: &str,
-) -> Option<Purchased> {
+) -> Result<Option<ResultCode>, Failure> {
     let app = call.app;
-    let inst = match app.store.get_instance(partition, instance_id).await {
-        Ok(Some(i)) => i,
-        Ok(None) => return None,
-        Err(e) => return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e))),
+    let Some(inst) = app.store.get_instance(partition, instance_id).await? else {
+        return Ok(None);
     };
     let asynchronous = app.config.provisioning == ProvisioningMode::Async;
     let code = match inst.state {
@@ -457,45 +431,24 @@ async fn resume(
             next.failure = None;
             next.version = inst.version + 1;
             next.updated_at_ms = call.now_ms;
-            match app.put_instance(&next, Some(inst.version), &[]).await {
-                Ok(VersionedWrite::Written) => spawn_provisioning(Arc::clone(app), next),
-                Ok(VersionedWrite::Conflict) => {}
-                Err(e) => {
-                    return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e)))
-                }
+            if app.put_instance(&next, Some(inst.version), &[]).await? == VersionedWrite::Written {
+                spawn_provisioning(Arc::clone(app), next);
             }
             ResultCode::Processing
         }
         InstanceState::Provisioning => {
             match provision_within_budget(call, &provision_request(p, instance_id)).await {
                 Ok(Provisioned::Accepted) => ResultCode::Processing,
-                Ok(Provisioned::Ready(info)) => match complete_provisioning(app, &inst, info).await
-                {
-                    Ok(_) => ResultCode::Success,
-                    Err(e) => {
-                        return Some(Purchased::Refused(store_failure(Some(ACTIVITY), false, &e)))
-                    }
-                },
-                Err(e) => {
-                    return Some(Purchased::Refused(
-                        Outcome::answer(
-                            e.answer("provisioning")
-                                .with("instanceId", instance_id.to_string()),
-                            Some(ACTIVITY),
-                            false,
-                        )
-                        .because(e.to_string()),
-                    ))
+                Ok(Provisioned::Ready(info)) => {
+                    complete_provisioning(app, &inst, info).await?;
+                    ResultCode::Success
                 }
+                Err(e) => return Err(provisioning_failure(&e, instance_id)),
             }
         }
         _ => ResultCode::Success,
     };
-    Some(Purchased::Done {
-        instance_id: instance_id.to_string(),
-        code,
-        stored: answer_with_id(code, instance_id).render(),
-    })
+    Ok(Some(code))
 }
 
 /// How completing an asynchronous provisioning ended.

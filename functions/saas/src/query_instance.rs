@@ -7,13 +7,10 @@ use koogate_protocol::aes_credentials;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::QueryInstance;
 use koogate_protocol::result_code::ResultCode;
-use koogate_runtime::pipeline::store_failure;
 use koogate_runtime::routes::InterfaceType;
-use koogate_runtime::{Call, Outcome};
+use koogate_runtime::{Call, Failure, Reply};
 use koogate_store::{AppInfo, Instance, InstanceState, Partition, StoreError};
 use serde_json::{json, Map, Value};
-
-const ACTIVITY: &str = "queryInstance";
 
 /// `appInfo` as the marketplace reads it; credentials AES-encrypted in AES mode (D9), each with a
 /// fresh IV from the operating system's random source.
@@ -88,14 +85,10 @@ pub struct Lookup {
 }
 
 /// queryInstance's decision, shared by V2 and V1 (which differ only in how they render it).
-pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Lookup, Outcome> {
+pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Lookup, Failure> {
     let app = call.app;
     let partition = Partition::from_debug_flag(debug);
-    let found = app
-        .store
-        .get_instances(partition, ids)
-        .await
-        .map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
+    let found = app.store.get_instances(partition, ids).await?;
     let by_id: HashMap<&str, &Instance> =
         found.iter().map(|i| (i.instance_id.as_str(), i)).collect();
     let known: Vec<&Instance> = ids
@@ -143,15 +136,9 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
     }
     let mut usage_of = HashMap::new();
     while let Some(joined) = reads.join_next().await {
-        let (id, records) = joined.map_err(|e| {
-            store_failure(
-                Some(ACTIVITY),
-                debug,
-                &StoreError::Unavailable(format!("usage read task failed: {e}")),
-            )
-        })?;
-        let records = records.map_err(|e| store_failure(Some(ACTIVITY), debug, &e))?;
-        usage_of.insert(id, koogate_runtime::usage::cumulative(&records));
+        let (id, records) =
+            joined.map_err(|e| StoreError::Unavailable(format!("usage read task failed: {e}")))?;
+        usage_of.insert(id, koogate_runtime::usage::cumulative(&records?));
     }
     let mut entries = Vec::new();
     for i in answered {
@@ -191,29 +178,19 @@ pub async fn lookup(call: &Call<'_>, debug: bool, ids: &[String]) -> Result<Look
 
 /// The answer when credentials could not be encrypted (no random IV): `000005`, so the
 /// marketplace asks again.
-pub fn encryption_failure(
-    activity: &'static str,
-    debug: bool,
-    e: &aes_credentials::AesError,
-) -> Outcome {
-    Outcome::answer(
+pub fn encryption_failure(e: &aes_credentials::AesError) -> Failure {
+    Failure::new(
         Answer::error(
             ResultCode::InternalError,
             "credentials could not be encrypted, please retry",
         ),
-        Some(activity),
-        debug,
+        format!("credential encryption failed: {e}"),
     )
-    .because(format!("credential encryption failed: {e}"))
 }
 
 /// V2 queryInstance.
-pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
-    let debug = r.test_flag;
-    let found = match lookup(call, debug, &r.instance_ids).await {
-        Ok(l) => l,
-        Err(outcome) => return outcome,
-    };
+pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Result<Reply, Failure> {
+    let found = lookup(call, r.test_flag, &r.instance_ids).await?;
     let app = call.app;
     let encrypt_type = app.config.credential_encryption;
     let secrets = app.secrets();
@@ -226,19 +203,26 @@ pub async fn handle(call: &Call<'_>, r: &QueryInstance) -> Outcome {
         Some(m) => Answer::error(found.code, m.clone()),
         None => Answer::code(found.code),
     };
-    if found.code != ResultCode::InstanceNotFound && found.code != ResultCode::InternalError {
-        if let Some(t) = encrypt_type {
-            answer = answer.with("encryptType", t.as_str());
+    match found.code {
+        ResultCode::InstanceNotFound => Err(Failure::new(
+            answer,
+            "none of the requested instances is known",
+        )),
+        ResultCode::InternalError => {
+            let reason = found.message.unwrap_or_default();
+            Err(Failure::new(answer, reason))
         }
-        let info: Result<Vec<Value>, _> = found.entries.iter().map(|e| entry(e, encrypt)).collect();
-        match info {
-            Ok(info) => answer = answer.with("info", info),
-            Err(e) => return encryption_failure(ACTIVITY, debug, &e),
+        _ => {
+            if let Some(t) = encrypt_type {
+                answer = answer.with("encryptType", t.as_str());
+            }
+            let info = found
+                .entries
+                .iter()
+                .map(|e| entry(e, encrypt))
+                .collect::<Result<Vec<Value>, _>>()
+                .map_err(|e| encryption_failure(&e))?;
+            Ok(answer.with("info", info).into())
         }
     }
-    let outcome = Outcome::answer(answer, Some(ACTIVITY), debug);
-    if found.code == ResultCode::InstanceNotFound {
-        return outcome.because("none of the requested instances is known");
-    }
-    outcome
 }

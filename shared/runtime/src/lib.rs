@@ -54,4 +54,4 @@ pub use mimalloc::MiMalloc;
 
 pub use app::App;
 pub use inbound::{Inbound, Outbound};
-pub use pipeline::{Call, Function, Outcome, Reply};
+pub use pipeline::{Call, Failure, Function, Reply};

@@ -6,11 +6,12 @@
 //! Every path, errors included, ends in the same framing (D5), and nothing here can panic on
 //! input. A function only ever sees requests that were verified and are not replays.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
+use koogate_protocol::request::RequestError;
 use koogate_protocol::result_code::ResultCode;
 use koogate_store::{Acquire, AcquireOutcome, StoreError};
 
@@ -20,7 +21,7 @@ use crate::inbound::{Inbound, Outbound};
 use crate::routes::{AuthScheme, Route};
 use crate::telemetry::{self, RequestRecord};
 
-/// What a function answers.
+/// What a function answers when it did what was asked.
 #[derive(Debug, Clone)]
 pub enum Reply {
     /// A fresh answer, rendered and signed by the pipeline.
@@ -30,49 +31,70 @@ pub enum Reply {
     Stored { body: Vec<u8>, code: String },
 }
 
-/// A function's result, with what the log line and metric need to know.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub reply: Reply,
-    pub activity: Option<&'static str>,
-    pub debug: bool,
-    /// Why the answer is not a success, in words safe to log (no secrets, no PII).
-    pub reason: Option<String>,
+impl From<Answer> for Reply {
+    fn from(answer: Answer) -> Reply {
+        Reply::Answer(answer)
+    }
 }
 
-impl Outcome {
-    pub fn answer(answer: Answer, activity: Option<&'static str>, debug: bool) -> Outcome {
-        Outcome {
-            reply: Reply::Answer(answer),
-            activity,
-            debug,
-            reason: None,
+impl From<Stored> for Reply {
+    fn from(stored: Stored) -> Reply {
+        Reply::Stored {
+            body: stored.body,
+            code: stored.code.as_str().to_string(),
         }
     }
+}
 
-    /// A request body that did not parse or validate: `000002` naming the problem (D13).
-    pub fn rejected(
-        e: &koogate_protocol::request::RequestError,
-        activity: Option<&'static str>,
-    ) -> Outcome {
-        Outcome::answer(
-            Answer::error(e.result_code(), e.to_string()),
-            activity,
-            false,
+/// Why a call did not end in its normal answer: the answer the marketplace gets instead (`000002`
+/// for a body that does not validate, `000003` for an unknown instance, `000005` so that it
+/// retries, ...) and the reason, in words safe to log (no secrets, no personal data).
+///
+/// Handlers return `Result<_, Failure>` and use `?`: a [`StoreError`] becomes `000005` and a
+/// [`RequestError`] its own code, through the `From` conversions below, so that each kind of
+/// failure is answered in one place.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub answer: Answer,
+    pub reason: String,
+}
+
+impl Failure {
+    pub fn new(answer: Answer, reason: impl Into<String>) -> Failure {
+        Failure {
+            answer,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Storage failed: `000005`, so the marketplace retries (design §5).
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::new(
+            Answer::error(
+                ResultCode::InternalError,
+                "storage is unavailable, please retry",
+            ),
+            e.to_string(),
         )
-        .because(e.to_string())
     }
+}
 
-    /// Marks the outcome as debug traffic (testFlag 1) for the log line and metric.
-    pub fn with_debug(mut self, debug: bool) -> Outcome {
-        self.debug = debug;
-        self
+/// A request body that did not parse or validate: its code (`000002` mostly) naming the problem
+/// (D13).
+impl From<RequestError> for Failure {
+    fn from(e: RequestError) -> Failure {
+        Failure::new(Answer::error(e.result_code(), e.to_string()), e.to_string())
     }
+}
 
-    pub fn because(mut self, reason: impl Into<String>) -> Outcome {
-        self.reason = Some(reason.into());
-        self
-    }
+/// What a function's call is, for its log line and metric: the activity and whether it is debug
+/// traffic (testFlag 1). Set once per call by [`Call::label`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Label {
+    pub activity: &'static str,
+    pub debug: bool,
 }
 
 /// One verified request, as a function sees it.
@@ -87,9 +109,27 @@ pub struct Call<'a> {
     pub params: &'a [(String, String)],
     /// Index of the key that verified the request (0 = current).
     pub key_index: usize,
+    /// What the call is, once the function has read it from the request ([`Call::label`]).
+    label: OnceLock<Label>,
 }
 
 impl Call<'_> {
+    /// Names this call's activity and debug flag for its log line and metric. The function calls
+    /// it once, as soon as it knows them (after parsing, or on the parse error); a second call is
+    /// ignored, so the first word stands.
+    pub fn label(&self, activity: &'static str, debug: bool) {
+        let _ = self.label.set(Label { activity, debug });
+    }
+
+    /// What [`Call::label`] said, if anything.
+    pub fn labelled(&self) -> Option<Label> {
+        self.label.get().copied()
+    }
+
+    fn activity(&self) -> &'static str {
+        self.labelled().map_or("-", |l| l.activity)
+    }
+
     /// The key that verified this request (it also signs the answer and, on V1, encrypts
     /// credentials).
     pub fn key(&self, interface: crate::routes::InterfaceType) -> String {
@@ -103,19 +143,18 @@ impl Call<'_> {
 
     /// Runs `work` once per idempotency key (design §5): takes the lock, runs `work` with the
     /// lock's reference (the first delivery's proposal, D7), stores the answer it renders and
-    /// returns it. When `work` refuses or the answer cannot be stored, the lock is abandoned —
-    /// a failure to abandon is logged, the lock then expires with its lease — so the
-    /// marketplace's retry runs `work` again. A lock this call cannot take is reported as found
-    /// (stored answer, live lease, different fixed fields) for the handler to answer.
-    pub async fn once<F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked, Outcome>
+    /// returns it. When `work` fails or the answer cannot be stored, the lock is abandoned — a
+    /// failure to abandon is logged, the lock then expires with its lease — so the marketplace's
+    /// retry runs `work` again. A lock this call cannot take is reported as found (stored answer,
+    /// live lease, different fixed fields) for the handler to answer.
+    pub async fn once<F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked, Failure>
     where
         F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Stored, Outcome>>,
+        Fut: std::future::Future<Output = Result<Stored, Failure>>,
     {
         let acquired = self
             .acquire(lock.key, lock.validation, lock.reference, lock.expires_at)
-            .await
-            .map_err(|e| store_failure(Some(lock.activity), lock.debug, &e))?;
+            .await?;
         let reference = match acquired {
             AcquireOutcome::Acquired { reference } => reference,
             AcquireOutcome::Completed {
@@ -138,9 +177,9 @@ impl Call<'_> {
         };
         let stored = match work(reference.clone()).await {
             Ok(stored) => stored,
-            Err(refusal) => {
+            Err(failure) => {
                 self.abandon(lock).await;
-                return Err(refusal);
+                return Err(failure);
             }
         };
         let response = String::from_utf8_lossy(&stored.body);
@@ -158,14 +197,10 @@ impl Call<'_> {
         {
             // Not the owner any more (the lease ran out and a retry took over): the retry stores
             // its own answer for the same reference; ours is still true.
-            Ok(_) => Ok(Locked::Done {
-                reference,
-                body: stored.body,
-                code: stored.code,
-            }),
+            Ok(_) => Ok(Locked::Done { reference, stored }),
             Err(e) => {
                 self.abandon(lock).await;
-                Err(store_failure(Some(lock.activity), lock.debug, &e))
+                Err(e.into())
             }
         }
     }
@@ -174,7 +209,7 @@ impl Call<'_> {
     async fn abandon(&self, lock: &Lock<'_>) {
         if let Err(e) = self.app.store.abandon(lock.key, self.request_id).await {
             tracing::error!(
-                activity = lock.activity,
+                activity = self.activity(),
                 request_id = self.request_id,
                 error = %e,
                 "cannot free the idempotency lock; it expires with its lease"
@@ -218,9 +253,6 @@ pub struct Lock<'a> {
     pub reference: &'a str,
     /// Epoch seconds after which the record counts as absent; `None` keeps it forever.
     pub expires_at: Option<i64>,
-    /// For the answer and log line of a store failure.
-    pub activity: &'static str,
-    pub debug: bool,
 }
 
 /// What locked work produced: the answer to store and send, rendered once, with its code kept
@@ -243,12 +275,8 @@ impl Stored {
 /// What [`Call::once`] found or did.
 #[derive(Debug, Clone)]
 pub enum Locked {
-    /// This call ran the work; `body` is stored and is the answer.
-    Done {
-        reference: String,
-        body: Vec<u8>,
-        code: ResultCode,
-    },
+    /// This call ran the work; what it stored is the answer.
+    Done { reference: String, stored: Stored },
     /// An earlier call completed: its stored answer, to replay, and its result code.
     Replayed {
         reference: String,
@@ -267,8 +295,9 @@ pub trait Function: Send + Sync + 'static {
     /// The route this function serves (from [`crate::routes::ROUTES`]).
     fn route(&self) -> &'static Route;
 
-    /// Handles a verified, fresh request.
-    async fn handle(&self, call: &Call<'_>) -> Outcome;
+    /// Handles a verified, fresh request. Names the call with [`Call::label`] once it knows
+    /// its activity.
+    async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure>;
 }
 
 /// The current time in epoch milliseconds.
@@ -312,10 +341,10 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         )),
     };
     let mut verified_params: Vec<(String, String)> = Vec::new();
-    let (outcome, key_index) = match authenticated {
+    let (result, label, key_index) = match authenticated {
         Err(answer) => {
             let reason = answer.message.clone();
-            (Outcome::answer(answer, None, false).because(reason), None)
+            (Err(Failure::new(answer, reason)), None, None)
         }
         Ok(verified) => {
             let call = Call {
@@ -326,39 +355,42 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                 body: &inbound.body,
                 params: &verified.params,
                 key_index: verified.key_index,
+                label: OnceLock::new(),
             };
             let remaining = Duration::from_millis(u64::try_from(deadline_ms - now).unwrap_or(0));
             let work = async {
-                match guard_replay(app, route, &verified.replay_token, now).await {
-                    Some(rejection) => rejection,
-                    None => function.handle(&call).await,
-                }
+                guard_replay(app, route, &verified.replay_token, now).await?;
+                function.handle(&call).await
             };
-            let outcome = match tokio::time::timeout(remaining, work).await {
-                Ok(outcome) => outcome,
-                Err(_) => Outcome::answer(
+            let result = match tokio::time::timeout(remaining, work).await {
+                Ok(result) => result,
+                Err(_) => Err(Failure::new(
                     Answer::error(
                         ResultCode::InternalError,
                         "request timed out inside the merchant",
                     ),
-                    None,
-                    false,
-                )
-                .because(format!(
-                    "no answer within {} ms (budget {budget} ms, platform deadline {:?})",
-                    remaining.as_millis(),
-                    inbound.deadline_ms
+                    format!(
+                        "no answer within {} ms (budget {budget} ms, platform deadline {:?})",
+                        remaining.as_millis(),
+                        inbound.deadline_ms
+                    ),
                 )),
             };
+            let label = call.labelled();
             verified_params = verified.params.clone();
-            (outcome, Some(verified.key_index))
+            (result, label, Some(verified.key_index))
         }
     };
 
     // Both know their code: a fresh answer in itself, a replay beside its stored bytes.
-    let (body, code) = match outcome.reply {
-        Reply::Answer(ref a) => (a.render(), a.code.as_str().to_string()),
-        Reply::Stored { ref body, ref code } => (body.clone(), code.clone()),
+    let (body, code, reason) = match result {
+        Ok(Reply::Answer(a)) => (a.render(), a.code.as_str().to_string(), None),
+        Ok(Reply::Stored { body, code }) => (body, code, None),
+        Err(f) => (
+            f.answer.render(),
+            f.answer.code.as_str().to_string(),
+            Some(f.reason),
+        ),
     };
     let key = key_index
         .and_then(|i| keys.get(i))
@@ -375,13 +407,13 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
     let record = RequestRecord {
         function: route.function,
         route: route.path,
-        activity: outcome.activity,
+        activity: label.map(|l| l.activity),
         result_code: &code,
-        debug: outcome.debug,
+        debug: label.is_some_and(|l| l.debug),
         request_id: &inbound.request_id,
         latency_us: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
         key_index,
-        reason: outcome.reason.as_deref(),
+        reason: reason.as_deref(),
         ids: &ids,
     };
     telemetry::log_request(&record);
@@ -393,7 +425,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
 
 /// The replay guard (D4, D16): a verified nonce (V2) or authToken (V1) seen within the retention
 /// period answers `000001`.
-async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Option<Outcome> {
+async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Result<(), Failure> {
     let now_s = now_ms.div_euclid(1000);
     let retention = match route.scheme {
         AuthScheme::UrlSignature | AuthScheme::KitHeaders | AuthScheme::Browser => {
@@ -403,33 +435,16 @@ async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Opt
     };
     let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     let key = koogate_store::keys::nonce(route.interface.name(), token);
-    match app
+    let fresh = app
         .store
         .remember_nonce(&key, now_s, now_s.saturating_add(retention))
-        .await
-    {
-        Ok(true) => None,
-        Ok(false) => Some(
-            Outcome::answer(
-                Answer::error(ResultCode::AuthFailed, "nonce was already used"),
-                None,
-                false,
-            )
-            .because("replayed nonce"),
-        ),
-        Err(e) => Some(store_failure(None, false, &e)),
+        .await?;
+    if fresh {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Answer::error(ResultCode::AuthFailed, "nonce was already used"),
+            "replayed nonce",
+        ))
     }
-}
-
-/// The answer to a store failure: `000005`, so the marketplace retries (design §5).
-pub fn store_failure(activity: Option<&'static str>, debug: bool, e: &StoreError) -> Outcome {
-    Outcome::answer(
-        Answer::error(
-            ResultCode::InternalError,
-            "storage is unavailable, please retry",
-        ),
-        activity,
-        debug,
-    )
-    .because(e.to_string())
 }
