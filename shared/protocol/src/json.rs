@@ -88,6 +88,31 @@ impl From<&serde_json::Value> for Json {
     }
 }
 
+impl Json {
+    /// The value as `serde_json` would have parsed it from the same text: numbers from their
+    /// literal, a repeated member name keeping its last value. `None` when a number (at any
+    /// depth) is one `serde_json` cannot represent, such as `1e400`, where parsing the text with
+    /// `serde_json` would have failed.
+    pub(crate) fn to_serde(&self) -> Option<serde_json::Value> {
+        Some(match self {
+            Json::Null => serde_json::Value::Null,
+            Json::Bool(b) => serde_json::Value::Bool(*b),
+            Json::Number(literal) => serde_json::Value::Number(literal.parse().ok()?),
+            Json::String(s) => serde_json::Value::String(s.clone()),
+            Json::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Json::to_serde).collect::<Option<_>>()?)
+            }
+            Json::Object(members) => {
+                let mut map = serde_json::Map::new();
+                for (name, item) in members {
+                    map.insert(name.clone(), item.to_serde()?);
+                }
+                serde_json::Value::Object(map)
+            }
+        })
+    }
+}
+
 /// Why the input is not acceptable JSON, and at which byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JsonError {
@@ -483,6 +508,21 @@ mod tests {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?} should fail");
         }
         assert!(parse(b"\"\xff\"").is_err());
+    }
+
+    #[test]
+    fn converts_to_serde_json_as_serde_json_parses() {
+        for text in [
+            r#"{"a":12.780,"b":-0,"c":1E+5,"d":[true,null,"\u00e9"],"e":{"x":1,"x":2},"f":18446744073709551615,"g":-9223372036854775808,"h":123456789012345678901234567890}"#,
+            r#"[]"#,
+            r#""s""#,
+        ] {
+            let expected: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(obj(text).to_serde(), Some(expected), "{text}");
+        }
+        // Numbers serde_json refuses make the whole value unrepresentable.
+        assert_eq!(obj("1e400").to_serde(), None);
+        assert_eq!(obj(r#"{"a":[1,{"b":-1e400}]}"#).to_serde(), None);
     }
 
     #[test]

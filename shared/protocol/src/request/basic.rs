@@ -246,6 +246,9 @@ pub struct ReleaseInstance {
     pub order_id: Option<String>,
     /// `orderLineId` of the unsubscription.
     pub order_line_id: Option<String>,
+    /// `scene`, as received, when it is a JSON string (blank included); otherwise `None`. Not
+    /// validated: it is only recorded with the release, so an odd value is no reason to refuse.
+    pub scene: Option<String>,
     /// Debug traffic (D6).
     pub test_flag: bool,
 }
@@ -259,6 +262,11 @@ pub struct UpgradeInstance {
     pub order_id: String,
     /// `orderLineId`.
     pub order_line_id: String,
+    /// The members of [`UPGRADE_SIZE_MEMBERS`] the body carried, as their JSON values (a number
+    /// stays a number, a string a string, `null` is kept), for the `instance.upgraded` event.
+    /// Not validated: the new size is the order's business, and the event records what came. A
+    /// number `serde_json` cannot represent (e.g. `1e400`), at any depth, leaves its member out.
+    pub sizes: serde_json::Map<String, serde_json::Value>,
     /// Debug traffic (D6).
     pub test_flag: bool,
 }
@@ -452,6 +460,7 @@ fn release_instance(obj: &Json) -> Result<ReleaseInstance, RequestError> {
         instance_id: obj.required("instanceId")?,
         order_id: obj.optional("orderId")?,
         order_line_id: obj.optional("orderLineId")?,
+        scene: obj.field("scene").string_if_any(),
         test_flag: obj.test_flag(),
     })
 }
@@ -461,8 +470,27 @@ fn upgrade_instance(obj: &Json) -> Result<UpgradeInstance, RequestError> {
         instance_id: obj.required("instanceId")?,
         order_id: obj.required("orderId")?,
         order_line_id: obj.required("orderLineId")?,
+        sizes: upgrade_sizes(obj),
         test_flag: obj.test_flag(),
     })
+}
+
+/// The amount and size members of an `upgradeInstance` body, the ones [`UpgradeInstance::sizes`]
+/// keeps, in this order.
+pub const UPGRADE_SIZE_MEMBERS: [&str; 5] = [
+    "amount",
+    "diskSize",
+    "bandWidth",
+    "linearValue",
+    "periodNumber",
+];
+
+/// See [`UpgradeInstance::sizes`]; a repeated member keeps its last value, as with map binding.
+fn upgrade_sizes(obj: &Json) -> serde_json::Map<String, serde_json::Value> {
+    UPGRADE_SIZE_MEMBERS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), obj.get(name)?.to_serde()?)))
+        .collect()
 }
 
 fn change_instance_check(obj: &Json) -> Result<ChangeInstanceCheck, RequestError> {

@@ -187,6 +187,15 @@ impl<'a> Field<'a> {
         }
     }
 
+    /// Only a JSON string, as received (blank included); anything else is `None`. For members
+    /// copied into events as they came, where a wrong type is not worth refusing the call.
+    pub(crate) fn string_if_any(self) -> Option<String> {
+        match self.value {
+            Some(Value::String(s)) => Some(s.to_owned()),
+            _ => None,
+        }
+    }
+
     /// A yes/no flag (D6, D22): the string `"1"` or the number `1`, exactly; anything else,
     /// absence included, is `false`.
     pub(crate) fn flag(self) -> bool {
@@ -393,6 +402,16 @@ mod tests {
             obj.field("v").required_text(),
             Err(RequestError::MissingField("v"))
         );
+    }
+
+    #[test]
+    fn string_if_any_takes_only_strings_blank_included() {
+        assert_eq!(
+            read(r#"" ""#, &|f: Field<'_>| Ok(f.string_if_any())),
+            r#"Some(" ")"#
+        );
+        assert_eq!(read("1", &|f: Field<'_>| Ok(f.string_if_any())), "None");
+        assert_eq!(read("null", &|f: Field<'_>| Ok(f.string_if_any())), "None");
     }
 
     #[test]
