@@ -4,7 +4,8 @@
 //! dropped, top-level keys sorted, re-serialised compactly with Jackson's defaults. It is the
 //! fallback form of the V2 basic signature (D1) and the primary form of the kit `x-sign` (D2).
 
-use crate::json::{self, Json};
+use crate::json::{self, sorted_members, Json};
+use crate::json_write::{write_member, Escape, Order};
 
 /// Returns the canonical payload of `body`, or `None` when no canonical form exists.
 ///
@@ -36,102 +37,10 @@ pub fn canonical_form(body: &[u8]) -> Option<Vec<u8>> {
             out.push(',');
         }
         first = false;
-        write_string(&mut out, name);
-        out.push(':');
-        write_value(&mut out, value);
+        write_member(&mut out, name, value, Escape::Canonical, Order::Received);
     }
     out.push('}');
     Some(out.into_bytes())
-}
-
-/// An object's members sorted by name in UTF-16 code units (Java `compareTo`), one per name: for
-/// a repeated name the last occurrence wins, as with map binding.
-pub(crate) fn sorted_members(members: &[(String, Json)]) -> Vec<&(String, Json)> {
-    let mut sorted: Vec<&(String, Json)> = members.iter().collect();
-    // Stable sort: members with equal names stay in received order, so the last of each run is
-    // the last occurrence in the body.
-    sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
-    let mut out: Vec<&(String, Json)> = Vec::with_capacity(sorted.len());
-    for member in sorted {
-        match out.last_mut() {
-            Some(last) if last.0 == member.0 => *last = member,
-            _ => out.push(member),
-        }
-    }
-    out
-}
-
-/// Writes a value compactly in received order (nested rules of step 5).
-pub(crate) fn write_value(out: &mut String, value: &Json) {
-    write(out, value, false);
-}
-
-/// Writes a value compactly with the members of every object, at every level, in
-/// [`sorted_members`] order (the usage-push body, D17).
-pub(crate) fn write_value_sorted(out: &mut String, value: &Json) {
-    write(out, value, true);
-}
-
-fn write(out: &mut String, value: &Json, sort_objects: bool) {
-    match value {
-        Json::Null => out.push_str("null"),
-        Json::Bool(true) => out.push_str("true"),
-        Json::Bool(false) => out.push_str("false"),
-        Json::Number(literal) => out.push_str(literal),
-        Json::String(s) => write_string(out, s),
-        Json::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write(out, item, sort_objects);
-            }
-            out.push(']');
-        }
-        Json::Object(members) => {
-            let ordered: Vec<&(String, Json)> = if sort_objects {
-                sorted_members(members)
-            } else {
-                members.iter().collect()
-            };
-            out.push('{');
-            for (i, (name, item)) in ordered.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, name);
-                out.push(':');
-                write(out, item, sort_objects);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Writes `s` as a JSON string with Jackson's minimal escaping (upper-case hex).
-pub(crate) fn write_string(out: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if u32::from(c) < 0x20 => {
-                let b = u32::from(c) as usize;
-                out.push_str("\\u00");
-                out.push(char::from(HEX.get(b >> 4).copied().unwrap_or(b'0')));
-                out.push(char::from(HEX.get(b & 0xF).copied().unwrap_or(b'0')));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 
 use serde_json::Value;
 
+use crate::json::Json;
+use crate::json_write::{write_member, write_string, Escape, Order};
 use crate::result_code::ResultCode;
 
 /// Maximum length of `resultMsg`, counted in UTF-16 code units (Java `String.length()`).
@@ -21,15 +23,23 @@ pub fn render(code: ResultCode, message: &str, fields: &[(&str, Value)]) -> Vec<
     out.push_str("{\"resultCode\":\"");
     out.push_str(code.as_str());
     out.push_str("\",\"resultMsg\":");
-    write_string(&mut out, truncate_utf16(message, MAX_RESULT_MSG));
+    write_string(
+        &mut out,
+        truncate_utf16(message, MAX_RESULT_MSG),
+        Escape::Answer,
+    );
     for (name, value) in fields {
         if *name == "resultCode" || *name == "resultMsg" {
             continue;
         }
         out.push(',');
-        write_string(&mut out, name);
-        out.push(':');
-        write_value(&mut out, value);
+        write_member(
+            &mut out,
+            name,
+            &Json::from(value),
+            Escape::Answer,
+            Order::Received,
+        );
     }
     out.push('}');
     out.into_bytes()
@@ -45,72 +55,6 @@ fn truncate_utf16(s: &str, max: usize) -> &str {
         }
     }
     s
-}
-
-fn write_value(out: &mut String, value: &Value) {
-    match value {
-        Value::Null => out.push_str("null"),
-        Value::Bool(true) => out.push_str("true"),
-        Value::Bool(false) => out.push_str("false"),
-        Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => write_string(out, s),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_value(out, item);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            for (i, (name, item)) in map.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, name);
-                out.push(':');
-                write_value(out, item);
-            }
-            out.push('}');
-        }
-    }
-}
-
-/// Writes a JSON string using only ASCII: the usual short escapes, other controls and every
-/// non-ASCII UTF-16 unit as lower-case `\uXXXX` (the form of the spec's `memo` example).
-fn write_string(out: &mut String, s: &str) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if c.is_ascii() && !c.is_ascii_control() => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    push_unicode_escape(out, *unit);
-                }
-            }
-        }
-    }
-    out.push('"');
-}
-
-fn push_unicode_escape(out: &mut String, unit: u16) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push_str("\\u");
-    for shift in [12u16, 8, 4, 0] {
-        let nibble = usize::from((unit >> shift) & 0xF);
-        out.push(char::from(HEX.get(nibble).copied().unwrap_or(b'0')));
-    }
 }
 
 /// An answer under construction: result code, message and activity fields in order.

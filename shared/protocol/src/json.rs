@@ -50,6 +50,69 @@ impl Json {
     }
 }
 
+/// An object's members sorted by name in UTF-16 code units (Java `compareTo`), one per name: for
+/// a repeated name the last occurrence wins, as with map binding. The order of the canonical
+/// form's top level, the V1 POST token and the deep-sorted usage-push body.
+pub(crate) fn sorted_members(members: &[(String, Json)]) -> Vec<&(String, Json)> {
+    let mut sorted: Vec<&(String, Json)> = members.iter().collect();
+    // Stable sort: members with equal names stay in received order, so the last of each run is
+    // the last occurrence in the body.
+    sorted.sort_by(|a, b| a.0.encode_utf16().cmp(b.0.encode_utf16()));
+    let mut out: Vec<&(String, Json)> = Vec::with_capacity(sorted.len());
+    for member in sorted {
+        match out.last_mut() {
+            Some(last) if last.0 == member.0 => *last = member,
+            _ => out.push(member),
+        }
+    }
+    out
+}
+
+/// A `serde_json` value as a [`Json`] one, so that values built in code (answer fields) go
+/// through the same writer as received ones. Numbers become their `serde_json` text (`12.78`,
+/// `-0.0`, `1.5e+300`), objects keep the map's iteration order.
+impl From<&serde_json::Value> for Json {
+    fn from(value: &serde_json::Value) -> Json {
+        match value {
+            serde_json::Value::Null => Json::Null,
+            serde_json::Value::Bool(b) => Json::Bool(*b),
+            serde_json::Value::Number(n) => Json::Number(n.to_string()),
+            serde_json::Value::String(s) => Json::String(s.clone()),
+            serde_json::Value::Array(items) => Json::Array(items.iter().map(Json::from).collect()),
+            serde_json::Value::Object(map) => Json::Object(
+                map.iter()
+                    .map(|(name, item)| (name.clone(), Json::from(item)))
+                    .collect(),
+            ),
+        }
+    }
+}
+
+impl Json {
+    /// The value as `serde_json` would have parsed it from the same text: numbers from their
+    /// literal, a repeated member name keeping its last value. `None` when a number (at any
+    /// depth) is one `serde_json` cannot represent, such as `1e400`, where parsing the text with
+    /// `serde_json` would have failed.
+    pub(crate) fn to_serde(&self) -> Option<serde_json::Value> {
+        Some(match self {
+            Json::Null => serde_json::Value::Null,
+            Json::Bool(b) => serde_json::Value::Bool(*b),
+            Json::Number(literal) => serde_json::Value::Number(literal.parse().ok()?),
+            Json::String(s) => serde_json::Value::String(s.clone()),
+            Json::Array(items) => {
+                serde_json::Value::Array(items.iter().map(Json::to_serde).collect::<Option<_>>()?)
+            }
+            Json::Object(members) => {
+                let mut map = serde_json::Map::new();
+                for (name, item) in members {
+                    map.insert(name.clone(), item.to_serde()?);
+                }
+                serde_json::Value::Object(map)
+            }
+        })
+    }
+}
+
 /// Why the input is not acceptable JSON, and at which byte offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct JsonError {
@@ -445,6 +508,49 @@ mod tests {
             assert!(parse(bad.as_bytes()).is_err(), "{bad:?} should fail");
         }
         assert!(parse(b"\"\xff\"").is_err());
+    }
+
+    #[test]
+    fn converts_to_serde_json_as_serde_json_parses() {
+        for text in [
+            r#"{"a":12.780,"b":-0,"c":1E+5,"d":[true,null,"\u00e9"],"e":{"x":1,"x":2},"f":18446744073709551615,"g":-9223372036854775808,"h":123456789012345678901234567890}"#,
+            r#"[]"#,
+            r#""s""#,
+        ] {
+            let expected: serde_json::Value = serde_json::from_str(text).unwrap();
+            assert_eq!(obj(text).to_serde(), Some(expected), "{text}");
+        }
+        // Numbers serde_json refuses make the whole value unrepresentable.
+        assert_eq!(obj("1e400").to_serde(), None);
+        assert_eq!(obj(r#"{"a":[1,{"b":-1e400}]}"#).to_serde(), None);
+    }
+
+    #[test]
+    fn converts_from_serde_json_in_map_order() {
+        let value = serde_json::json!({"z": [1, 2.5, null], "a": {"s": "t", "b": false}});
+        assert_eq!(
+            Json::from(&value),
+            obj(r#"{"a":{"b":false,"s":"t"},"z":[1,2.5,null]}"#)
+        );
+    }
+
+    #[test]
+    fn sorted_members_are_in_utf16_order_with_the_last_duplicate() {
+        let Json::Object(members) = obj("{\"b\":1,\"\u{ff21}\":2,\"\u{1f600}\":3,\"b\":4}") else {
+            panic!()
+        };
+        let names: Vec<(&str, &Json)> = sorted_members(&members)
+            .into_iter()
+            .map(|(n, v)| (n.as_str(), v))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("b", &Json::Number("4".into())),
+                ("\u{1f600}", &Json::Number("3".into())),
+                ("\u{ff21}", &Json::Number("2".into())),
+            ]
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@
 #![allow(missing_docs)]
 
 use crate::json::{self, Json};
-use crate::request::{optional, required, text, RequestError, MAX_BODY_BYTES};
+use crate::request::fields::{Field, Fields, Value};
+use crate::request::{json_object, RequestError};
 
 /// The five kit interfaces, by the last segment of their path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -234,16 +235,7 @@ const MAX_ID_CHARS: usize = 64;
 
 /// Parses the body of `op` as sent by `version`. Every failure answers `000002` naming the field.
 pub fn parse_kit(op: KitOp, version: KitVersion, body: &[u8]) -> Result<KitRequest, RequestError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(RequestError::BodyTooLarge);
-    }
-    let obj = json::parse(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
-    if !matches!(obj, Json::Object(_)) {
-        return Err(RequestError::Malformed(format!(
-            "the body must be a JSON object, got {}",
-            obj.type_name()
-        )));
-    }
+    let obj = json_object(body)?;
     let common = common(&obj)?;
     match op {
         KitOp::TenantSync => tenant_sync(&obj, version, common).map(KitRequest::Tenant),
@@ -257,59 +249,48 @@ pub fn parse_kit(op: KitOp, version: KitVersion, body: &[u8]) -> Result<KitReque
 }
 
 fn common(obj: &Json) -> Result<KitCommon, RequestError> {
-    let instance_id = match obj.get("instanceId") {
-        None | Some(Json::Null) => return Err(RequestError::MissingField("instanceId")),
-        Some(Json::String(s)) => s.clone(),
-        Some(other) => {
-            return Err(RequestError::invalid(
-                "instanceId",
-                format!("must be a string, got {}", other.type_name()),
-            ))
-        }
-    };
-    let debug = match obj.get("testFlag") {
-        None | Some(Json::Null) => false,
-        Some(v) => match integer(v) {
-            Some(0) => false,
-            Some(1) => true,
-            _ => return Err(RequestError::invalid("testFlag", "must be 0 or 1")),
-        },
-    };
-    let time_stamp = text(obj.get("timeStamp")).ok_or(RequestError::MissingField("timeStamp"))?;
+    // Empty during credential application and debugging, so only its presence is checked.
+    let instance_id = obj.field("instanceId");
+    let instance_id = instance_id.string()?.ok_or(instance_id.missing())?;
     Ok(KitCommon {
-        instance_id,
-        debug,
-        time_stamp,
+        instance_id: instance_id.to_owned(),
+        debug: checked_test_flag(obj.field("testFlag"))?,
+        time_stamp: obj.field("timeStamp").required_text()?,
     })
 }
 
-/// An integer given as a JSON integer or a numeric string (D22).
-fn integer(value: &Json) -> Option<i64> {
-    match value {
-        Json::Number(n) => n.parse().ok(),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
+/// The kit's `testFlag`: unlike the other families' lenient flag, an integer that must be 0 or 1
+/// when present, so that a typo does not silently send debug traffic to production.
+fn checked_test_flag(field: Field<'_>) -> Result<bool, RequestError> {
+    if field.value.is_none() {
+        return Ok(false);
+    }
+    match field.integer() {
+        Some(0) => Ok(false),
+        Some(1) => Ok(true),
+        _ => Err(field.invalid("must be 0 or 1")),
     }
 }
 
 /// The mandatory `flag`, which must be one of `allowed` for this interface and version.
 fn flag(obj: &Json, allowed: &[Flag]) -> Result<Flag, RequestError> {
-    let value = match obj.get("flag") {
-        None | Some(Json::Null) => return Err(RequestError::MissingField("flag")),
-        Some(v) => v,
-    };
-    integer(value)
+    let field = obj.field("flag");
+    if field.value.is_none() {
+        return Err(field.missing());
+    }
+    field
+        .integer()
         .and_then(Flag::parse)
         .filter(|f| allowed.contains(f))
         .ok_or_else(|| {
             let list: Vec<String> = allowed.iter().map(|f| (*f as u8).to_string()).collect();
-            RequestError::invalid("flag", format!("must be one of {}", list.join(", ")))
+            field.invalid(format!("must be one of {}", list.join(", ")))
         })
 }
 
 /// A mandatory identifier: non-blank, at most [`MAX_ID_CHARS`] characters.
 fn id(obj: &Json, field: &'static str) -> Result<String, RequestError> {
-    let value = required(obj, field)?;
+    let value = obj.required(field)?;
     bounded_id(field, value)
 }
 
@@ -324,17 +305,9 @@ fn bounded_id(field: &'static str, value: String) -> Result<String, RequestError
 }
 
 /// A string member that must be present but may be empty (orderId during credential
-/// application, parentCode at the top level).
+/// application, parentCode at the top level), or a number.
 fn present_string(obj: &Json, field: &'static str) -> Result<String, RequestError> {
-    match obj.get(field) {
-        None | Some(Json::Null) => Ok(String::new()),
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(Json::Number(n)) => Ok(n.clone()),
-        Some(other) => Err(RequestError::invalid(
-            field,
-            format!("must be a string, got {}", other.type_name()),
-        )),
-    }
+    obj.field(field).string_or_number()
 }
 
 fn tenant_sync(
@@ -350,9 +323,9 @@ fn tenant_sync(
     let tenant_id = id(obj, "tenantId")?;
     let (tenant_code, name, domain_name) = if flag.upserts() {
         (
-            required(obj, "tenantCode")?,
-            required(obj, "name")?,
-            required(obj, "domainName")?,
+            obj.required("tenantCode")?,
+            obj.required("name")?,
+            obj.required("domainName")?,
         )
     } else {
         (
@@ -385,7 +358,7 @@ fn application_sync(
     let tenant_id = id(obj, "tenantId")?;
     let app_id = id(obj, "appId")?;
     let (client_id, client_secret) = if flag.upserts() {
-        (required(obj, "clientId")?, required(obj, "clientSecret")?)
+        (obj.required("clientId")?, obj.required("clientSecret")?)
     } else {
         (
             present_string(obj, "clientId")?,
@@ -418,7 +391,7 @@ fn auth_sync(obj: &Json, version: KitVersion, common: KitCommon) -> Result<AuthS
         flag,
         tenant_id: id(obj, "tenantId")?,
         app_id: id(obj, "appId")?,
-        current_sync_time: text(obj.get("currentSyncTime")).unwrap_or_default(),
+        current_sync_time: obj.text("currentSyncTime").unwrap_or_default(),
         users,
     })
 }
@@ -460,73 +433,71 @@ fn kit_user(user: &Json, flag: Flag) -> Result<KitUser, RequestError> {
     }
     let user_name = bounded_id(
         "userList.userName",
-        required_in(user, "userName", "userList.userName")?,
+        user.field_at("userName", "userList.userName")
+            .required_text()?,
     )?;
-    // V1 may nest entryDate, employeeType and workPlace in `extension`.
-    let extension = user.get("extension");
-    let nested = |name: &str| {
-        user.get(name)
-            .or_else(|| extension.and_then(|e| e.get(name)))
-    };
-    let employee_type =
-        match nested("employeeType") {
-            None | Some(Json::Null) => None,
-            Some(Json::String(s)) if s.trim().is_empty() => None,
-            Some(v) => Some(integer(v).ok_or_else(|| {
-                RequestError::invalid("userList.employeeType", "must be an integer")
-            })?),
-        };
+    let nested = WithExtension(user);
     let mut out = KitUser {
         user_name,
-        position: text(user.get("position")),
-        employee_code: text(user.get("employeeCode")),
-        employee_type,
-        mobile: text(user.get("mobile")),
-        email: text(user.get("email")),
-        work_place: text(nested("workPlace")),
-        entry_date: text(nested("entryDate")),
+        position: user.text("position"),
+        employee_code: user.text("employeeCode"),
+        employee_type: nested
+            .field_at("employeeType", "userList.employeeType")
+            .optional_integer()?,
+        mobile: user.text("mobile"),
+        email: user.text("email"),
+        work_place: nested.text("workPlace"),
+        entry_date: nested.text("entryDate"),
         ..KitUser::default()
     };
     if flag.upserts() {
-        out.name = required_in(user, "name", "userList.name")?;
-        out.org_code = required_in(user, "orgCode", "userList.orgCode")?;
-        out.role = required_in(user, "role", "userList.role")?;
-        out.enable = enable(user.get("enable"))?;
+        out.name = user.field_at("name", "userList.name").required_text()?;
+        out.org_code = user
+            .field_at("orgCode", "userList.orgCode")
+            .required_text()?;
+        out.role = user.field_at("role", "userList.role").required_text()?;
+        out.enable = enable(user.field_at("enable", "userList.enable"))?;
     } else {
-        out.name = text(user.get("name")).unwrap_or_default();
-        out.org_code = text(user.get("orgCode")).unwrap_or_default();
-        out.role = text(user.get("role")).unwrap_or_default();
-        out.enable = enable(user.get("enable")).unwrap_or(false);
+        out.name = user.text("name").unwrap_or_default();
+        out.org_code = user.text("orgCode").unwrap_or_default();
+        out.role = user.text("role").unwrap_or_default();
+        out.enable = enable(user.field_at("enable", "userList.enable")).unwrap_or(false);
     }
     Ok(out)
 }
 
-/// `enable` is the string `"true"` / `"false"`; a JSON boolean means the same.
-fn enable(value: Option<&Json>) -> Result<bool, RequestError> {
-    match value {
-        None | Some(Json::Null) => Err(RequestError::MissingField("userList.enable")),
-        Some(Json::Bool(b)) => Ok(*b),
-        Some(Json::String(s)) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
-        Some(Json::String(s)) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
-        Some(_) => Err(RequestError::invalid(
-            "userList.enable",
-            "must be \"true\" or \"false\"",
-        )),
+/// A V1 user, which may nest `entryDate`, `employeeType` and `workPlace` in `extension`: a
+/// member of the user itself (even `null`) wins, else the one in `extension`.
+struct WithExtension<'a>(&'a Json);
+
+impl Fields for WithExtension<'_> {
+    fn value(&self, name: &str) -> Option<Value<'_>> {
+        let user = self.0;
+        user.get(name)
+            .or_else(|| user.get("extension").and_then(|e| e.get(name)))
+            .map(Value::from)
     }
 }
 
-/// A mandatory string (or number, given as text) inside a list entry.
-fn required_in(obj: &Json, key: &str, field: &'static str) -> Result<String, RequestError> {
-    text(obj.get(key)).ok_or(RequestError::MissingField(field))
+/// `enable` is the string `"true"` / `"false"` (any case, spaces around allowed); a JSON boolean
+/// means the same.
+fn enable(field: Field<'_>) -> Result<bool, RequestError> {
+    match field.value {
+        None => Err(field.missing()),
+        Some(Value::Bool(b)) => Ok(b),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("true") => Ok(true),
+        Some(Value::String(s)) if s.trim().eq_ignore_ascii_case("false") => Ok(false),
+        Some(_) => Err(field.invalid("must be \"true\" or \"false\"")),
+    }
 }
 
 fn single_org_sync(obj: &Json, common: KitCommon) -> Result<SingleOrgSync, RequestError> {
     let flag = flag(obj, &[Flag::Delete, Flag::Add, Flag::Modify])?;
     let org_code = id(obj, "orgCode")?;
     let org_name = if flag.upserts() {
-        required(obj, "orgName")?
+        obj.required("orgName")?
     } else {
-        optional(obj, "orgName")?.unwrap_or_default()
+        obj.optional("orgName")?.unwrap_or_default()
     };
     Ok(SingleOrgSync {
         common,
@@ -566,16 +537,19 @@ fn org_info(entry: &Json) -> Result<OrgInfo, RequestError> {
     }
     let org_code = bounded_id(
         "orgInfoList.orgCode",
-        required_in(entry, "orgCode", "orgInfoList.orgCode")?,
+        entry
+            .field_at("orgCode", "orgInfoList.orgCode")
+            .required_text()?,
     )?;
     // V1 entries carry `name`.
-    let org_name = text(entry.get("orgName"))
-        .or_else(|| text(entry.get("name")))
+    let org_name = entry
+        .text("orgName")
+        .or_else(|| entry.text("name"))
         .ok_or(RequestError::MissingField("orgInfoList.orgName"))?;
     Ok(OrgInfo {
         org_code,
         org_name,
-        parent_code: text(entry.get("parentCode")).unwrap_or_default(),
+        parent_code: entry.text("parentCode").unwrap_or_default(),
     })
 }
 

@@ -23,9 +23,11 @@ use base64::Engine as _;
 
 use crate::aes_credentials::{self, AesError, EncryptType};
 use crate::json::{self, Json};
-use crate::request::{split_instance_ids, text, InstanceStatusChange, Redacted, RequestError};
+use crate::request::fields::{name_value_pairs, Fields};
+use crate::request::{
+    activity_of, expire_time, split_instance_ids, InstanceStatusChange, Redacted, RequestError,
+};
 use crate::timestamp::parse_expire_time;
-use crate::v1_auth::param;
 
 // ---------------------------------------------------------------------------------------------
 // Activities and routes
@@ -532,14 +534,11 @@ fn legacy_activity(
     allowed: &[LegacyActivity],
     supported: &'static str,
 ) -> Result<LegacyActivity, RequestError> {
-    let name = match param(params, "activity") {
-        Some(name) if !name.trim().is_empty() => name,
-        _ => return Err(RequestError::MissingActivity),
-    };
-    LegacyActivity::parse(name)
+    let name = activity_of(params)?;
+    LegacyActivity::parse(&name)
         .filter(|a| allowed.contains(a))
-        .ok_or_else(|| RequestError::UnsupportedActivity {
-            activity: name.to_owned(),
+        .ok_or(RequestError::UnsupportedActivity {
+            activity: name,
             supported,
         })
 }
@@ -552,100 +551,65 @@ fn parse_activity(
         LegacyActivity::NewInstance => LegacyRequest::NewInstance(new_instance(p)?),
         LegacyActivity::RefreshInstance => LegacyRequest::RefreshInstance(refresh_instance(p)?),
         LegacyActivity::ExpireInstance => LegacyRequest::ExpireInstance(V1ExpireInstance {
-            instance_id: required(p, "instanceId")?,
-            order_id: required(p, "orderId")?,
-            test_flag: test_flag(p),
+            instance_id: p.required("instanceId")?,
+            order_id: p.required("orderId")?,
+            test_flag: p.test_flag(),
         }),
         LegacyActivity::ReleaseInstance => LegacyRequest::ReleaseInstance(V1ReleaseInstance {
-            instance_id: required(p, "instanceId")?,
-            order_id: required(p, "orderId")?,
-            order_amount: optional(p, "orderAmount"),
-            test_flag: test_flag(p),
+            instance_id: p.required("instanceId")?,
+            order_id: p.required("orderId")?,
+            order_amount: p.optional("orderAmount")?,
+            test_flag: p.test_flag(),
         }),
         LegacyActivity::Upgrade => LegacyRequest::Upgrade(upgrade(p)?),
         LegacyActivity::InstanceStatus => LegacyRequest::InstanceStatus(instance_status(p)?),
         LegacyActivity::QueryInstance => LegacyRequest::QueryInstance(V1QueryInstance {
-            instance_ids: split_instance_ids(&required(p, "instanceId")?)?,
-            test_flag: test_flag(p),
+            instance_ids: split_instance_ids(&p.required("instanceId")?)?,
+            test_flag: p.test_flag(),
         }),
         LegacyActivity::GetLicense => LegacyRequest::GetLicense(get_license(p)?),
         LegacyActivity::RefreshLicense => LegacyRequest::RefreshLicense(refresh_license(p)?),
         LegacyActivity::ExpireLicense => LegacyRequest::ExpireLicense(V1ExpireLicense {
-            instance_id: required(p, "instanceId")?,
-            order_id: required(p, "orderId")?,
-            test_flag: test_flag(p),
+            instance_id: p.required("instanceId")?,
+            order_id: p.required("orderId")?,
+            test_flag: p.test_flag(),
         }),
         LegacyActivity::ReleaseLicense => LegacyRequest::ReleaseLicense(V1ReleaseLicense {
-            order_id: required(p, "orderId")?,
-            instance_id: required(p, "instanceId")?,
-            test_flag: test_flag(p),
+            order_id: p.required("orderId")?,
+            instance_id: p.required("instanceId")?,
+            test_flag: p.test_flag(),
         }),
     })
 }
 
 // ---- parameter helpers ----------------------------------------------------------------------
 
-/// A mandatory parameter: absent or blank is [`RequestError::MissingField`].
-fn required(p: &[(String, String)], name: &'static str) -> Result<String, RequestError> {
-    optional(p, name).ok_or(RequestError::MissingField(name))
-}
-
-/// An optional parameter: absent or blank is `None`.
-fn optional(p: &[(String, String)], name: &str) -> Option<String> {
-    param(p, name)
-        .filter(|v| !v.trim().is_empty())
-        .map(str::to_owned)
-}
-
-/// An optional integer parameter (surrounding spaces allowed); present but not an integer is an
-/// error naming it.
-fn optional_integer(
-    p: &[(String, String)],
-    name: &'static str,
-) -> Result<Option<i64>, RequestError> {
-    match optional(p, name) {
-        None => Ok(None),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| RequestError::invalid(name, "must be an integer")),
-    }
-}
-
-/// `1` (D6); `0`, absence and anything else are `false`.
-fn flag(p: &[(String, String)], name: &str) -> bool {
-    param(p, name) == Some("1")
-}
-
-fn test_flag(p: &[(String, String)]) -> bool {
-    flag(p, "testFlag")
-}
-
 /// A mandatory absolute expiry, 14 or 17 digits UTC (D11).
 fn required_expire_time(p: &[(String, String)]) -> Result<(String, i64), RequestError> {
-    crate::request::expire_time(required(p, "expireTime")?)
+    expire_time(p.required("expireTime")?)
 }
 
 /// An informational expiry: kept as text, epoch ms only when it parses.
-fn informational_expire_time(p: &[(String, String)]) -> (Option<String>, Option<i64>) {
-    let text = optional(p, "expireTime");
+fn informational_expire_time(
+    p: &[(String, String)],
+) -> Result<(Option<String>, Option<i64>), RequestError> {
+    let text = p.optional("expireTime")?;
     let ms = text.as_deref().and_then(|t| parse_expire_time(t).ok());
-    (text, ms)
+    Ok((text, ms))
 }
 
 fn linear(p: &[(String, String)]) -> Result<LinearValues, RequestError> {
     Ok(LinearValues {
-        amount: optional_integer(p, "amount")?,
-        disk_size: optional_integer(p, "diskSize")?,
-        band_width: optional_integer(p, "bandWidth")?,
+        amount: p.optional_integer("amount")?,
+        disk_size: p.optional_integer("diskSize")?,
+        band_width: p.optional_integer("bandWidth")?,
     })
 }
 
 type ExtendParams = (Option<String>, Vec<(String, String)>);
 
 fn extend_params_of(p: &[(String, String)]) -> Result<ExtendParams, RequestError> {
-    match optional(p, "saasExtendParams") {
+    match p.optional("saasExtendParams")? {
         None => Ok((None, Vec::new())),
         Some(raw) => {
             let decoded = decode_extend_params(&raw)?;
@@ -657,42 +621,42 @@ fn extend_params_of(p: &[(String, String)]) -> Result<ExtendParams, RequestError
 // ---- activities -----------------------------------------------------------------------------
 
 fn new_instance(p: &[(String, String)]) -> Result<V1NewInstance, RequestError> {
-    let customer_id = required(p, "customerId")?;
-    let business_id = optional(p, "businessId");
-    let order_id = required(p, "orderId")?;
-    let product_id = required(p, "productId")?;
-    let (expire_time, expire_time_ms) = informational_expire_time(p);
+    let customer_id = p.required("customerId")?;
+    let business_id = p.optional("businessId")?;
+    let order_id = p.required("orderId")?;
+    let product_id = p.required("productId")?;
+    let (expire_time, expire_time_ms) = informational_expire_time(p)?;
     let (saas_extend_params, extend_params) = extend_params_of(p)?;
     Ok(V1NewInstance {
         customer_id,
-        customer_name: optional(p, "customerName"),
-        user_id: optional(p, "userId"),
-        user_name: optional(p, "userName"),
-        mobile_phone: optional(p, "mobilePhone"),
-        email: optional(p, "email"),
+        customer_name: p.optional("customerName")?,
+        user_id: p.optional("userId")?,
+        user_name: p.optional("userName")?,
+        mobile_phone: p.optional("mobilePhone")?,
+        email: p.optional("email")?,
         business_id,
         order_id,
-        sku_code: optional(p, "skuCode"),
+        sku_code: p.optional("skuCode")?,
         product_id,
-        trial_flag: flag(p, "trialFlag"),
+        trial_flag: p.flag("trialFlag"),
         expire_time,
         expire_time_ms,
-        charging_mode: optional(p, "chargingMode"),
-        period_type: optional(p, "periodType"),
-        period_number: optional_integer(p, "periodNumber")?,
-        order_amount: optional(p, "orderAmount"),
-        provision_type: optional(p, "provisionType"),
+        charging_mode: p.optional("chargingMode")?,
+        period_type: p.optional("periodType")?,
+        period_number: p.optional_integer("periodNumber")?,
+        order_amount: p.optional("orderAmount")?,
+        provision_type: p.optional("provisionType")?,
         linear: linear(p)?,
         saas_extend_params,
         extend_params,
-        test_flag: test_flag(p),
+        test_flag: p.test_flag(),
     })
 }
 
 fn refresh_instance(p: &[(String, String)]) -> Result<V1RefreshInstance, RequestError> {
-    let order_id = required(p, "orderId")?;
-    let instance_id = required(p, "instanceId")?;
-    let product_id = optional(p, "productId");
+    let order_id = p.required("orderId")?;
+    let instance_id = p.required("instanceId")?;
+    let product_id = p.optional("productId")?;
     let (expire_time, expire_time_ms) = required_expire_time(p)?;
     Ok(V1RefreshInstance {
         order_id,
@@ -700,19 +664,19 @@ fn refresh_instance(p: &[(String, String)]) -> Result<V1RefreshInstance, Request
         product_id,
         expire_time,
         expire_time_ms,
-        trial_to_formal: flag(p, "trialToFormal"),
-        period_type: optional(p, "periodType"),
-        period_number: optional_integer(p, "periodNumber")?,
-        order_amount: optional(p, "orderAmount"),
-        test_flag: test_flag(p),
+        trial_to_formal: p.flag("trialToFormal"),
+        period_type: p.optional("periodType")?,
+        period_number: p.optional_integer("periodNumber")?,
+        order_amount: p.optional("orderAmount")?,
+        test_flag: p.test_flag(),
     })
 }
 
 fn upgrade(p: &[(String, String)]) -> Result<V1Upgrade, RequestError> {
-    let instance_id = required(p, "instanceId")?;
-    let order_id = required(p, "orderId")?;
-    let sku_code = required(p, "skuCode")?;
-    let product_id = required(p, "productId")?;
+    let instance_id = p.required("instanceId")?;
+    let order_id = p.required("orderId")?;
+    let sku_code = p.required("skuCode")?;
+    let product_id = p.required("productId")?;
     let linear = linear(p)?;
     let (saas_extend_params, extend_params) = extend_params_of(p)?;
     Ok(V1Upgrade {
@@ -723,13 +687,13 @@ fn upgrade(p: &[(String, String)]) -> Result<V1Upgrade, RequestError> {
         linear,
         saas_extend_params,
         extend_params,
-        test_flag: test_flag(p),
+        test_flag: p.test_flag(),
     })
 }
 
 fn instance_status(p: &[(String, String)]) -> Result<V1InstanceStatus, RequestError> {
-    let instance_id = required(p, "instanceId")?;
-    let status = match required(p, "instanceStatus")?.as_str() {
+    let instance_id = p.required("instanceId")?;
+    let status = match p.required("instanceStatus")?.as_str() {
         "FREEZE" => InstanceStatusChange::Freeze,
         "NORMAL" | "UNFREEZE" => InstanceStatusChange::Unfreeze,
         _ => {
@@ -742,35 +706,35 @@ fn instance_status(p: &[(String, String)]) -> Result<V1InstanceStatus, RequestEr
     Ok(V1InstanceStatus {
         instance_id,
         status,
-        test_flag: test_flag(p),
+        test_flag: p.test_flag(),
     })
 }
 
 fn get_license(p: &[(String, String)]) -> Result<V1GetLicense, RequestError> {
-    let customer_id = required(p, "customerId")?;
-    let business_id = optional(p, "businessId");
-    let order_id = required(p, "orderId")?;
-    let product_id = required(p, "productId")?;
-    let (expire_time, expire_time_ms) = informational_expire_time(p);
+    let customer_id = p.required("customerId")?;
+    let business_id = p.optional("businessId")?;
+    let order_id = p.required("orderId")?;
+    let product_id = p.required("productId")?;
+    let (expire_time, expire_time_ms) = informational_expire_time(p)?;
     Ok(V1GetLicense {
         customer_id,
-        customer_name: optional(p, "customerName"),
+        customer_name: p.optional("customerName")?,
         business_id,
         order_id,
-        sku_code: optional(p, "skuCode"),
+        sku_code: p.optional("skuCode")?,
         product_id,
         expire_time,
         expire_time_ms,
-        period_type: optional(p, "periodType"),
-        amount: optional_integer(p, "amount")?,
-        test_flag: test_flag(p),
+        period_type: p.optional("periodType")?,
+        amount: p.optional_integer("amount")?,
+        test_flag: p.test_flag(),
     })
 }
 
 fn refresh_license(p: &[(String, String)]) -> Result<V1RefreshLicense, RequestError> {
-    let order_id = required(p, "orderId")?;
-    let instance_id = required(p, "instanceId")?;
-    let product_id = optional(p, "productId");
+    let order_id = p.required("orderId")?;
+    let instance_id = p.required("instanceId")?;
+    let product_id = p.optional("productId")?;
     let (expire_time, expire_time_ms) = required_expire_time(p)?;
     Ok(V1RefreshLicense {
         order_id,
@@ -778,9 +742,9 @@ fn refresh_license(p: &[(String, String)]) -> Result<V1RefreshLicense, RequestEr
         product_id,
         expire_time,
         expire_time_ms,
-        period_type: optional(p, "periodType"),
-        period_number: optional_integer(p, "periodNumber")?,
-        test_flag: test_flag(p),
+        period_type: p.optional("periodType")?,
+        period_number: p.optional_integer("periodNumber")?,
+        test_flag: p.test_flag(),
     })
 }
 
@@ -825,13 +789,7 @@ pub fn decode_extend_params(value: &str) -> Result<Vec<(String, String)>, Reques
             ),
         ));
     };
-    Ok(items
-        .iter()
-        .filter_map(|item| {
-            let name = text(item.get("name"))?;
-            Some((name, text(item.get("value")).unwrap_or_default()))
-        })
-        .collect())
+    Ok(name_value_pairs(&items))
 }
 
 /// Decrypts a V1 `mobilePhone` or `email` (docs/protocol.md, inbound-legacy §5) with the legacy key and the

@@ -50,6 +50,7 @@ pub mod canonical;
 pub mod client_secret;
 pub mod envelope;
 mod json;
+mod json_write;
 pub mod kit_request;
 pub mod kit_signature;
 pub mod legacy_answer;

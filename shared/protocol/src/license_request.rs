@@ -10,11 +10,11 @@
 use std::fmt;
 
 use crate::json::Json;
+use crate::request::fields::Fields;
 use crate::request::{
-    activity_of, json_object, optional, required, test_flag, InstanceStatusChange, RequestError,
+    activity_of, expire_time, json_object, required_status, InstanceStatusChange, RequestError,
     Scene,
 };
-use crate::request::{expire_time, required_status};
 
 /// The activities of the License 2.0 merchant interface.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -156,11 +156,10 @@ pub struct ReleaseLicenseCode {
 pub fn parse_license(body: &[u8]) -> Result<LicenseRequest, RequestError> {
     let root = json_object(body)?;
     let name = activity_of(&root)?;
-    let activity =
-        LicenseActivity::parse(name).ok_or_else(|| RequestError::UnsupportedActivity {
-            activity: name.clone(),
-            supported: SUPPORTED,
-        })?;
+    let activity = LicenseActivity::parse(&name).ok_or(RequestError::UnsupportedActivity {
+        activity: name,
+        supported: SUPPORTED,
+    })?;
     let r = &root;
     Ok(match activity {
         LicenseActivity::RefreshLicenseCode => {
@@ -171,22 +170,22 @@ pub fn parse_license(body: &[u8]) -> Result<LicenseRequest, RequestError> {
         }
         LicenseActivity::ReleaseLicenseCode => {
             LicenseRequest::ReleaseLicenseCode(ReleaseLicenseCode {
-                license: required(r, "license")?,
-                order_id: optional(r, "orderId")?,
-                order_line_id: optional(r, "orderLineId")?,
-                test_flag: test_flag(r),
+                license: r.required("license")?,
+                order_id: r.optional("orderId")?,
+                order_line_id: r.optional("orderLineId")?,
+                test_flag: r.test_flag(),
             })
         }
     })
 }
 
 fn refresh_license_code(obj: &Json) -> Result<RefreshLicenseCode, RequestError> {
-    let scene = Scene::parse(&required(obj, "scene")?);
-    let order_id = required(obj, "orderId")?;
-    let order_line_id = required(obj, "orderLineId")?;
-    let license = required(obj, "license")?;
-    let product_id = optional(obj, "productId")?;
-    let (expire_time, expire_time_ms) = expire_time(required(obj, "expireTime")?)?;
+    let scene = Scene::parse(&obj.required("scene")?);
+    let order_id = obj.required("orderId")?;
+    let order_line_id = obj.required("orderLineId")?;
+    let license = obj.required("license")?;
+    let product_id = obj.optional("productId")?;
+    let (expire_time, expire_time_ms) = expire_time(obj.required("expireTime")?)?;
     Ok(RefreshLicenseCode {
         license,
         order_id,
@@ -195,17 +194,17 @@ fn refresh_license_code(obj: &Json) -> Result<RefreshLicenseCode, RequestError> 
         product_id,
         expire_time,
         expire_time_ms,
-        test_flag: test_flag(obj),
+        test_flag: obj.test_flag(),
     })
 }
 
 fn update_license_code_status(obj: &Json) -> Result<UpdateLicenseCodeStatus, RequestError> {
-    let license = required(obj, "license")?;
+    let license = obj.required("license")?;
     let status = required_status(obj)?;
     Ok(UpdateLicenseCodeStatus {
         license,
         status,
-        test_flag: test_flag(obj),
+        test_flag: obj.test_flag(),
     })
 }
 

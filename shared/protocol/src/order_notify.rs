@@ -4,7 +4,8 @@
 //! 通用接口 key), on a verified body. The notification carries identifiers only; the merchant
 //! records it, answers, and fetches the order with Query Order afterwards.
 
-use crate::request::{activity_of, json_object, required, test_flag, RequestError};
+use crate::request::fields::Fields;
+use crate::request::{activity_of, json_object, RequestError};
 
 /// The only activity of the order-notification interface.
 pub const ORDER_NOTIFY: &str = "orderNotify";
@@ -30,13 +31,13 @@ pub fn parse_order_notify(body: &[u8]) -> Result<OrderNotify, RequestError> {
     let name = activity_of(&root)?;
     if name != ORDER_NOTIFY {
         return Err(RequestError::UnsupportedActivity {
-            activity: name.clone(),
+            activity: name,
             supported: ORDER_NOTIFY,
         });
     }
     Ok(OrderNotify {
-        order_id: required(&root, "orderId")?,
-        order_line_id: required(&root, "orderLineId")?,
-        test_flag: test_flag(&root),
+        order_id: root.required("orderId")?,
+        order_line_id: root.required("orderLineId")?,
+        test_flag: root.test_flag(),
     })
 }

@@ -10,6 +10,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::json;
+use crate::json_write::{write_value, Escape, Order};
 use crate::mac::hmac_sha256;
 
 /// At most this many records per call (`MKT.9003` above it).
@@ -87,7 +88,7 @@ pub fn body(endpoint: Endpoint, records: &[UsageEntry]) -> String {
 pub fn sorted_compact(bytes: &[u8]) -> Option<String> {
     let value = json::parse(bytes).ok()?;
     let mut out = String::with_capacity(bytes.len());
-    crate::canonical::write_value_sorted(&mut out, &value);
+    write_value(&mut out, &value, Escape::Canonical, Order::Sorted);
     Some(out)
 }
 

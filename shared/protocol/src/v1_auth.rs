@@ -18,8 +18,8 @@ use std::fmt;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
-use crate::canonical;
-use crate::json::{self, Json};
+use crate::json::{self, sorted_members, Json};
+use crate::json_write::{write_value, Escape, Order};
 use crate::mac::{ct_eq_32, hmac_sha256};
 use crate::request::MAX_BODY_BYTES;
 use crate::timestamp::{parse_compact_ms, within_window, TimestampError};
@@ -315,7 +315,7 @@ fn member_text(value: &Json) -> Option<String> {
         Json::Bool(b) => b.to_string(),
         nested @ (Json::Array(_) | Json::Object(_)) => {
             let mut out = String::new();
-            canonical::write_value(&mut out, nested);
+            write_value(&mut out, nested, Escape::Canonical, Order::Received);
             out
         }
     };
@@ -333,7 +333,7 @@ fn post_pairs(body: &[u8]) -> Option<Vec<(String, String)>> {
         return None;
     };
     Some(
-        canonical::sorted_members(&members)
+        sorted_members(&members)
             .into_iter()
             .filter(|(name, _)| name != AUTH_TOKEN)
             .filter_map(|(name, value)| member_text(value).map(|text| (name.clone(), text)))

@@ -12,92 +12,15 @@
 
 use std::fmt;
 
-use thiserror::Error;
-
 use crate::activity::Activity;
 use crate::json::{self, Json};
-use crate::result_code::ResultCode;
 use crate::timestamp::{parse_expire_time, parse_license_time};
 
-pub use crate::activity::peek_activity;
-
-/// Largest accepted request body, in bytes (D13).
-pub const MAX_BODY_BYTES: usize = 1 << 20;
-
-/// Largest number of distinct IDs in one `queryInstance` (D8).
-pub const MAX_QUERY_IDS: usize = 100;
-
-/// Why a request body was rejected. Every variant answers `000002`.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum RequestError {
-    /// The body is larger than [`MAX_BODY_BYTES`].
-    #[error("request body exceeds {MAX_BODY_BYTES} bytes")]
-    BodyTooLarge,
-    /// The body is not a JSON object; the text says what is wrong and where.
-    #[error("malformed JSON: {0}")]
-    Malformed(String),
-    /// `activity` is absent, null or blank.
-    #[error("missing mandatory field: activity")]
-    MissingActivity,
-    /// `activity` is not one of [`Activity::ALL`]; the message lists the supported ones.
-    #[error("{}", unknown_activity_message(.0, &Activity::supported_list()))]
-    UnknownActivity(String),
-    /// `activity` is not served on this route (V1 GET, License 2.0, `orderNotify`); the message
-    /// lists the activities that are.
-    #[error("{}", unknown_activity_message(activity, supported))]
-    UnsupportedActivity {
-        /// The received value.
-        activity: String,
-        /// The activities of the route, joined by `", "`.
-        supported: &'static str,
-    },
-    /// A mandatory field is absent, null or blank.
-    #[error("missing mandatory field: {0}")]
-    MissingField(&'static str),
-    /// A field is present but unusable (wrong type, bad format, out of range).
-    #[error("invalid field {field}: {reason}")]
-    InvalidField {
-        /// The field's name (a path such as `productInfo.linearValue` for nested fields).
-        field: &'static str,
-        /// What is wrong with it.
-        reason: String,
-    },
-}
-
-impl RequestError {
-    /// The result code to answer with: always `000002` (D13).
-    pub fn result_code(&self) -> ResultCode {
-        ResultCode::InvalidParam
-    }
-
-    pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> RequestError {
-        RequestError::InvalidField {
-            field,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl From<RequestError> for crate::envelope::Answer {
-    fn from(e: RequestError) -> Self {
-        crate::envelope::Answer::error(e.result_code(), e.to_string())
-    }
-}
-
-fn unknown_activity_message(name: &str, supported: &str) -> String {
-    // Echo at most 40 bytes of the unknown name (whole characters) so the list of supported
-    // activities fits in the 255-character resultMsg whatever the script of the name.
-    const ECHO_BYTES: usize = 40;
-    let mut shown = String::new();
-    for c in name.chars() {
-        if shown.len() + c.len_utf8() > ECHO_BYTES {
-            shown.push_str("...");
-            break;
-        }
-        shown.push(c);
-    }
-    format!("unsupported activity \"{shown}\"; supported activities: {supported}")
-}
+use super::fields::{name_value_pairs, Fields};
+use super::{
+    activity_of, expire_time, json_object, required_status, split_instance_ids,
+    InstanceStatusChange, Redacted, RequestError, Scene,
+};
 
 /// A parsed V2 basic request, one variant per [`Activity`].
 // The fat `newInstance` makes one variant ~0.5 KiB; one value per request, so boxing it would
@@ -245,15 +168,6 @@ pub struct FatOrder {
     pub extend_params: Vec<(String, String)>,
 }
 
-/// Prints `<redacted>` for a present value and `None` for an absent one.
-pub(crate) struct Redacted(pub(crate) bool);
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0 { "<redacted>" } else { "None" })
-    }
-}
-
 impl fmt::Debug for FatOrder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FatOrder")
@@ -312,52 +226,6 @@ pub struct RefreshInstance {
     pub test_flag: bool,
 }
 
-/// Why `refreshInstance` was sent. Unknown values are kept (D22): the absolute expiry is what
-/// matters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Scene {
-    /// `TRIAL_TO_FORMAL`: a trial was converted to a paid order.
-    TrialToFormal,
-    /// `RENEWAL`.
-    Renewal,
-    /// `UNSUBSCRIBE_RENEWAL_PERIOD`: a renewal period that had not started was refunded.
-    UnsubscribeRenewalPeriod,
-    /// `RENEWAL_CHANGE`: renewal with a spec change (2025).
-    RenewalChange,
-    /// Any other value, as received (e.g. `CANCEL_RENEW`).
-    Other(String),
-}
-
-impl Scene {
-    /// Maps a wire value; unknown values become [`Scene::Other`].
-    pub fn parse(s: &str) -> Scene {
-        match s {
-            "TRIAL_TO_FORMAL" => Scene::TrialToFormal,
-            "RENEWAL" => Scene::Renewal,
-            "UNSUBSCRIBE_RENEWAL_PERIOD" => Scene::UnsubscribeRenewalPeriod,
-            "RENEWAL_CHANGE" => Scene::RenewalChange,
-            other => Scene::Other(other.to_owned()),
-        }
-    }
-
-    /// The wire value (the received text for [`Scene::Other`]).
-    pub fn as_str(&self) -> &str {
-        match self {
-            Scene::TrialToFormal => "TRIAL_TO_FORMAL",
-            Scene::Renewal => "RENEWAL",
-            Scene::UnsubscribeRenewalPeriod => "UNSUBSCRIBE_RENEWAL_PERIOD",
-            Scene::RenewalChange => "RENEWAL_CHANGE",
-            Scene::Other(s) => s,
-        }
-    }
-}
-
-impl fmt::Display for Scene {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// `updateInstanceStatus` (§4.4).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateInstanceStatus {
@@ -369,40 +237,6 @@ pub struct UpdateInstanceStatus {
     pub test_flag: bool,
 }
 
-/// The `status` of `updateInstanceStatus`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum InstanceStatusChange {
-    /// `FREEZE`: expiry or violation; block use, keep data ≥ 15 days.
-    Freeze,
-    /// `UNFREEZE`: renewal or violation lifted; restore use.
-    Unfreeze,
-}
-
-impl InstanceStatusChange {
-    /// Parses `FREEZE` / `UNFREEZE` (exact, upper case).
-    pub fn parse(s: &str) -> Option<InstanceStatusChange> {
-        match s {
-            "FREEZE" => Some(InstanceStatusChange::Freeze),
-            "UNFREEZE" => Some(InstanceStatusChange::Unfreeze),
-            _ => None,
-        }
-    }
-
-    /// The wire value.
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            InstanceStatusChange::Freeze => "FREEZE",
-            InstanceStatusChange::Unfreeze => "UNFREEZE",
-        }
-    }
-}
-
-impl fmt::Display for InstanceStatusChange {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 /// `releaseInstance` (§4.5, D10).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReleaseInstance {
@@ -412,6 +246,9 @@ pub struct ReleaseInstance {
     pub order_id: Option<String>,
     /// `orderLineId` of the unsubscription.
     pub order_line_id: Option<String>,
+    /// `scene`, as received, when it is a JSON string (blank included); otherwise `None`. Not
+    /// validated: it is only recorded with the release, so an odd value is no reason to refuse.
+    pub scene: Option<String>,
     /// Debug traffic (D6).
     pub test_flag: bool,
 }
@@ -425,6 +262,11 @@ pub struct UpgradeInstance {
     pub order_id: String,
     /// `orderLineId`.
     pub order_line_id: String,
+    /// The members of [`UPGRADE_SIZE_MEMBERS`] the body carried, as their JSON values (a number
+    /// stays a number, a string a string, `null` is kept), for the `instance.upgraded` event.
+    /// Not validated: the new size is the order's business, and the event records what came. A
+    /// number `serde_json` cannot represent (e.g. `1e400`), at any depth, leaves its member out.
+    pub sizes: serde_json::Map<String, serde_json::Value>,
     /// Debug traffic (D6).
     pub test_flag: bool,
 }
@@ -476,13 +318,13 @@ pub struct GetLicenseAsync {
 
 /// Parses and validates a verified V2 basic request body.
 ///
-/// Order of checks: size (≤ [`MAX_BODY_BYTES`]), JSON object, `activity` present and supported,
-/// then the activity's fields. For a repeated top-level member the last occurrence wins.
+/// Order of checks: size (≤ [`MAX_BODY_BYTES`](super::MAX_BODY_BYTES)), JSON object, `activity`
+/// present and supported, then the activity's fields. For a repeated top-level member the last
+/// occurrence wins.
 pub fn parse_basic(body: &[u8]) -> Result<BasicRequest, RequestError> {
     let root = json_object(body)?;
     let name = activity_of(&root)?;
-    let activity =
-        Activity::parse(name).ok_or_else(|| RequestError::UnknownActivity(name.clone()))?;
+    let activity = Activity::parse(&name).ok_or(RequestError::UnknownActivity(name))?;
     let r = &root;
     Ok(match activity {
         Activity::NewInstance => BasicRequest::NewInstance(new_instance(r)?),
@@ -501,139 +343,16 @@ pub fn parse_basic(body: &[u8]) -> Result<BasicRequest, RequestError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Field helpers (some shared with the License 2.0, `orderNotify` and V1 parsers)
-
-/// Steps 9 and the size check: the body, at most [`MAX_BODY_BYTES`], parsed as a JSON object.
-pub(crate) fn json_object(body: &[u8]) -> Result<Json, RequestError> {
-    if body.len() > MAX_BODY_BYTES {
-        return Err(RequestError::BodyTooLarge);
-    }
-    let root = json::parse(body).map_err(|e| RequestError::Malformed(e.to_string()))?;
-    if !matches!(root, Json::Object(_)) {
-        return Err(RequestError::Malformed(format!(
-            "the body must be a JSON object, got {}",
-            root.type_name()
-        )));
-    }
-    Ok(root)
-}
-
-/// The top-level `activity` string; absent, null or blank is [`RequestError::MissingActivity`].
-pub(crate) fn activity_of(root: &Json) -> Result<&String, RequestError> {
-    match root.get("activity") {
-        None | Some(Json::Null) => Err(RequestError::MissingActivity),
-        Some(Json::String(s)) if s.trim().is_empty() => Err(RequestError::MissingActivity),
-        Some(Json::String(s)) => Ok(s),
-        Some(other) => Err(RequestError::invalid(
-            "activity",
-            format!("must be a string, got {}", other.type_name()),
-        )),
-    }
-}
-
-/// A mandatory string member `key` of `obj`, reported as `field` in errors.
-fn required_at(obj: &Json, key: &str, field: &'static str) -> Result<String, RequestError> {
-    match obj.get(key) {
-        None | Some(Json::Null) => Err(RequestError::MissingField(field)),
-        Some(Json::String(s)) if s.trim().is_empty() => Err(RequestError::MissingField(field)),
-        Some(Json::String(s)) => Ok(s.clone()),
-        Some(other) => Err(RequestError::invalid(
-            field,
-            format!("must be a string, got {}", other.type_name()),
-        )),
-    }
-}
-
-/// A mandatory absolute `expireTime` (D11): the text as sent and its epoch milliseconds.
-pub(crate) fn expire_time(text: String) -> Result<(String, i64), RequestError> {
-    let ms =
-        parse_expire_time(&text).map_err(|e| RequestError::invalid("expireTime", e.to_string()))?;
-    Ok((text, ms))
-}
-
-/// A mandatory `status` of FREEZE or UNFREEZE.
-pub(crate) fn required_status(obj: &Json) -> Result<InstanceStatusChange, RequestError> {
-    InstanceStatusChange::parse(&required(obj, "status")?)
-        .ok_or_else(|| RequestError::invalid("status", "must be FREEZE or UNFREEZE"))
-}
-
-pub(crate) fn required(obj: &Json, field: &'static str) -> Result<String, RequestError> {
-    required_at(obj, field, field)
-}
-
-/// An optional string member: absent, null or blank is `None`; another type is an error.
-pub(crate) fn optional(obj: &Json, field: &'static str) -> Result<Option<String>, RequestError> {
-    match obj.get(field) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Json::String(s)) => Ok(Some(s.clone())),
-        Some(other) => Err(RequestError::invalid(
-            field,
-            format!("must be a string, got {}", other.type_name()),
-        )),
-    }
-}
-
-/// `"1"` or `1` (D6, D22); anything else, absence included, is `false`.
-fn flag(value: Option<&Json>) -> bool {
-    match value {
-        Some(Json::String(s)) => s == "1",
-        Some(Json::Number(n)) => n == "1",
-        _ => false,
-    }
-}
-
-pub(crate) fn test_flag(obj: &Json) -> bool {
-    flag(obj.get("testFlag"))
-}
-
-/// An integer given as a JSON integer or a numeric string (D22).
-fn integer(value: &Json) -> Option<i64> {
-    match value {
-        Json::Number(n) => n.parse().ok(),
-        Json::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// An optional integer member; present but not an integer is an error.
-fn optional_integer_at(
-    obj: &Json,
-    key: &str,
-    field: &'static str,
-) -> Result<Option<i64>, RequestError> {
-    match obj.get(key) {
-        None | Some(Json::Null) => Ok(None),
-        Some(Json::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(v) => integer(v)
-            .map(Some)
-            .ok_or_else(|| RequestError::invalid(field, "must be an integer")),
-    }
-}
-
-/// Lenient text of an informational value: strings as is (blank → `None`), numbers as their
-/// literal, booleans as words; anything else `None`.
-pub(crate) fn text(value: Option<&Json>) -> Option<String> {
-    match value? {
-        Json::String(s) if s.trim().is_empty() => None,
-        Json::String(s) => Some(s.clone()),
-        Json::Number(n) => Some(n.clone()),
-        Json::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
 // Activities
 
 fn new_instance(obj: &Json) -> Result<NewInstance, RequestError> {
-    let test_flag = test_flag(obj);
+    let test_flag = obj.test_flag();
     let order_info = match obj.get("orderInfo") {
         None | Some(Json::Null) => {
             return Ok(NewInstance {
-                order_id: required(obj, "orderId")?,
-                order_line_id: required(obj, "orderLineId")?,
-                business_id: optional(obj, "businessId")?,
+                order_id: obj.required("orderId")?,
+                order_line_id: obj.required("orderLineId")?,
+                business_id: obj.optional("businessId")?,
                 test_flag,
                 fat: None,
             })
@@ -656,7 +375,9 @@ fn new_instance(obj: &Json) -> Result<NewInstance, RequestError> {
         }
         None => return Err(RequestError::invalid("orderInfo", "must contain an order")),
     };
-    let order_id = required_at(first, "orderId", "orderInfo[0].orderId")?;
+    let order_id = first
+        .field_at("orderId", "orderInfo[0].orderId")
+        .required()?;
     let buyer = obj.get("buyerInfo").unwrap_or(&Json::Null);
     let product = match first.get("productInfo") {
         Some(Json::Array(items)) => items.first().unwrap_or(&Json::Null),
@@ -664,44 +385,35 @@ fn new_instance(obj: &Json) -> Result<NewInstance, RequestError> {
         _ => &Json::Null,
     };
     let extend_params = match first.get("extendParams") {
-        Some(Json::Array(items)) => items
-            .iter()
-            .filter_map(|p| {
-                let name = text(p.get("name"))?;
-                Some((name, text(p.get("value")).unwrap_or_default()))
-            })
-            .collect(),
+        Some(Json::Array(items)) => name_value_pairs(items),
         _ => Vec::new(),
     };
     let fat = FatOrder {
-        customer_id: text(buyer.get("customerId")),
-        customer_name: text(buyer.get("customerName")),
-        user_id: text(buyer.get("userId")),
-        user_name: text(buyer.get("userName")),
-        mobile_phone: text(buyer.get("mobilePhone")),
-        email: text(buyer.get("email")),
-        business_id: text(first.get("businessId")),
+        customer_id: buyer.text("customerId"),
+        customer_name: buyer.text("customerName"),
+        user_id: buyer.text("userId"),
+        user_name: buyer.text("userName"),
+        mobile_phone: buyer.text("mobilePhone"),
+        email: buyer.text("email"),
+        business_id: first.text("businessId"),
         order_id: order_id.clone(),
-        trial_flag: flag(first.get("trialFlag")),
-        order_amount: text(first.get("orderAmount")),
-        charging_mode: text(first.get("chargingMode")),
-        period_type: text(first.get("periodType")),
-        period_number: first.get("periodNumber").and_then(integer),
-        provision_type: first.get("provisionType").and_then(integer),
-        sku_code: text(product.get("skuCode")),
-        product_id: text(product.get("productId")),
-        linear_value: product.get("linearValue").and_then(integer),
-        create_time: text(first.get("createTime")),
-        expire_time: text(first.get("expireTime")),
+        trial_flag: first.flag("trialFlag"),
+        order_amount: first.text("orderAmount"),
+        charging_mode: first.text("chargingMode"),
+        period_type: first.text("periodType"),
+        period_number: first.integer("periodNumber"),
+        provision_type: first.integer("provisionType"),
+        sku_code: product.text("skuCode"),
+        product_id: product.text("productId"),
+        linear_value: product.integer("linearValue"),
+        create_time: first.text("createTime"),
+        expire_time: first.text("expireTime"),
         extend_params,
     };
     Ok(NewInstance {
         order_id,
-        order_line_id: text(obj.get("orderLineId")).unwrap_or_default(),
-        business_id: fat
-            .business_id
-            .clone()
-            .or_else(|| text(obj.get("businessId"))),
+        order_line_id: obj.text("orderLineId").unwrap_or_default(),
+        business_id: fat.business_id.clone().or_else(|| obj.text("businessId")),
         test_flag,
         fat: Some(fat),
     })
@@ -709,40 +421,18 @@ fn new_instance(obj: &Json) -> Result<NewInstance, RequestError> {
 
 fn query_instance(obj: &Json) -> Result<QueryInstance, RequestError> {
     Ok(QueryInstance {
-        instance_ids: split_instance_ids(&required(obj, "instanceId")?)?,
-        test_flag: test_flag(obj),
+        instance_ids: split_instance_ids(&obj.required("instanceId")?)?,
+        test_flag: obj.test_flag(),
     })
 }
 
-/// The `instanceId` list of `queryInstance` (D8, V2 and V1): split on `,`, trimmed, empties and
-/// duplicates dropped, first-occurrence order kept; 1 to [`MAX_QUERY_IDS`] entries.
-pub(crate) fn split_instance_ids(raw: &str) -> Result<Vec<String>, RequestError> {
-    let mut instance_ids: Vec<String> = Vec::new();
-    for id in raw.split(',').map(str::trim).filter(|id| !id.is_empty()) {
-        if instance_ids.iter().any(|known| known == id) {
-            continue;
-        }
-        if instance_ids.len() == MAX_QUERY_IDS {
-            return Err(RequestError::invalid(
-                "instanceId",
-                format!("more than {MAX_QUERY_IDS} IDs"),
-            ));
-        }
-        instance_ids.push(id.to_owned());
-    }
-    if instance_ids.is_empty() {
-        return Err(RequestError::MissingField("instanceId"));
-    }
-    Ok(instance_ids)
-}
-
 fn refresh_instance(obj: &Json) -> Result<RefreshInstance, RequestError> {
-    let instance_id = required(obj, "instanceId")?;
-    let order_id = required(obj, "orderId")?;
-    let order_line_id = required(obj, "orderLineId")?;
-    let scene = Scene::parse(&required(obj, "scene")?);
-    let product_id = optional(obj, "productId")?;
-    let (expire_time, expire_time_ms) = expire_time(required(obj, "expireTime")?)?;
+    let instance_id = obj.required("instanceId")?;
+    let order_id = obj.required("orderId")?;
+    let order_line_id = obj.required("orderLineId")?;
+    let scene = Scene::parse(&obj.required("scene")?);
+    let product_id = obj.optional("productId")?;
+    let (expire_time, expire_time_ms) = expire_time(obj.required("expireTime")?)?;
     Ok(RefreshInstance {
         instance_id,
         order_id,
@@ -751,40 +441,60 @@ fn refresh_instance(obj: &Json) -> Result<RefreshInstance, RequestError> {
         product_id,
         expire_time,
         expire_time_ms,
-        test_flag: test_flag(obj),
+        test_flag: obj.test_flag(),
     })
 }
 
 fn update_instance_status(obj: &Json) -> Result<UpdateInstanceStatus, RequestError> {
-    let instance_id = required(obj, "instanceId")?;
+    let instance_id = obj.required("instanceId")?;
     let status = required_status(obj)?;
     Ok(UpdateInstanceStatus {
         instance_id,
         status,
-        test_flag: test_flag(obj),
+        test_flag: obj.test_flag(),
     })
 }
 
 fn release_instance(obj: &Json) -> Result<ReleaseInstance, RequestError> {
     Ok(ReleaseInstance {
-        instance_id: required(obj, "instanceId")?,
-        order_id: optional(obj, "orderId")?,
-        order_line_id: optional(obj, "orderLineId")?,
-        test_flag: test_flag(obj),
+        instance_id: obj.required("instanceId")?,
+        order_id: obj.optional("orderId")?,
+        order_line_id: obj.optional("orderLineId")?,
+        scene: obj.field("scene").string_if_any(),
+        test_flag: obj.test_flag(),
     })
 }
 
 fn upgrade_instance(obj: &Json) -> Result<UpgradeInstance, RequestError> {
     Ok(UpgradeInstance {
-        instance_id: required(obj, "instanceId")?,
-        order_id: required(obj, "orderId")?,
-        order_line_id: required(obj, "orderLineId")?,
-        test_flag: test_flag(obj),
+        instance_id: obj.required("instanceId")?,
+        order_id: obj.required("orderId")?,
+        order_line_id: obj.required("orderLineId")?,
+        sizes: upgrade_sizes(obj),
+        test_flag: obj.test_flag(),
     })
 }
 
+/// The amount and size members of an `upgradeInstance` body, the ones [`UpgradeInstance::sizes`]
+/// keeps, in this order.
+pub const UPGRADE_SIZE_MEMBERS: [&str; 5] = [
+    "amount",
+    "diskSize",
+    "bandWidth",
+    "linearValue",
+    "periodNumber",
+];
+
+/// See [`UpgradeInstance::sizes`]; a repeated member keeps its last value, as with map binding.
+fn upgrade_sizes(obj: &Json) -> serde_json::Map<String, serde_json::Value> {
+    UPGRADE_SIZE_MEMBERS
+        .iter()
+        .filter_map(|name| Some(((*name).to_owned(), obj.get(name)?.to_serde()?)))
+        .collect()
+}
+
 fn change_instance_check(obj: &Json) -> Result<ChangeInstanceCheck, RequestError> {
-    let instance_id = required(obj, "instanceId")?;
+    let instance_id = obj.required("instanceId")?;
     let from_string;
     let product = match obj.get("productInfo") {
         None | Some(Json::Null) => return Err(RequestError::MissingField("productInfo")),
@@ -819,15 +529,23 @@ fn change_instance_check(obj: &Json) -> Result<ChangeInstanceCheck, RequestError
         }
     };
     let target = TargetProduct {
-        product_id: required_at(product, "productId", "productInfo.productId")?,
-        sku_code: required_at(product, "skuCode", "productInfo.skuCode")?,
-        product_name: required_at(product, "productName", "productInfo.productName")?,
-        linear_value: optional_integer_at(product, "linearValue", "productInfo.linearValue")?,
+        product_id: product
+            .field_at("productId", "productInfo.productId")
+            .required()?,
+        sku_code: product
+            .field_at("skuCode", "productInfo.skuCode")
+            .required()?,
+        product_name: product
+            .field_at("productName", "productInfo.productName")
+            .required()?,
+        linear_value: product
+            .field_at("linearValue", "productInfo.linearValue")
+            .optional_integer()?,
     };
     Ok(ChangeInstanceCheck {
         instance_id,
         product: target,
-        test_flag: test_flag(obj),
+        test_flag: obj.test_flag(),
     })
 }
 
@@ -839,11 +557,11 @@ fn license_time(field: &'static str, value: &str) -> Result<i64, RequestError> {
 }
 
 fn get_license_async(obj: &Json) -> Result<GetLicenseAsync, RequestError> {
-    let instance_id = required(obj, "instanceId")?;
-    let event_id = required(obj, "eventId")?;
-    let effective_time = required(obj, "effectiveTime")?;
+    let instance_id = obj.required("instanceId")?;
+    let event_id = obj.required("eventId")?;
+    let effective_time = obj.required("effectiveTime")?;
     let effective_time_ms = license_time("effectiveTime", &effective_time)?;
-    let expire_time = optional(obj, "expireTime")?;
+    let expire_time = obj.optional("expireTime")?;
     let expire_time_ms = match &expire_time {
         Some(t) => Some(license_time("expireTime", t)?),
         None => None,
@@ -855,7 +573,7 @@ fn get_license_async(obj: &Json) -> Result<GetLicenseAsync, RequestError> {
         effective_time_ms,
         expire_time,
         expire_time_ms,
-        device_fingerprint: optional(obj, "deviceFingerprint")?,
-        test_flag: test_flag(obj),
+        device_fingerprint: obj.optional("deviceFingerprint")?,
+        test_flag: obj.test_flag(),
     })
 }
