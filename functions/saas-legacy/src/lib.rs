@@ -107,7 +107,7 @@ impl Function for SaasLegacyFunction {
                     call,
                     t("upgrade", &r.instance_id),
                     order,
-                    serde_json::json!({}),
+                    &serde_json::Map::new(),
                 )
                 .await
             }

@@ -13,7 +13,7 @@ pub mod new_instance;
 pub mod query_instance;
 
 use async_trait::async_trait;
-use koogate_protocol::request::{parse_basic, BasicRequest};
+use koogate_protocol::request::{parse_basic_refusing, BasicRequest};
 use koogate_runtime::routes::{self, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use lifecycle::{OrderRef, Target};
@@ -24,31 +24,6 @@ fn target<'a>(activity: &'static str, debug: bool, instance_id: &'a str) -> Targ
         debug,
         instance_id,
     }
-}
-
-/// A member of the (verified) body, for the event data the typed request does not keep.
-fn body_member(body: &[u8], name: &str) -> Option<serde_json::Value> {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()?
-        .get(name)
-        .cloned()
-}
-
-/// The amount and size members an upgrade body carried, for `instance.upgraded`.
-pub fn size_fields(body: &[u8]) -> serde_json::Value {
-    const NAMES: [&str; 5] = [
-        "amount",
-        "diskSize",
-        "bandWidth",
-        "linearValue",
-        "periodNumber",
-    ];
-    let parsed: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
-    let picked: serde_json::Map<String, serde_json::Value> = NAMES
-        .iter()
-        .filter_map(|n| parsed.get(*n).map(|v| (n.to_string(), v.clone())))
-        .collect();
-    serde_json::Value::Object(picked)
 }
 
 /// The function behind `POST /saas`.
@@ -67,18 +42,13 @@ impl Function for SaasFunction {
     }
 
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
-        let request = match parse_basic(call.body) {
-            Ok(r) => r,
-            Err(e) => {
-                // The activity, when the body names a known one, for the log line and metric.
-                if let Some(a) = koogate_protocol::activity::peek_activity(call.body)
-                    .and_then(|a| koogate_protocol::activity::Activity::parse(&a))
-                {
-                    call.label(a.name(), false);
-                }
-                return Err(e.into());
+        let request = parse_basic_refusing(call.body).map_err(|refusal| {
+            // The activity, when the body names a known one, for the log line and metric.
+            if let Some(a) = refusal.activity {
+                call.label(a.name(), false);
             }
-        };
+            Failure::from(refusal.error)
+        })?;
         call.label(request.activity().name(), request.is_debug());
         match &request {
             BasicRequest::NewInstance(r) => new_instance::handle(call, r).await,
@@ -113,12 +83,11 @@ impl Function for SaasFunction {
                     order_id,
                     order_line_id: r.order_line_id.as_deref().unwrap_or(""),
                 });
-                let scene = body_member(call.body, "scene");
                 lifecycle::release(
                     call,
                     target("releaseInstance", r.test_flag, &r.instance_id),
                     order,
-                    scene.as_ref().and_then(|v| v.as_str()),
+                    r.scene.as_deref(),
                 )
                 .await
             }
@@ -131,7 +100,7 @@ impl Function for SaasFunction {
                     call,
                     target("upgradeInstance", r.test_flag, &r.instance_id),
                     order,
-                    size_fields(call.body),
+                    &r.sizes,
                 )
                 .await
             }

@@ -224,7 +224,7 @@ pub async fn upgrade(
     call: &Call<'_>,
     t: Target<'_>,
     order: OrderRef<'_>,
-    amounts: serde_json::Value,
+    sizes: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<Reply, Failure> {
     let now = call.now_ms;
     let line = (!order.order_line_id.is_empty()).then_some(order.order_line_id);
@@ -244,8 +244,8 @@ pub async fn upgrade(
             "previousProductId": before.product_id,
             "previousSkuCode": before.sku_code,
         });
-        if let (Some(e), serde_json::Value::Object(a)) = (extra.as_object_mut(), &amounts) {
-            e.extend(a.clone());
+        if let Some(e) = extra.as_object_mut() {
+            e.extend(sizes.clone());
         }
         instance_event(
             call.app,

@@ -28,7 +28,7 @@ fn upgrade(members: &str) -> UpgradeInstance {
     }
 }
 
-/// What the handler computed from the raw body (`size_fields`).
+/// What the SaaS handler computed when it re-parsed the raw body for the sizes.
 fn sizes_by_serde_json(body: &str) -> Map<String, Value> {
     let parsed: Value = serde_json::from_str(body).unwrap();
     UPGRADE_SIZE_MEMBERS

@@ -689,3 +689,24 @@ fn peek_activity_on_examples() {
     );
     assert_eq!(peek_activity(b"garbage"), None);
 }
+
+/// A refused body names its activity when it named a supported one, so the refusal's log line can
+/// say which activity failed without the body being parsed again.
+#[test]
+fn a_refusal_names_the_activity_when_the_body_did() {
+    use koogate_protocol::request::parse_basic_refusing;
+    let named = parse_basic_refusing(br#"{"activity":"queryInstance"}"#).unwrap_err();
+    assert_eq!(named.activity, Some(Activity::QueryInstance));
+    assert_eq!(named.error, RequestError::MissingField("instanceId"));
+    for (body, error) in [
+        (
+            &br#"{"activity":"nope"}"#[..],
+            RequestError::UnknownActivity("nope".into()),
+        ),
+        (&br#"{"instanceId":"x"}"#[..], RequestError::MissingActivity),
+    ] {
+        let refusal = parse_basic_refusing(body).unwrap_err();
+        assert_eq!((refusal.activity, refusal.error), (None, error));
+    }
+    assert!(parse_basic_refusing(b"[1]").unwrap_err().activity.is_none());
+}

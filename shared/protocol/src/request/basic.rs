@@ -322,23 +322,47 @@ pub struct GetLicenseAsync {
 /// present and supported, then the activity's fields. For a repeated top-level member the last
 /// occurrence wins.
 pub fn parse_basic(body: &[u8]) -> Result<BasicRequest, RequestError> {
-    let root = json_object(body)?;
-    let name = activity_of(&root)?;
-    let activity = Activity::parse(&name).ok_or(RequestError::UnknownActivity(name))?;
+    parse_basic_refusing(body).map_err(|refusal| refusal.error)
+}
+
+/// Why a basic body was refused, and the activity it named when that much was readable: the
+/// refusal's log line and metric name the activity without the body being parsed again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicRefusal {
+    /// The body's `activity`, when the body is an object naming a supported one.
+    pub activity: Option<Activity>,
+    /// What is wrong with the body.
+    pub error: RequestError,
+}
+
+/// [`parse_basic`], with the activity of a refused body ([`BasicRefusal`]).
+pub fn parse_basic_refusing(body: &[u8]) -> Result<BasicRequest, BasicRefusal> {
+    let unnamed = |error| BasicRefusal {
+        activity: None,
+        error,
+    };
+    let root = json_object(body).map_err(unnamed)?;
+    let name = activity_of(&root).map_err(unnamed)?;
+    let activity =
+        Activity::parse(&name).ok_or_else(|| unnamed(RequestError::UnknownActivity(name)))?;
     let r = &root;
-    Ok(match activity {
-        Activity::NewInstance => BasicRequest::NewInstance(new_instance(r)?),
-        Activity::QueryInstance => BasicRequest::QueryInstance(query_instance(r)?),
-        Activity::RefreshInstance => BasicRequest::RefreshInstance(refresh_instance(r)?),
+    let parsed = match activity {
+        Activity::NewInstance => new_instance(r).map(BasicRequest::NewInstance),
+        Activity::QueryInstance => query_instance(r).map(BasicRequest::QueryInstance),
+        Activity::RefreshInstance => refresh_instance(r).map(BasicRequest::RefreshInstance),
         Activity::UpdateInstanceStatus => {
-            BasicRequest::UpdateInstanceStatus(update_instance_status(r)?)
+            update_instance_status(r).map(BasicRequest::UpdateInstanceStatus)
         }
-        Activity::ReleaseInstance => BasicRequest::ReleaseInstance(release_instance(r)?),
-        Activity::UpgradeInstance => BasicRequest::UpgradeInstance(upgrade_instance(r)?),
+        Activity::ReleaseInstance => release_instance(r).map(BasicRequest::ReleaseInstance),
+        Activity::UpgradeInstance => upgrade_instance(r).map(BasicRequest::UpgradeInstance),
         Activity::ChangeInstanceCheck => {
-            BasicRequest::ChangeInstanceCheck(change_instance_check(r)?)
+            change_instance_check(r).map(BasicRequest::ChangeInstanceCheck)
         }
-        Activity::GetLicenseAsync => BasicRequest::GetLicenseAsync(get_license_async(r)?),
+        Activity::GetLicenseAsync => get_license_async(r).map(BasicRequest::GetLicenseAsync),
+    };
+    parsed.map_err(|error| BasicRefusal {
+        activity: Some(activity),
+        error,
     })
 }
 

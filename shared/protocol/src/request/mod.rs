@@ -19,9 +19,9 @@ mod values;
 
 pub use crate::activity::peek_activity;
 pub use basic::{
-    parse_basic, BasicRequest, ChangeInstanceCheck, FatOrder, GetLicenseAsync, NewInstance,
-    QueryInstance, RefreshInstance, ReleaseInstance, TargetProduct, UpdateInstanceStatus,
-    UpgradeInstance, UPGRADE_SIZE_MEMBERS,
+    parse_basic, parse_basic_refusing, BasicRefusal, BasicRequest, ChangeInstanceCheck, FatOrder,
+    GetLicenseAsync, NewInstance, QueryInstance, RefreshInstance, ReleaseInstance, TargetProduct,
+    UpdateInstanceStatus, UpgradeInstance, UPGRADE_SIZE_MEMBERS,
 };
 pub use error::RequestError;
 pub(crate) use values::{expire_time, required_status, split_instance_ids, Redacted};
