@@ -5,7 +5,6 @@ use std::time::Instant;
 
 use koogate_runtime::config::Config;
 use koogate_runtime::local::{self, Router};
-use koogate_runtime::routes::ROUTES;
 use koogate_runtime::serve_options::{self, ServeOptions};
 use koogate_runtime::web::WebFunction;
 use koogate_runtime::{telemetry, App, Function};
@@ -48,8 +47,8 @@ pub fn run(addr: Option<String>) -> Result<(), String> {
         let config = Config::from_env("sqlite:.koogate/koogate.db").map_err(|e| e.to_string())?;
         let functions = functions();
         let web = web_functions()?;
-        for route in ROUTES {
-            let served_by_web = web.iter().any(|w| w.routes().contains(&route));
+        for route in &koogate_infra::routes::table() {
+            let served_by_web = web.iter().any(|w| w.routes().contains(route));
             if !served_by_web && !functions.iter().any(|f| f.route() == route) {
                 return Err(format!(
                     "route {} {} has no function",

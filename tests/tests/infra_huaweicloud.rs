@@ -4,7 +4,7 @@
 //! The Terraform is parsed with python-hcl2 (pinned in `tests/requirements.txt`, installed into
 //! `.venv` by `make test`) into JSON; these tests then prove:
 //!
-//! * the APIG APIs are exactly the route table (`koogate_runtime::routes::ROUTES`) under the base
+//! * the APIG APIs are exactly the route table (`koogate_infra::routes::table()`) under the base
 //!   path, for the default `/saas` and for `/` (where `/saas` becomes `/` and `/saas/x` becomes
 //!   `/x`; `/license`, `/order-notify`, `/sso/*`, `/isv/v1/*` stay), each API one exact-match
 //!   route to the one koogate function, published;
@@ -176,7 +176,7 @@ fn squeeze(s: &str) -> String {
 /// The route table with the base-path mapping koogate serve applies (KOOGATE_BASE_PATH).
 fn expected_routes(base_path: &str) -> BTreeSet<(String, String, String)> {
     let prefix = base_path.trim_end_matches('/');
-    koogate_runtime::routes::ROUTES
+    koogate_infra::routes::table()
         .iter()
         .map(|r| {
             let path = if r.path == "/saas" {
@@ -247,8 +247,8 @@ fn apig_apis_are_the_route_table_under_the_base_path() {
         let extra: Vec<_> = declared.difference(&expected).collect();
         assert!(
             missing.is_empty() && extra.is_empty(),
-            "infra/huaweicloud/routes.tf and ROUTES disagree with base_path {base_path} \
-             (method, path, function).\nIn ROUTES only: {missing:?}\nIn routes.tf only: {extra:?}"
+            "infra/huaweicloud/routes.tf and the route table disagree with base_path {base_path} \
+             (method, path, function).\nIn the route table only: {missing:?}\nIn routes.tf only: {extra:?}"
         );
     }
 

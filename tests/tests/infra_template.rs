@@ -2,7 +2,7 @@
 //!
 //! The template is generated (infra/generator, `make template`), and that crate's tests prove
 //! what generating guarantees by construction: the file is what the generator writes; the HTTP API
-//! declares exactly the routes of `koogate_runtime::routes::ROUTES`, each on the function whose
+//! declares exactly the routes of `koogate_infra::routes::table()`, each on the function whose
 //! `BuildProperties.Binary` is the route's function, with payload format 2.0 on the declared API;
 //! every function has its own log group and is in one alarm on its Lambda errors; no alarm reads
 //! more than 10 metrics. cfn-lint proves the template is a valid SAM/CloudFormation document.

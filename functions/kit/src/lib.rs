@@ -22,11 +22,132 @@ use koogate_protocol::kit_request::Flag;
 use koogate_protocol::kit_request::{parse_kit, KitOp, KitRequest, KitVersion};
 use koogate_protocol::request::RequestError;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::routes::{self, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::directory::{sk, Department, Directory};
 use koogate_store::{DirectoryWrite, EventDraft, Partition};
 use serde_json::json;
+
+/// The ten kit routes: each interface on its V2 and its V1 path (the marketplace appends
+/// `/produceAPI/v2/<op>` or `/produceAPI/<op>` to the registered production address, `/saas`).
+pub const ROUTES: &[Route] = &[
+    TENANT_SYNC_V2,
+    TENANT_SYNC_V1,
+    APPLICATION_SYNC_V2,
+    APPLICATION_SYNC_V1,
+    AUTH_SYNC_V2,
+    AUTH_SYNC_V1,
+    SINGLE_ORG_SYNC_V2,
+    SINGLE_ORG_SYNC_V1,
+    ALL_ORG_SYNC_V2,
+    ALL_ORG_SYNC_V1,
+];
+
+/// `POST /saas/produceAPI/v2/tenantSync`.
+pub const TENANT_SYNC_V2: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/v2/tenantSync",
+    function: "tenant-sync",
+    interface: InterfaceType::Kit,
+    scheme: AuthScheme::KitHeaders,
+};
+
+/// `POST /saas/produceAPI/tenantSync`.
+pub const TENANT_SYNC_V1: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/tenantSync",
+    function: "tenant-sync",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1BodyToken,
+};
+
+/// `POST /saas/produceAPI/v2/applicationSync`.
+pub const APPLICATION_SYNC_V2: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/v2/applicationSync",
+    function: "application-sync",
+    interface: InterfaceType::Kit,
+    scheme: AuthScheme::KitHeaders,
+};
+
+/// `POST /saas/produceAPI/applicationSync`.
+pub const APPLICATION_SYNC_V1: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/applicationSync",
+    function: "application-sync",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1BodyToken,
+};
+
+/// `POST /saas/produceAPI/v2/authSync`.
+pub const AUTH_SYNC_V2: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/v2/authSync",
+    function: "auth-sync",
+    interface: InterfaceType::Kit,
+    scheme: AuthScheme::KitHeaders,
+};
+
+/// `POST /saas/produceAPI/authSync`.
+pub const AUTH_SYNC_V1: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/authSync",
+    function: "auth-sync",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1BodyToken,
+};
+
+/// `POST /saas/produceAPI/v2/singleOrgSync`.
+pub const SINGLE_ORG_SYNC_V2: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/v2/singleOrgSync",
+    function: "single-org-sync",
+    interface: InterfaceType::Kit,
+    scheme: AuthScheme::KitHeaders,
+};
+
+/// `POST /saas/produceAPI/singleOrgSync`.
+pub const SINGLE_ORG_SYNC_V1: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/singleOrgSync",
+    function: "single-org-sync",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1BodyToken,
+};
+
+/// `POST /saas/produceAPI/v2/allOrgSync`.
+pub const ALL_ORG_SYNC_V2: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/v2/allOrgSync",
+    function: "all-org-sync",
+    interface: InterfaceType::Kit,
+    scheme: AuthScheme::KitHeaders,
+};
+
+/// `POST /saas/produceAPI/allOrgSync`.
+pub const ALL_ORG_SYNC_V1: Route = Route {
+    method: "POST",
+    path: "/saas/produceAPI/allOrgSync",
+    function: "all-org-sync",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1BodyToken,
+};
+
+/// The route of a kit interface on its V2 or V1 path. Exhaustive: every interface has both.
+pub fn route(op: KitOp, version: KitVersion) -> &'static Route {
+    match (op, version) {
+        (KitOp::TenantSync, KitVersion::V2) => &TENANT_SYNC_V2,
+        (KitOp::TenantSync, KitVersion::V1) => &TENANT_SYNC_V1,
+        (KitOp::ApplicationSync, KitVersion::V2) => &APPLICATION_SYNC_V2,
+        (KitOp::ApplicationSync, KitVersion::V1) => &APPLICATION_SYNC_V1,
+        (KitOp::AuthSync, KitVersion::V2) => &AUTH_SYNC_V2,
+        (KitOp::AuthSync, KitVersion::V1) => &AUTH_SYNC_V1,
+        (KitOp::SingleOrgSync, KitVersion::V2) => &SINGLE_ORG_SYNC_V2,
+        (KitOp::SingleOrgSync, KitVersion::V1) => &SINGLE_ORG_SYNC_V1,
+        (KitOp::AllOrgSync, KitVersion::V2) => &ALL_ORG_SYNC_V2,
+        (KitOp::AllOrgSync, KitVersion::V1) => &ALL_ORG_SYNC_V1,
+    }
+}
 
 /// One kit interface on one of its two routes.
 #[derive(Debug, Clone, Copy)]
@@ -42,7 +163,7 @@ impl KitFunction {
         KitFunction {
             op,
             version,
-            route: routes::kit(op, version),
+            route: route(op, version),
         }
     }
 
@@ -203,15 +324,20 @@ mod tests {
         for op in KitOp::ALL {
             for v in [KitVersion::V2, KitVersion::V1] {
                 let f = KitFunction::new(op, v);
-                assert!(routes::ROUTES.contains(f.route), "{op:?} {v:?}");
-                assert!(f.route.path.ends_with(op.name()), "{op:?} {v:?}");
-                assert_eq!(
-                    f.route.path.contains("/v2/"),
-                    v == KitVersion::V2,
-                    "{op:?} {v:?}"
-                );
+                assert!(ROUTES.contains(f.route), "{op:?} {v:?}");
+                let prefix = match v {
+                    KitVersion::V2 => "/saas/produceAPI/v2/",
+                    KitVersion::V1 => "/saas/produceAPI/",
+                };
+                assert_eq!(f.route.path, format!("{prefix}{}", op.name()));
+                let scheme = match v {
+                    KitVersion::V2 => AuthScheme::KitHeaders,
+                    KitVersion::V1 => AuthScheme::V1BodyToken,
+                };
+                assert_eq!(f.route.scheme, scheme, "{op:?} {v:?}");
             }
         }
         assert_eq!(KitFunction::all().len(), 10);
+        assert_eq!(ROUTES.len(), 10);
     }
 }

@@ -15,11 +15,23 @@ use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::isv::catalogue;
 use koogate_runtime::pipeline::{Lock, Locked, Stored};
 use koogate_runtime::provisioner::{Issued, LicenseIssueRequest, ProvisionError};
-use koogate_runtime::routes::{self, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
 use koogate_saas::new_instance;
 use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
+
+/// `GET /license`.
+pub const ROUTE: Route = Route {
+    method: "GET",
+    path: "/license",
+    function: "license-legacy",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1QueryToken,
+};
+
+/// The routes this crate declares: [`ROUTE`].
+pub const ROUTES: &[Route] = &[ROUTE];
 
 /// The function behind `GET /license`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -28,7 +40,7 @@ pub struct LicenseLegacyFunction;
 #[async_trait]
 impl Function for LicenseLegacyFunction {
     fn route(&self) -> &'static Route {
-        &routes::LICENSE_LEGACY
+        &ROUTE
     }
 
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {

@@ -10,13 +10,25 @@ use koogate_protocol::envelope::Answer;
 use koogate_protocol::license_request::{parse_license, LicenseRequest};
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
-use koogate_runtime::routes::{self, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::LicenseCode;
 use koogate_store::{keys, AppliedOrder, InstanceState, Partition, Record, VersionedWrite};
 
 /// Attempts of a read-modify-write before answering `000005`.
 const ATTEMPTS: usize = 4;
+
+/// `POST /license`.
+pub const ROUTE: Route = Route {
+    method: "POST",
+    path: "/license",
+    function: "license",
+    interface: InterfaceType::License,
+    scheme: AuthScheme::UrlSignature,
+};
+
+/// The routes this crate declares: [`ROUTE`].
+pub const ROUTES: &[Route] = &[ROUTE];
 
 /// The function behind `POST /license`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -25,7 +37,7 @@ pub struct LicenseFunction;
 #[async_trait]
 impl Function for LicenseFunction {
     fn route(&self) -> &'static Route {
-        &routes::LICENSE
+        &ROUTE
     }
 
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {

@@ -9,12 +9,24 @@
 use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::order_notify::parse_order_notify;
-use koogate_runtime::routes::{self, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::OrderNotification;
 use koogate_store::{keys, Partition, Record};
 
 const ACTIVITY: &str = "orderNotify";
+
+/// `POST /order-notify`.
+pub const ROUTE: Route = Route {
+    method: "POST",
+    path: "/order-notify",
+    function: "order-notify",
+    interface: InterfaceType::General,
+    scheme: AuthScheme::UrlSignature,
+};
+
+/// The routes this crate declares: [`ROUTE`].
+pub const ROUTES: &[Route] = &[ROUTE];
 
 /// The function behind `POST /order-notify`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -23,7 +35,7 @@ pub struct OrderNotifyFunction;
 #[async_trait]
 impl Function for OrderNotifyFunction {
     fn route(&self) -> &'static Route {
-        &routes::ORDER_NOTIFY
+        &ROUTE
     }
 
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {

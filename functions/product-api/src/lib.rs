@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use koogate_runtime::isv::provision::parse_app_info;
-use koogate_runtime::routes::Route;
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::usage::UsageInput;
 use koogate_runtime::web::{WebFunction, WebRequest, WebResponse};
 use koogate_runtime::App;
@@ -29,7 +29,46 @@ pub const PREFIX: &str = "/isv/v1/";
 /// The largest request body read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
-/// The Product API as a web function (its routes are in the route table).
+/// The Product API's routes, called by the ISV's product with a bearer token.
+pub const ROUTES: &[Route] = &[INSTANCE, PROVISIONED, LICENSE, USAGE];
+
+/// `GET /isv/v1/instances/{instanceId}`.
+pub const INSTANCE: Route = Route {
+    method: "GET",
+    path: "/isv/v1/instances/{instanceId}",
+    function: "product-api",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `POST /isv/v1/instances/{instanceId}/provisioned`.
+pub const PROVISIONED: Route = Route {
+    method: "POST",
+    path: "/isv/v1/instances/{instanceId}/provisioned",
+    function: "product-api",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `POST /isv/v1/licenses/{eventId}`.
+pub const LICENSE: Route = Route {
+    method: "POST",
+    path: "/isv/v1/licenses/{eventId}",
+    function: "product-api",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `POST /isv/v1/usage`.
+pub const USAGE: Route = Route {
+    method: "POST",
+    path: "/isv/v1/usage",
+    function: "product-api",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// The Product API as a web function.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ProductApi;
 
@@ -37,6 +76,10 @@ pub struct ProductApi;
 impl WebFunction for ProductApi {
     fn name(&self) -> &'static str {
         "product-api"
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        ROUTES
     }
 
     async fn handle(

@@ -14,12 +14,24 @@ use koogate_protocol::legacy_request::{
 };
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
-use koogate_runtime::routes::{self, InterfaceType, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_saas::lifecycle::{self, OrderRef, Target};
 use koogate_saas::new_instance::{self, Purchase};
 use koogate_saas::query_instance;
 use koogate_store::{keys, AppInfo, Partition};
+
+/// `GET /saas`.
+pub const ROUTE: Route = Route {
+    method: "GET",
+    path: "/saas",
+    function: "saas-legacy",
+    interface: InterfaceType::Legacy,
+    scheme: AuthScheme::V1QueryToken,
+};
+
+/// The routes this crate declares: [`ROUTE`].
+pub const ROUTES: &[Route] = &[ROUTE];
 
 /// The function behind `GET /saas`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -52,7 +64,7 @@ fn v1_app_info(call: &Call<'_>, info: &AppInfo) -> Result<V1AppInfo, aes_credent
 #[async_trait]
 impl Function for SaasLegacyFunction {
     fn route(&self) -> &'static Route {
-        &routes::SAAS_LEGACY
+        &ROUTE
     }
 
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {

@@ -14,7 +14,7 @@ pub mod query_instance;
 
 use async_trait::async_trait;
 use koogate_protocol::request::{parse_basic_refusing, BasicRequest};
-use koogate_runtime::routes::{self, Route};
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::{Call, Failure, Function, Reply};
 use lifecycle::{OrderRef, Target};
 
@@ -26,13 +26,25 @@ fn target<'a>(activity: &'static str, debug: bool, instance_id: &'a str) -> Targ
     }
 }
 
+/// `POST /saas`.
+pub const ROUTE: Route = Route {
+    method: "POST",
+    path: "/saas",
+    function: "saas",
+    interface: InterfaceType::Basic,
+    scheme: AuthScheme::UrlSignature,
+};
+
+/// The routes this crate declares: [`ROUTE`].
+pub const ROUTES: &[Route] = &[ROUTE];
+
 /// The function behind `POST /saas`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SaasFunction;
 
 /// The route of this function in the route table.
 pub fn route() -> &'static Route {
-    &routes::SAAS
+    &ROUTE
 }
 
 #[async_trait]

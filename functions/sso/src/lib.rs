@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use koogate_runtime::config::ConfigError;
-use koogate_runtime::routes::Route;
+use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
 use koogate_runtime::web::{WebFunction, WebRequest, WebResponse};
 use koogate_runtime::App;
 
@@ -37,6 +37,45 @@ pub use settings::Settings;
 pub const SESSION_COOKIE: &str = "__Host-koogate_session";
 /// The cookie binding a started login (and its `state`) to the browser that started it.
 pub const STATE_COOKIE: &str = "__Host-koogate_sso_state";
+
+/// The login's browser routes.
+pub const ROUTES: &[Route] = &[LOGIN, CALLBACK, LOGOUT, SESSION];
+
+/// `GET /sso/login`.
+pub const LOGIN: Route = Route {
+    method: "GET",
+    path: "/sso/login",
+    function: "sso",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `GET /sso/callback`.
+pub const CALLBACK: Route = Route {
+    method: "GET",
+    path: "/sso/callback",
+    function: "sso",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `GET /sso/logout`.
+pub const LOGOUT: Route = Route {
+    method: "GET",
+    path: "/sso/logout",
+    function: "sso",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
+
+/// `GET /sso/session`.
+pub const SESSION: Route = Route {
+    method: "GET",
+    path: "/sso/session",
+    function: "sso",
+    interface: InterfaceType::Browser,
+    scheme: AuthScheme::Browser,
+};
 
 /// The login function: settings and the identity-domain client, built once per process.
 pub struct SsoFunction {
@@ -64,6 +103,10 @@ impl SsoFunction {
 impl WebFunction for SsoFunction {
     fn name(&self) -> &'static str {
         "sso"
+    }
+
+    fn routes(&self) -> &'static [Route] {
+        ROUTES
     }
 
     async fn handle(&self, app: &Arc<App>, route: &'static Route, req: &WebRequest) -> WebResponse {

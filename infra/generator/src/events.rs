@@ -5,28 +5,27 @@
 //! generator keep the names they had ([`NAMED`]); any other route is named after its method and
 //! path ([`derived_name`]).
 
-use koogate_runtime::routes::{self, Route};
+use koogate_kit as kit;
+use koogate_product_api as api;
+use koogate_runtime::routes::Route;
 
 /// Routes whose event name is not [`derived_name`]'s: the kit's two paths per interface, and the
 /// Product API, whose paths carry version and parameter segments.
 const NAMED: &[(Route, &str)] = &[
-    (routes::TENANT_SYNC_V2, "PostTenantSyncV2"),
-    (routes::TENANT_SYNC_V1, "PostTenantSyncV1"),
-    (routes::APPLICATION_SYNC_V2, "PostApplicationSyncV2"),
-    (routes::APPLICATION_SYNC_V1, "PostApplicationSyncV1"),
-    (routes::AUTH_SYNC_V2, "PostAuthSyncV2"),
-    (routes::AUTH_SYNC_V1, "PostAuthSyncV1"),
-    (routes::SINGLE_ORG_SYNC_V2, "PostSingleOrgSyncV2"),
-    (routes::SINGLE_ORG_SYNC_V1, "PostSingleOrgSyncV1"),
-    (routes::ALL_ORG_SYNC_V2, "PostAllOrgSyncV2"),
-    (routes::ALL_ORG_SYNC_V1, "PostAllOrgSyncV1"),
-    (routes::PRODUCT_API_INSTANCE, "GetIsvInstance"),
-    (
-        routes::PRODUCT_API_PROVISIONED,
-        "PostIsvInstanceProvisioned",
-    ),
-    (routes::PRODUCT_API_LICENSE, "PostIsvLicense"),
-    (routes::PRODUCT_API_USAGE, "PostIsvUsage"),
+    (kit::TENANT_SYNC_V2, "PostTenantSyncV2"),
+    (kit::TENANT_SYNC_V1, "PostTenantSyncV1"),
+    (kit::APPLICATION_SYNC_V2, "PostApplicationSyncV2"),
+    (kit::APPLICATION_SYNC_V1, "PostApplicationSyncV1"),
+    (kit::AUTH_SYNC_V2, "PostAuthSyncV2"),
+    (kit::AUTH_SYNC_V1, "PostAuthSyncV1"),
+    (kit::SINGLE_ORG_SYNC_V2, "PostSingleOrgSyncV2"),
+    (kit::SINGLE_ORG_SYNC_V1, "PostSingleOrgSyncV1"),
+    (kit::ALL_ORG_SYNC_V2, "PostAllOrgSyncV2"),
+    (kit::ALL_ORG_SYNC_V1, "PostAllOrgSyncV1"),
+    (api::INSTANCE, "GetIsvInstance"),
+    (api::PROVISIONED, "PostIsvInstanceProvisioned"),
+    (api::LICENSE, "PostIsvLicense"),
+    (api::USAGE, "PostIsvUsage"),
 ];
 
 /// The event name of a route.
@@ -51,22 +50,22 @@ mod tests {
 
     #[test]
     fn derived_names_are_those_of_the_plain_routes() {
-        assert_eq!(derived_name(&routes::SAAS), "PostSaas");
-        assert_eq!(derived_name(&routes::SAAS_LEGACY), "GetSaas");
-        assert_eq!(derived_name(&routes::ORDER_NOTIFY), "PostOrderNotify");
-        assert_eq!(derived_name(&routes::SSO_CALLBACK), "GetSsoCallback");
+        assert_eq!(derived_name(&koogate_saas::ROUTE), "PostSaas");
+        assert_eq!(derived_name(&koogate_saas_legacy::ROUTE), "GetSaas");
         assert_eq!(
-            derived_name(&routes::PRODUCT_API_INSTANCE),
-            "GetIsvV1InstancesInstanceId"
+            derived_name(&koogate_order_notify::ROUTE),
+            "PostOrderNotify"
         );
+        assert_eq!(derived_name(&koogate_sso::CALLBACK), "GetSsoCallback");
+        assert_eq!(derived_name(&api::INSTANCE), "GetIsvV1InstancesInstanceId");
     }
 
     #[test]
     fn every_named_route_is_in_the_route_table() {
         for (route, name) in NAMED {
             assert!(
-                routes::ROUTES.contains(route),
-                "{name}: {} {} is not in ROUTES any more; drop it from NAMED",
+                crate::routes::table().contains(route),
+                "{name}: {} {} is not in the route table any more; drop it from NAMED",
                 route.method,
                 route.path
             );

@@ -1,8 +1,8 @@
-//! The deployed Lambda functions: the one table, besides `ROUTES`, that the per-function parts of
-//! infra/template.yaml are generated from.
+//! The deployed Lambda functions: the one table, besides the route table, that the per-function
+//! parts of infra/template.yaml are generated from.
 //!
-//! A function's HTTP events are not listed here: they are its routes in
-//! `koogate_runtime::routes::ROUTES`. What is here is what the route table does not know: the
+//! A function's HTTP events are not listed here: they are its routes in the route table
+//! ([`crate::routes::table`]). What is here is what the route table does not know: the
 //! description, limits that differ from `Globals.Function`, environment variables of its own,
 //! non-HTTP triggers, permissions beyond the common policy, and which Lambda-errors alarm watches
 //! it. The logical IDs are derived from the name (`order-notify` → `OrderNotifyFunction`,

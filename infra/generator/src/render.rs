@@ -136,7 +136,7 @@ fn render_policies(out: &mut Out, f: &Function) -> Result<(), String> {
 fn render_events(out: &mut Out, f: &Function, routes: &[&Route]) -> Result<(), String> {
     if routes.is_empty() && f.schedule.is_none() {
         return Err(format!(
-            "function {} has no route in ROUTES and no schedule: nothing would invoke it",
+            "function {} has no route in the route table and no schedule: nothing would invoke it",
             f.name
         ));
     }

@@ -63,7 +63,7 @@ fn every_route_is_an_http_api_event_of_its_function() {
             }
         }
     }
-    let mut expected: Vec<_> = ROUTES
+    let mut expected: Vec<_> = crate::routes::table()
         .iter()
         .map(|r| {
             (
@@ -82,7 +82,7 @@ fn every_route_is_an_http_api_event_of_its_function() {
 fn a_route_of_a_function_that_is_not_deployed_fails_generation() {
     let stray = Route {
         function: "not-deployed",
-        ..koogate_runtime::routes::SAAS
+        ..koogate_saas::ROUTE
     };
     let error = generate_for(DEPLOYED, &[stray]).unwrap_err();
     assert!(

@@ -207,9 +207,21 @@ mod tests {
 
     #[test]
     fn an_event_finds_its_route_by_key_then_by_path_with_or_without_the_stage() {
-        use crate::routes::{
-            PRODUCT_API_INSTANCE, PRODUCT_API_USAGE, SAAS, TENANT_SYNC_V1, TENANT_SYNC_V2,
-        };
+        use crate::routes::{AuthScheme, InterfaceType};
+        const fn route(method: &'static str, path: &'static str) -> Route {
+            Route {
+                method,
+                path,
+                function: "f",
+                interface: InterfaceType::Browser,
+                scheme: AuthScheme::Browser,
+            }
+        }
+        const TENANT_SYNC_V2: Route = route("POST", "/saas/produceAPI/v2/tenantSync");
+        const TENANT_SYNC_V1: Route = route("POST", "/saas/produceAPI/tenantSync");
+        const SAAS: Route = route("POST", "/saas");
+        const PRODUCT_API_USAGE: Route = route("POST", "/isv/v1/usage");
+        const PRODUCT_API_INSTANCE: Route = route("GET", "/isv/v1/instances/{instanceId}");
         let kit = [&TENANT_SYNC_V2, &TENANT_SYNC_V1];
         let key = format!("POST {}", TENANT_SYNC_V1.path);
         assert_eq!(

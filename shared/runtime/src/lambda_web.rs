@@ -46,7 +46,8 @@ pub fn route_of_event(
     function: &dyn WebFunction,
     event: &ApiGatewayV2httpRequest,
 ) -> Option<&'static Route> {
-    crate::lambda::route_of(&function.routes(), event)
+    let routes: Vec<&'static Route> = function.routes().iter().collect();
+    crate::lambda::route_of(&routes, event)
 }
 
 /// Turns an API Gateway event into a [`WebRequest`].
@@ -133,6 +134,20 @@ mod tests {
     impl WebFunction for Echo {
         fn name(&self) -> &'static str {
             "sso"
+        }
+
+        fn routes(&self) -> &'static [Route] {
+            const fn get(path: &'static str) -> Route {
+                Route {
+                    method: "GET",
+                    path,
+                    function: "sso",
+                    interface: crate::routes::InterfaceType::Browser,
+                    scheme: crate::routes::AuthScheme::Browser,
+                }
+            }
+            const ROUTES: [Route; 2] = [get("/sso/login"), get("/sso/callback")];
+            &ROUTES
         }
 
         async fn handle(

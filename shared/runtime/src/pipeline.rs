@@ -292,7 +292,7 @@ pub enum Locked {
 /// A marketplace route's business logic.
 #[async_trait]
 pub trait Function: Send + Sync + 'static {
-    /// The route this function serves (from [`crate::routes::ROUTES`]).
+    /// The route this function serves (a constant its crate declares).
     fn route(&self) -> &'static Route;
 
     /// Handles a verified, fresh request. Names the call with [`Call::label`] once it knows

@@ -191,13 +191,8 @@ pub trait WebFunction: Send + Sync + 'static {
     /// Answers one request on one of the function's routes. Never fails: every error is an answer.
     async fn handle(&self, app: &Arc<App>, route: &'static Route, req: &WebRequest) -> WebResponse;
 
-    /// The routes of the route table this function serves.
-    fn routes(&self) -> Vec<&'static Route> {
-        crate::routes::ROUTES
-            .iter()
-            .filter(|r| r.function == self.name())
-            .collect()
-    }
+    /// The routes this function serves (constants its crate declares).
+    fn routes(&self) -> &'static [Route];
 }
 
 #[cfg(test)]
