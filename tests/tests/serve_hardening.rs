@@ -2,7 +2,8 @@
 //! environment, against raw sockets on 127.0.0.1. Slow-loris heads, idle keep-alive connections
 //! and stalled bodies are closed; incomplete and smuggling-shaped requests never reach the
 //! pipeline; the connection cap and a low file-descriptor limit leave signed calls answered;
-//! pipelined requests are answered in order; SIGTERM finishes in-flight requests and exits 0;
+//! pipelined requests are answered in order; an oversized body is drained and answered `000002`;
+//! SIGTERM finishes in-flight requests and exits 0;
 //! `/healthz`; the `/` base path; TLS; memory stays bounded under stalled 1 MiB bodies.
 //!
 //! Needs `target/debug/koogate` (`cargo build -p koogate-cli`; `make test` builds it), or the
@@ -412,6 +413,30 @@ fn a_stalled_body_is_closed_and_never_processed() {
         describe(&sent)
     );
     assert_not_created(&server, &id, "stalled body");
+}
+
+/// A body over 1 MiB sent in pieces, the way a client writes before it reads: the server reads
+/// and discards the rest, then answers the signed `000002`; had it answered and closed early, the
+/// client would still be writing into a reset connection and never see the answer.
+#[test]
+fn an_oversized_body_sent_slowly_is_answered_000002_not_reset() {
+    let server = start("oversized", &[], None);
+    let body = format!(
+        r#"{{"activity":"queryInstance","instanceId":"x","testFlag":"0","padding":"{}"}}"#,
+        "x".repeat(3 << 19)
+    );
+    let request = signed_request("/saas", &body);
+    let mut s = server.connect();
+    for piece in request.chunks(64 * 1024) {
+        s.write_all(piece)
+            .unwrap_or_else(|e| panic!("the server reset the connection mid-body: {e}"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answer = Reader::new(s)
+        .answer()
+        .unwrap_or_else(|e| panic!("no answer ({e}): {}", server.log()));
+    assert_eq!(answer.status, 200, "{answer:?}");
+    assert_eq!(answer.code(), "000002", "{answer:?}");
 }
 
 #[test]

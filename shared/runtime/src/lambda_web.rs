@@ -146,7 +146,7 @@ mod tests {
                     scheme: crate::routes::AuthScheme::Browser,
                 }
             }
-            const ROUTES: [Route; 2] = [get("/sso/login"), get("/sso/callback")];
+            const ROUTES: [Route; 2] = [get("/sso/callback"), get("/sso/logout")];
             &ROUTES
         }
 

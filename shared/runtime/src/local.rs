@@ -134,6 +134,9 @@ async fn read_body(
 async fn read_body_inner(mut body: Incoming, cap: usize, budget: &Arc<Semaphore>) -> BodyRead {
     let declared = usize::try_from(body.size_hint().lower()).unwrap_or(usize::MAX);
     if declared > cap {
+        if declared <= DRAIN_LIMIT {
+            drain(&mut body, 0).await;
+        }
         return BodyRead::TooLarge;
     }
     let kib = |bytes: usize| {
@@ -152,6 +155,7 @@ async fn read_body_inner(mut body: Incoming, cap: usize, budget: &Arc<Semaphore>
             continue; // trailers
         };
         if buf.len() + data.len() > cap {
+            drain(&mut body, buf.len() + data.len()).await;
             return BodyRead::TooLarge;
         }
         let need = kib(buf.len() + data.len());
@@ -168,6 +172,26 @@ async fn read_body_inner(mut body: Incoming, cap: usize, budget: &Arc<Semaphore>
         buf.extend_from_slice(&data);
     }
     BodyRead::Complete(buf, permit)
+}
+
+/// A body over the cap is still read, and thrown away, up to this many bytes in all and for at
+/// most [`DRAIN_TIME`]: a client that sends its whole body before it reads the answer (most do)
+/// then reads the `000002` answer instead of a reset connection. Beyond that the connection is
+/// closed unread. Nothing drained is kept, so this costs no memory.
+const DRAIN_LIMIT: usize = 4 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads and discards what is left of `body`, `seen` bytes of which were read already.
+async fn drain(body: &mut Incoming, mut seen: usize) {
+    let discard = async {
+        while seen <= DRAIN_LIMIT {
+            match body.frame().await {
+                Some(Ok(frame)) => seen += frame.data_ref().map_or(0, Bytes::len),
+                _ => return,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, discard).await;
 }
 
 /// A JSON answer of the server itself (not the pipeline's), optionally closing the connection.
