@@ -23,6 +23,7 @@ use koogate_protocol::kit_request::{parse_kit, KitOp, KitRequest, KitVersion};
 use koogate_protocol::request::RequestError;
 use koogate_runtime::isv::catalogue;
 use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
+use koogate_runtime::trace_ids::TraceIds;
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::directory::{sk, Department, Directory};
 use koogate_store::{DirectoryWrite, EventDraft, Partition};
@@ -198,6 +199,11 @@ impl Function for KitFunction {
         };
         let debug = request.common().debug;
         call.label(activity, debug);
+        call.trace(TraceIds {
+            tenant_id: Some(request.tenant_id().to_string()),
+            instance_id: Some(request.common().instance_id.clone()),
+            ..TraceIds::default()
+        });
         if let KitRequest::Application(app) = &request {
             check_client_secret(call, app)?;
         }

@@ -11,6 +11,7 @@ use koogate_protocol::license_request::{parse_license, LicenseRequest};
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
+use koogate_runtime::trace_ids::TraceIds;
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::LicenseCode;
 use koogate_store::{keys, AppliedOrder, InstanceState, Partition, Record, VersionedWrite};
@@ -45,6 +46,19 @@ impl Function for LicenseFunction {
         let activity = request.activity().name();
         let debug = request.is_debug();
         call.label(activity, debug);
+        // The license code is a credential: never logged.
+        let (order_id, order_line_id) = match &request {
+            LicenseRequest::RefreshLicenseCode(r) => {
+                (Some(r.order_id.clone()), Some(r.order_line_id.clone()))
+            }
+            LicenseRequest::ReleaseLicenseCode(r) => (r.order_id.clone(), r.order_line_id.clone()),
+            LicenseRequest::UpdateLicenseCodeStatus(_) => (None, None),
+        };
+        call.trace(TraceIds {
+            order_id,
+            order_line_id,
+            ..TraceIds::default()
+        });
         let now = call.now_ms;
         mutate(
             call,

@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::order_notify::parse_order_notify;
 use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
+use koogate_runtime::trace_ids::TraceIds;
 use koogate_runtime::{Call, Failure, Function, Reply};
 use koogate_store::records::OrderNotification;
 use koogate_store::{keys, Partition, Record};
@@ -42,6 +43,11 @@ impl Function for OrderNotifyFunction {
         let r = parse_order_notify(call.body)?;
         let debug = r.test_flag;
         call.label(ACTIVITY, debug);
+        call.trace(TraceIds {
+            order_id: Some(r.order_id.clone()),
+            order_line_id: Some(r.order_line_id.clone()),
+            ..TraceIds::default()
+        });
         let partition = Partition::from_debug_flag(debug);
         let key = keys::order_notification(partition, &r.order_id, &r.order_line_id);
         // A repeat delivery of a recorded notification changes nothing: answer it without

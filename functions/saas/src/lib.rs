@@ -15,6 +15,7 @@ pub mod query_instance;
 use async_trait::async_trait;
 use koogate_protocol::request::{parse_basic_refusing, BasicRequest};
 use koogate_runtime::routes::{AuthScheme, InterfaceType, Route};
+use koogate_runtime::trace_ids::TraceIds;
 use koogate_runtime::{Call, Failure, Function, Reply};
 use lifecycle::{OrderRef, Target};
 
@@ -37,6 +38,52 @@ pub const ROUTE: Route = Route {
 
 /// The routes this crate declares: [`ROUTE`].
 pub const ROUTES: &[Route] = &[ROUTE];
+
+/// The identifiers a request names, for its log line.
+fn trace_ids(request: &BasicRequest) -> TraceIds {
+    let order = |order_id: &str, line: &str| TraceIds {
+        order_id: Some(order_id.to_string()),
+        order_line_id: Some(line.to_string()),
+        ..TraceIds::default()
+    };
+    let (mut ids, instance_id) = match request {
+        BasicRequest::NewInstance(r) => (
+            TraceIds {
+                business_id: r.business_id.clone(),
+                ..order(&r.order_id, &r.order_line_id)
+            },
+            None,
+        ),
+        BasicRequest::QueryInstance(r) => (TraceIds::default(), Some(r.instance_ids.join(","))),
+        BasicRequest::RefreshInstance(r) => (
+            order(&r.order_id, &r.order_line_id),
+            Some(r.instance_id.clone()),
+        ),
+        BasicRequest::UpgradeInstance(r) => (
+            order(&r.order_id, &r.order_line_id),
+            Some(r.instance_id.clone()),
+        ),
+        BasicRequest::ReleaseInstance(r) => (
+            TraceIds {
+                order_id: r.order_id.clone(),
+                order_line_id: r.order_line_id.clone(),
+                ..TraceIds::default()
+            },
+            Some(r.instance_id.clone()),
+        ),
+        BasicRequest::GetLicenseAsync(r) => (
+            TraceIds {
+                event_id: Some(r.event_id.clone()),
+                ..TraceIds::default()
+            },
+            Some(r.instance_id.clone()),
+        ),
+        BasicRequest::UpdateInstanceStatus(r) => (TraceIds::default(), Some(r.instance_id.clone())),
+        BasicRequest::ChangeInstanceCheck(r) => (TraceIds::default(), Some(r.instance_id.clone())),
+    };
+    ids.instance_id = instance_id;
+    ids
+}
 
 /// The function behind `POST /saas`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -62,6 +109,7 @@ impl Function for SaasFunction {
             Failure::from(refusal.error)
         })?;
         call.label(request.activity().name(), request.is_debug());
+        call.trace(trace_ids(&request));
         match &request {
             BasicRequest::NewInstance(r) => new_instance::handle(call, r).await,
             BasicRequest::QueryInstance(r) => query_instance::handle(call, r).await,

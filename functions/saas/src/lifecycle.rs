@@ -9,7 +9,7 @@
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::InstanceStatusChange;
 use koogate_protocol::result_code::ResultCode;
-use koogate_runtime::isv::catalogue::instance_event;
+use koogate_runtime::isv::catalogue::{instance_event, instance_event_with, instance_members};
 use koogate_runtime::{Call, Failure, Reply};
 use koogate_store::{AppliedOrder, EventDraft, Instance, InstanceState, Partition, VersionedWrite};
 use serde_json::json;
@@ -71,15 +71,6 @@ async fn mutate(
     ))
 }
 
-/// An event body with one more `data` member (kept even when null).
-fn with_data_member(body: &str, name: &str, value: serde_json::Value) -> String {
-    let mut v: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
-    if let Some(data) = v.get_mut("data").and_then(serde_json::Value::as_object_mut) {
-        data.insert(name.to_string(), value);
-    }
-    v.to_string()
-}
-
 /// The instance an activity targets, and how to answer for it.
 #[derive(Debug, Clone, Copy)]
 pub struct Target<'a> {
@@ -110,19 +101,14 @@ pub async fn renew(
 ) -> Result<Reply, Failure> {
     let now = call.now_ms;
     let describe = |before: &Instance, after: &Instance| {
-        let mut events = instance_event(
-            call.app,
-            "instance.renewed",
-            after,
-            Some(order.order_id),
-            now,
-            json!({"expireTime": after.expire_time, "scene": scene}),
-        );
-        // Present even when no expiry was known before (null then).
-        for e in &mut events {
-            e.body = with_data_member(&e.body, "previousExpireTime", json!(before.expire_time));
+        let mut data = instance_members(after, Some(order.order_id));
+        data.insert("scene".into(), scene.into());
+        if let Some(expire_time) = &after.expire_time {
+            data.insert("expireTime".into(), expire_time.clone().into());
         }
-        events
+        // Present even when no expiry was known before (null then).
+        data.insert("previousExpireTime".into(), json!(before.expire_time));
+        instance_event_with(call.app, "instance.renewed", after, now, data)
     };
     let change = |inst: &mut Instance| {
         if inst.has_applied(order.order_id, order.order_line_id) {

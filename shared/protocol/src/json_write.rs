@@ -41,6 +41,18 @@ impl Escape {
         }
     }
 
+    /// Whether the byte `b` of a UTF-8 string is copied as it is: not `"` nor `\\`, and part of a
+    /// character [`Escape::writes_as_itself`] (a byte of a multi-byte character, in the canonical
+    /// mode; in the answer mode those are escaped).
+    fn writes_byte_as_itself(self, b: u8) -> bool {
+        b != b'"'
+            && b != b'\\'
+            && match self {
+                Escape::Canonical => b >= 0x20,
+                Escape::Answer => (0x20..0x7f).contains(&b),
+            }
+    }
+
     /// The digits of a `\uXXXX` escape.
     fn hex_digits(self) -> &'static [u8; 16] {
         match self {
@@ -108,28 +120,45 @@ pub(crate) fn write_member(
     write_value(out, value, escape, order);
 }
 
-/// Writes `s` as a JSON string in the given mode (see [`Escape`]).
+/// Writes `s` as a JSON string in the given mode (see [`Escape`]). Runs of characters written as
+/// themselves are copied whole: answers and canonical forms are mostly such runs.
 pub(crate) fn write_string(out: &mut String, s: &str, escape: Escape) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\u{8}' => out.push_str("\\b"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\u{c}' => out.push_str("\\f"),
-            '\r' => out.push_str("\\r"),
-            c if escape.writes_as_itself(c) => out.push(c),
-            c => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    push_unicode_escape(out, *unit, escape.hex_digits());
-                }
+    let mut rest = s;
+    // Every byte before `at` is written as itself, and the byte at `at` starts a character (in
+    // the canonical mode only ASCII bytes are escaped; in the answer mode every byte written as
+    // itself is ASCII), so both splits fall on character boundaries.
+    while let Some(at) = rest.bytes().position(|b| !escape.writes_byte_as_itself(b)) {
+        let (plain, tail) = rest.split_at(at);
+        out.push_str(plain);
+        let mut chars = tail.chars();
+        if let Some(c) = chars.next() {
+            push_escaped(out, c, escape);
+        }
+        rest = chars.as_str();
+    }
+    out.push_str(rest);
+    out.push('"');
+}
+
+/// One character that is not written as itself.
+fn push_escaped(out: &mut String, c: char, escape: Escape) {
+    match c {
+        '"' => out.push_str("\\\""),
+        '\\' => out.push_str("\\\\"),
+        '\u{8}' => out.push_str("\\b"),
+        '\t' => out.push_str("\\t"),
+        '\n' => out.push_str("\\n"),
+        '\u{c}' => out.push_str("\\f"),
+        '\r' => out.push_str("\\r"),
+        c if escape.writes_as_itself(c) => out.push(c),
+        c => {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                push_unicode_escape(out, *unit, escape.hex_digits());
             }
         }
     }
-    out.push('"');
 }
 
 /// `\u` and the four hex digits of one UTF-16 code unit.
@@ -164,6 +193,34 @@ mod tests {
         ] {
             assert_eq!(string(input, Escape::Canonical), canonical, "{input:?}");
             assert_eq!(string(input, Escape::Answer), answer, "{input:?}");
+        }
+    }
+
+    /// Character by character, the plainest way to write the modes: what the run-copying
+    /// [`write_string`] must equal.
+    fn reference(s: &str, escape: Escape) -> String {
+        let mut out = String::from('"');
+        for c in s.chars() {
+            push_escaped_or_plain(&mut out, c, escape);
+        }
+        out.push('"');
+        out
+    }
+
+    fn push_escaped_or_plain(out: &mut String, c: char, escape: Escape) {
+        if c != '"' && c != '\\' && escape.writes_as_itself(c) {
+            out.push(c);
+        } else {
+            push_escaped(out, c, escape);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn copying_runs_writes_what_escaping_each_character_writes(s in "\\PC*|[\\x00-\\x7f\u{80}-\u{2030}\u{1f600}]*") {
+            for escape in [Escape::Canonical, Escape::Answer] {
+                proptest::prop_assert_eq!(string(&s, escape), reference(&s, escape));
+            }
         }
     }
 

@@ -33,9 +33,23 @@ impl Inbound {
     /// The first query parameter of that name, percent-decoded with `+` kept as `+` (the V2
     /// values are hex, digits and opaque nonces; form decoding would corrupt a nonce with `+`).
     pub fn query_param(&self, name: &str) -> Option<String> {
+        // Names and values are decoded only when they hold an escape: the marketplace's never
+        // do, and this runs three times per signed call.
+        let decoded = |s: &str| {
+            if s.contains('%') {
+                percent_decode(s)
+            } else {
+                s.to_string()
+            }
+        };
         self.raw_query.split('&').find_map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k) == name).then(|| percent_decode(v))
+            let named = if k.contains('%') {
+                percent_decode(k) == name
+            } else {
+                k == name
+            };
+            named.then(|| decoded(v))
         })
     }
 }

@@ -20,6 +20,7 @@ use crate::authenticate;
 use crate::inbound::{Inbound, Outbound};
 use crate::routes::{AuthScheme, Route};
 use crate::telemetry::{self, RequestRecord};
+use crate::trace_ids::TraceIds;
 
 /// What a function answers when it did what was asked.
 #[derive(Debug, Clone)]
@@ -111,6 +112,8 @@ pub struct Call<'a> {
     pub key_index: usize,
     /// What the call is, once the function has read it from the request ([`Call::label`]).
     label: OnceLock<Label>,
+    /// The identifiers the function read from its typed request ([`Call::trace`]).
+    trace: OnceLock<TraceIds>,
 }
 
 impl Call<'_> {
@@ -119,6 +122,13 @@ impl Call<'_> {
     /// ignored, so the first word stands.
     pub fn label(&self, activity: &'static str, debug: bool) {
         let _ = self.label.set(Label { activity, debug });
+    }
+
+    /// Names the business identifiers this call concerns, from the typed request, for its log
+    /// line (the pipeline clips them and adds the instance the answer names). A function that
+    /// does not, or a body it refused, has them skimmed from the body instead.
+    pub fn trace(&self, ids: TraceIds) {
+        let _ = self.trace.set(ids);
     }
 
     /// What [`Call::label`] said, if anything.
@@ -341,6 +351,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         )),
     };
     let mut verified_params: Vec<(String, String)> = Vec::new();
+    let mut traced: Option<TraceIds> = None;
     let (result, label, key_index) = match authenticated {
         Err(answer) => {
             let reason = answer.message.clone();
@@ -356,6 +367,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                 params: &verified.params,
                 key_index: verified.key_index,
                 label: OnceLock::new(),
+                trace: OnceLock::new(),
             };
             let remaining = Duration::from_millis(u64::try_from(deadline_ms - now).unwrap_or(0));
             let work = async {
@@ -377,6 +389,7 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                 )),
             };
             let label = call.labelled();
+            traced = call.trace.into_inner();
             verified_params = verified.params.clone();
             (result, label, Some(verified.key_index))
         }
@@ -398,9 +411,10 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         .map(String::as_str)
         .unwrap_or("");
     // Identifiers only from a verified body: an unverified one is nobody's order.
-    let ids = match key_index {
-        Some(_) => crate::trace_ids::TraceIds::collect(&inbound.body, &verified_params, &body),
-        None => crate::trace_ids::TraceIds::default(),
+    let ids = match (key_index, traced) {
+        (None, _) => TraceIds::default(),
+        (Some(_), Some(ids)) => ids.completed(&body),
+        (Some(_), None) => TraceIds::collect(&inbound.body, &verified_params, &body),
     };
     let out = Outbound::signed(body, key);
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use koogate_protocol::request::TargetProduct;
 use koogate_protocol::result_code::ResultCode;
 use koogate_store::{AppInfo, Instance};
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 
 /// What is being bought: what the callback or Query Order said.
 #[derive(Debug, Clone, Default)]
@@ -120,16 +120,17 @@ fn pick(rng: &mut impl Rng, set: &[u8]) -> char {
         .unwrap_or(b'x') as char
 }
 
-/// A 16-character password with upper, lower, digit and symbol, seeded from the OS random source.
+/// A 16-character password with upper, lower, digit and symbol, drawn from the thread's
+/// cryptographically secure generator (`rand::thread_rng`: ChaCha12, seeded from the OS random
+/// source and reseeded from it periodically).
 pub fn generate_password() -> String {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
     const DIGIT: &[u8] = b"23456789";
     const SYMBOL: &[u8] = b"#@%+=";
-    // One draw from the OS seeds a generator for the 20 picks below (a system call per pick
-    // was half the CPU of a first-time newInstance).
-    let mut rng = rand::rngs::StdRng::from_rng(rand::rngs::OsRng)
-        .unwrap_or_else(|_| rand::rngs::StdRng::from_entropy());
+    // Not a system call per pick, nor a generator seeded per password: either was a large part
+    // of a first-time newInstance's CPU.
+    let mut rng = rand::thread_rng();
     let mut chars: Vec<char> = Vec::with_capacity(16);
     for set in [UPPER, LOWER, DIGIT, SYMBOL] {
         chars.push(pick(&mut rng, set));

@@ -30,7 +30,27 @@ fn clip(s: &str) -> Option<String> {
 }
 
 impl TraceIds {
-    /// From a verified JSON body, V1 parameters and the rendered answer.
+    /// Identifiers a function read from its typed request ([`crate::Call::trace`]), completed as
+    /// [`TraceIds::collect`] completes the skimmed ones: each clipped (an empty one is absent),
+    /// and the instance, when the request did not name it, read from the answer.
+    pub fn completed(self, answer: &[u8]) -> TraceIds {
+        let clipped = |id: Option<String>| id.as_deref().and_then(clip);
+        let mut ids = TraceIds {
+            order_id: clipped(self.order_id),
+            order_line_id: clipped(self.order_line_id),
+            instance_id: clipped(self.instance_id),
+            business_id: clipped(self.business_id),
+            tenant_id: clipped(self.tenant_id),
+            event_id: clipped(self.event_id),
+        };
+        if ids.instance_id.is_none() {
+            ids.instance_id = answered_instance(answer);
+        }
+        ids
+    }
+
+    /// From a verified JSON body, V1 parameters and the rendered answer: for a request whose
+    /// function did not name its identifiers (a body it refused, a V1 query).
     ///
     /// The body is skimmed, not parsed into a tree: only the six identifiers (and the first
     /// `orderInfo` entry's) are kept and every other value is skipped without allocating, so the
@@ -57,11 +77,16 @@ impl TraceIds {
             event_id: pick(top.event_id, first.event_id, "eventId"),
         };
         if ids.instance_id.is_none() {
-            let answered: Ids = serde_json::from_slice(answer).unwrap_or_default();
-            ids.instance_id = answered.instance_id.0;
+            ids.instance_id = answered_instance(answer);
         }
         ids
     }
+}
+
+/// The `instanceId` koogate put in its answer, if any.
+fn answered_instance(answer: &[u8]) -> Option<String> {
+    let answered: Ids = serde_json::from_slice(answer).unwrap_or_default();
+    answered.instance_id.0
 }
 
 /// The identifiers a JSON object carries, and those of its first `orderInfo` entry (a fat
