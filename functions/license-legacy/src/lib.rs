@@ -82,16 +82,10 @@ impl Function for LicenseLegacyFunction {
                 lifecycle::release(call, t("releaseLicense", &r.instance_id), None, None).await
             }
             // parse_legacy_on(License) returns only the activities of this route.
-            other => {
-                let message = format!(
-                    "activity {} is not served on GET /license",
-                    other.activity().name()
-                );
-                Err(Failure::new(
-                    Answer::error(ResultCode::InvalidParam, message.clone()),
-                    message,
-                ))
-            }
+            other => Err(Failure::invalid(format!(
+                "activity {} is not served on GET /license",
+                other.activity().name()
+            ))),
         }
     }
 }

@@ -128,16 +128,10 @@ impl Function for SaasLegacyFunction {
             }
             LegacyRequest::QueryInstance(r) => query(call, r).await,
             // parse_legacy_on(Saas) returns only the activities of this route.
-            other => {
-                let message = format!(
-                    "activity {} is not served on GET /saas",
-                    other.activity().name()
-                );
-                Err(Failure::new(
-                    Answer::error(ResultCode::InvalidParam, message.clone()),
-                    message,
-                ))
-            }
+            other => Err(Failure::invalid(format!(
+                "activity {} is not served on GET /saas",
+                other.activity().name()
+            ))),
         }
     }
 }
@@ -152,11 +146,9 @@ async fn new_instance(call: &Call<'_>, r: &V1NewInstance) -> Result<Reply, Failu
     for (name, value) in [("mobilePhone", &r.mobile_phone), ("email", &r.email)] {
         if let Some(v) = value {
             if legacy_request::decrypt_contact(&key, contact_type, v).is_err() {
-                let message = format!("{name} cannot be decrypted with the legacy key");
-                return Err(Failure::new(
-                    Answer::error(ResultCode::InvalidParam, message.clone()),
-                    message,
-                ));
+                return Err(Failure::invalid(format!(
+                    "{name} cannot be decrypted with the legacy key"
+                )));
             }
         }
     }

@@ -207,16 +207,7 @@ mod tests {
 
     #[test]
     fn an_event_finds_its_route_by_key_then_by_path_with_or_without_the_stage() {
-        use crate::routes::{AuthScheme, InterfaceType};
-        const fn route(method: &'static str, path: &'static str) -> Route {
-            Route {
-                method,
-                path,
-                function: "f",
-                interface: InterfaceType::Browser,
-                scheme: AuthScheme::Browser,
-            }
-        }
+        use crate::routes::test_route as route;
         const TENANT_SYNC_V2: Route = route("POST", "/saas/produceAPI/v2/tenantSync");
         const TENANT_SYNC_V1: Route = route("POST", "/saas/produceAPI/tenantSync");
         const SAAS: Route = route("POST", "/saas");

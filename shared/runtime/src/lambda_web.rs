@@ -137,16 +137,11 @@ mod tests {
         }
 
         fn routes(&self) -> &'static [Route] {
-            const fn get(path: &'static str) -> Route {
-                Route {
-                    method: "GET",
-                    path,
-                    function: "sso",
-                    interface: crate::routes::InterfaceType::Browser,
-                    scheme: crate::routes::AuthScheme::Browser,
-                }
-            }
-            const ROUTES: [Route; 2] = [get("/sso/callback"), get("/sso/logout")];
+            use crate::routes::test_route;
+            const ROUTES: [Route; 2] = [
+                test_route("GET", "/sso/callback"),
+                test_route("GET", "/sso/logout"),
+            ];
             &ROUTES
         }
 

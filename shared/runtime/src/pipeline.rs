@@ -67,6 +67,14 @@ impl Failure {
             reason: reason.into(),
         }
     }
+
+    /// `000002` saying `message`, which is also the reason logged.
+    pub fn invalid(message: String) -> Failure {
+        Failure::new(
+            Answer::error(ResultCode::InvalidParam, message.clone()),
+            message,
+        )
+    }
 }
 
 /// Storage failed: `000005`, so the marketplace retries (design §5).

@@ -112,19 +112,22 @@ fn path_matches(template: &str, path: &str) -> bool {
     }
 }
 
+/// A browser route of a function `f` on `method` and `path`: what the matchers' tests route by.
+#[cfg(test)]
+pub(crate) const fn test_route(method: &'static str, path: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        function: "f",
+        interface: InterfaceType::Browser,
+        scheme: AuthScheme::Browser,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::test_route as route;
     use super::*;
-
-    const fn route(method: &'static str, path: &'static str) -> Route {
-        Route {
-            method,
-            path,
-            function: "f",
-            interface: InterfaceType::Browser,
-            scheme: AuthScheme::Browser,
-        }
-    }
 
     const POST_SAAS: Route = route("POST", "/saas");
     const GET_SAAS: Route = route("GET", "/saas");
