@@ -1,8 +1,8 @@
-# The route table of shared/runtime/src/routes.rs (ROUTES), one entry per route, keyed by the APIG
-# API name suffix. `base = true`: the route lives under var.base_path (the registered production
+# The route table (each function crate's ROUTES, assembled in infra/generator/src/routes.rs), one
+# entry per route, keyed by the APIG API name suffix. `base = true`: the route lives under var.base_path (the registered production
 # address; `path` is relative to it, "" is the base itself); `base = false`: `path` is absolute.
 # `function` is the route table's function name (all of them are served by the one koogate serve
-# process here). tests/tests/infra_huaweicloud.rs fails when this list and ROUTES differ.
+# process here). tests/tests/infra_huaweicloud.rs fails when this list and the route table differ.
 locals {
   routes = {
     saas_post                 = { method = "POST", base = true, path = "", function = "saas" }
