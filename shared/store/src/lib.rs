@@ -29,6 +29,8 @@ pub mod records;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 #[cfg(feature = "sqlite")]
+mod sqlite_checkpoint;
+#[cfg(feature = "sqlite")]
 mod sqlite_writer;
 
 #[cfg(feature = "conformance")]

@@ -2,9 +2,10 @@
 //!
 //! WAL mode. Writes go to one writer thread, which commits the writes of concurrent callers
 //! together (group commit, see [`crate::sqlite_writer`]): each write is atomic on its own and
-//! answered only once committed. Reads run on the caller's thread on a small pool of read-only
-//! connections — in WAL a reader never waits for the writer, and a point read takes microseconds,
-//! less than a hop to another thread. Every statement is prepared once per connection. The
+//! answered only once committed. Another thread copies committed WAL frames into the database
+//! file (see [`crate::sqlite_checkpoint`]), so the writer does not stop for it. Reads run on the
+//! caller's thread on a small pool of read-only connections — in WAL a reader never waits for
+//! the writer, and a point read takes microseconds, less than a hop to another thread. Every statement is prepared once per connection. The
 //! conditional logic is the same as the DynamoDB backend's condition expressions (see
 //! [`crate::idempotency`]), only evaluated inside a transaction instead of by the server.
 
@@ -21,6 +22,7 @@ use crate::records::{
     UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
     UsageStatus,
 };
+use crate::sqlite_checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 use crate::sqlite_writer::Writer;
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
@@ -137,6 +139,10 @@ impl SqliteStore {
             })
         };
         let writer = Self::init(open()?)?;
+        writer
+            .pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES)
+            .map_err(unavailable)?;
+        let checkpointer = Checkpointer::start(open()?)?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = open()?;
@@ -152,18 +158,23 @@ impl SqliteStore {
                 Ok(Mutex::new(conn))
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Self::start(writer, readers)
+        Self::start(writer, Some(checkpointer), readers)
     }
 
     /// A private in-memory database (tests, benchmarks).
     pub fn in_memory() -> Result<Self, StoreError> {
         let conn = Connection::open_in_memory().map_err(unavailable)?;
-        Self::start(Self::init(conn)?, Vec::new())
+        Self::start(Self::init(conn)?, None, Vec::new())
     }
 
-    fn start(writer: Connection, readers: Vec<Mutex<Connection>>) -> Result<Self, StoreError> {
+    /// An in-memory database has no WAL, so no `checkpointer`.
+    fn start(
+        writer: Connection,
+        checkpointer: Option<Checkpointer>,
+        readers: Vec<Mutex<Connection>>,
+    ) -> Result<Self, StoreError> {
         Ok(SqliteStore {
-            writer: Writer::start(writer)?,
+            writer: Writer::start(writer, checkpointer)?,
             readers: Arc::new(readers),
             next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),

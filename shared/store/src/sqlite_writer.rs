@@ -23,6 +23,7 @@ use std::sync::mpsc;
 
 use rusqlite::Connection;
 
+use crate::sqlite_checkpoint::Checkpointer;
 use crate::StoreError;
 
 /// Jobs committed together at most (bounds how long the first caller of a batch waits).
@@ -42,12 +43,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Moves `conn` to a new writer thread.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Moves `conn` to a new writer thread. With a `checkpointer`, the writer nudges it after
+    /// every commit (see [`crate::sqlite_checkpoint`]); it stops with the writer.
+    pub(crate) fn start(
+        conn: Connection,
+        checkpointer: Option<Checkpointer>,
+    ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("koogate-sqlite-writer".into())
-            .spawn(move || run(&conn, &queue))
+            .spawn(move || run(&conn, &queue, checkpointer.as_ref()))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the sqlite writer: {e}")))?;
         Ok(Writer { jobs })
     }
@@ -80,7 +85,7 @@ impl Writer {
 }
 
 /// The writer thread: batches until every handle is gone.
-fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
+fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, checkpointer: Option<&Checkpointer>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -112,6 +117,8 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>) {
         };
         if committed.is_err() {
             let _ = execute(conn, "ROLLBACK");
+        } else if let Some(checkpointer) = checkpointer {
+            checkpointer.nudge();
         }
         for finish in finishes {
             finish(committed.clone());
@@ -165,7 +172,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
             .unwrap();
-        Writer::start(conn).unwrap()
+        Writer::start(conn, None).unwrap()
     }
 
     async fn insert(w: &Writer, k: &'static str) -> Result<(), StoreError> {

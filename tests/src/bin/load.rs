@@ -18,7 +18,9 @@
 //!   the same concurrencies, and every koogate run as a ratio to it.
 //!
 //! The report is a Markdown table on stdout, also written to `docs/bench-output/load.md`.
-//! Traffic goes to 127.0.0.1 only. Each server is killed at the end, on error too (drop guard).
+//! `koogate-load --quick` is the short run for working on the server: no cold starts, only
+//! first-time newInstance and queryInstance at concurrency 32 and the baseline at 32; its table
+//! goes to stdout only. Traffic goes to 127.0.0.1 only. Each server is killed at the end, on error too (drop guard).
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -66,7 +68,20 @@ const START_TIMEOUT: Duration = Duration::from_secs(15);
 const CLOCK_TICKS_PER_SEC: u64 = 100;
 
 fn main() -> ExitCode {
-    match run() {
+    let quick = match std::env::args().skip(1).collect::<Vec<_>>().as_slice() {
+        [] => false,
+        [flag] if flag == "--quick" => true,
+        _ => {
+            eprintln!(
+                "usage: koogate-load [--quick]\n\n\
+                 The load run of `make bench` against target/release/koogate serve (SQLite).\n\
+                 --quick  only first-time newInstance and queryInstance at concurrency 32, and\n\
+                 \x20        the baseline at 32; no cold starts; the table is not written to docs/"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match run(quick) {
         Ok(0) => ExitCode::SUCCESS,
         Ok(failures) => {
             eprintln!("koogate-load: {failures} request(s) failed verification");
@@ -787,7 +802,8 @@ fn strip_state(path: &Path) -> &'static str {
     }
 }
 
-fn run() -> Result<u64, String> {
+fn run(quick: bool) -> Result<u64, String> {
+    let concurrencies: &[usize] = if quick { &[32] } else { &CONCURRENCY };
     let root = workspace_root();
     let release = release_dir(&root);
     let koogate = release.join("koogate");
@@ -815,7 +831,7 @@ fn run() -> Result<u64, String> {
 
     // Cold starts, each on a fresh database.
     let mut cold = Vec::new();
-    for i in 0..COLD_STARTS {
+    for i in 0..if quick { 0 } else { COLD_STARTS } {
         let c = rt.block_on(cold_start(&koogate, &dir.0, &key, i))?;
         eprintln!(
             "koogate-load: cold start {}: port {:.1} ms, first answer {:.1} ms",
@@ -852,7 +868,7 @@ fn run() -> Result<u64, String> {
             .into_iter()
             .map(|(_, id)| id)
             .collect();
-        let plans = vec![
+        let mut plans = vec![
             Plan {
                 scenario: Scenario::NewFirstTime,
                 duplicate: None,
@@ -874,6 +890,9 @@ fn run() -> Result<u64, String> {
                 query_ids: Vec::new(),
             },
         ];
+        if quick {
+            plans.retain(|p| matches!(p.scenario, Scenario::NewFirstTime | Scenario::Query));
+        }
         let kit = |scenario| Plan {
             scenario,
             duplicate: None,
@@ -883,12 +902,14 @@ fn run() -> Result<u64, String> {
             (kit(Scenario::KitTenant), &KIT_CONCURRENCY[..]),
             (kit(Scenario::KitAuth500), &AUTH_CONCURRENCY[..]),
         ];
+        let kit_runs = if quick { 0 } else { kit_plans.len() };
         let runs = plans
             .into_iter()
-            .map(|p| (p, &key, &CONCURRENCY[..], MAX_REQUESTS))
+            .map(|p| (p, &key, concurrencies, MAX_REQUESTS))
             .chain(
                 kit_plans
                     .into_iter()
+                    .take(kit_runs)
                     .map(|(p, c)| (p, &kit_key, c, KIT_MAX_REQUESTS)),
             );
         let mut results = Vec::new();
@@ -935,7 +956,7 @@ fn run() -> Result<u64, String> {
         let (pid, addr) = (baseline_server.pid(), baseline_server.addr);
         run_load(pid, addr, &key, &plan, 32, WARM_UP_REQUESTS).await?;
         let mut results = Vec::new();
-        for &c in &CONCURRENCY {
+        for &c in concurrencies {
             let r = run_load(pid, addr, &key, &plan, c, BASELINE_MAX_REQUESTS).await?;
             eprintln!(
                 "koogate-load: {} x{}: {:.0} req/s, server CPU {:.1} us/req",
@@ -967,6 +988,9 @@ fn run() -> Result<u64, String> {
         failures,
     });
     print!("{report}");
+    if quick {
+        return Ok(failures);
+    }
     let out_dir = root.join("docs").join("bench-output");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
