@@ -187,6 +187,38 @@ async fn a_replayed_nonce_is_refused() {
     assert_framed(&again, KEY);
 }
 
+/// `POST /saas` takes the replay guard itself (with the lock for newInstance and
+/// getLicenseAsync, first for the other activities, after the function for a refused body): a
+/// replay is answered `000001` on every one of those paths, not with the first answer again.
+#[tokio::test]
+async fn a_replay_is_refused_on_every_path_of_the_function() {
+    let app = sqlite_app(&[]);
+    let id = created(&app, "CSREPLAYPATHS", false).await;
+    let bodies = [
+        // The lock path: a replay must not replay the stored answer.
+        new_instance("CSREPLAYLOCK", "b", false),
+        // Guarded before the handler's read.
+        format!(r#"{{"activity":"queryInstance","instanceId":"{id}","testFlag":"0"}}"#),
+        format!(
+            r#"{{"activity":"updateInstanceStatus","instanceId":"{id}","status":"FREEZE","testFlag":"0"}}"#
+        ),
+        // Answered without a lock (debug getLicenseAsync), and refused bodies: guarded after.
+        format!(
+            r#"{{"activity":"getLicenseAsync","instanceId":"{id}","eventId":"e1","effectiveTime":"20260101000000","testFlag":"1"}}"#
+        ),
+        r#"{"activity":"newInstance","businessId":"b","orderId":"CS1","testFlag":"1"}"#.to_string(),
+        r#"{"activity":"newInstance","#.to_string(),
+    ];
+    for body in bodies {
+        let q = signed_query(KEY, body.as_bytes());
+        let first = invoke(&app, event("POST", &q, body.as_bytes())).await;
+        assert_ne!(first.code(), "000001", "{body}: {first:?}");
+        let again = invoke(&app, event("POST", &q, body.as_bytes())).await;
+        assert_eq!(again.code(), "000001", "{body}: {again:?}");
+        assert_framed(&again, KEY);
+    }
+}
+
 #[tokio::test]
 async fn timestamps_follow_d3() {
     let app = sqlite_app(&[]);

@@ -100,6 +100,13 @@ impl Function for SaasFunction {
         route()
     }
 
+    /// newInstance and getLicenseAsync take the replay guard with their idempotency lock (on
+    /// SQLite the nonce then commits in the lock's transaction); every other activity takes it
+    /// before anything else.
+    fn guards_replay(&self) -> bool {
+        true
+    }
+
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure> {
         let request = parse_basic_refusing(call.body).map_err(|refusal| {
             // The activity, when the body names a known one, for the log line and metric.
@@ -110,6 +117,12 @@ impl Function for SaasFunction {
         })?;
         call.label(request.activity().name(), request.is_debug());
         call.trace(trace_ids(&request));
+        if !matches!(
+            request,
+            BasicRequest::NewInstance(_) | BasicRequest::GetLicenseAsync(_)
+        ) {
+            call.guard_replay().await?;
+        }
         match &request {
             BasicRequest::NewInstance(r) => new_instance::handle(call, r).await,
             BasicRequest::QueryInstance(r) => query_instance::handle(call, r).await,

@@ -4,7 +4,8 @@
 //! mapping and the idempotency lock: the first delivery's `businessId` becomes the instanceId, a
 //! duplicate during processing answers `000004`, a duplicate after success replays the stored
 //! answer. A first delivery costs the replay guard's write plus three: acquire, instance,
-//! complete; a duplicate costs the replay guard's write plus the refused acquire.
+//! complete; a duplicate costs the replay guard's write plus the refused acquire. The guard's
+//! write is taken with the acquire ([`Call::once`]): on SQLite both commit in one transaction.
 
 use std::sync::Arc;
 use std::time::Duration;

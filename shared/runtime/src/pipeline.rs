@@ -6,6 +6,7 @@
 //! Every path, errors included, ends in the same framing (D5), and nothing here can panic on
 //! input. A function only ever sees requests that were verified and are not replays.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::RequestError;
 use koogate_protocol::result_code::ResultCode;
-use koogate_store::{Acquire, AcquireOutcome, StoreError};
+use koogate_store::{Acquire, AcquireOutcome, Nonce, StoreError};
 
 use crate::app::App;
 use crate::authenticate;
@@ -122,6 +123,62 @@ pub struct Call<'a> {
     label: OnceLock<Label>,
     /// The identifiers the function read from its typed request ([`Call::trace`]).
     trace: OnceLock<TraceIds>,
+    /// This request's replay-guard entry ([`Call::guard_replay`]).
+    replay: ReplayGuard,
+}
+
+/// A request's replay-guard entry (D4, D16), recorded at most once per call.
+struct ReplayGuard {
+    key: String,
+    now_s: i64,
+    expires_at: i64,
+    /// Set once the entry was recorded (the nonce was fresh).
+    passed: AtomicBool,
+}
+
+impl ReplayGuard {
+    /// The entry of `token` (the V2 nonce, the V1 authToken) on `route`, kept for the route's
+    /// retention period.
+    fn new(app: &App, route: &Route, token: &str, now_ms: i64) -> ReplayGuard {
+        let now_s = now_ms.div_euclid(1000);
+        let retention = match route.scheme {
+            AuthScheme::UrlSignature | AuthScheme::KitHeaders | AuthScheme::Browser => {
+                app.config.nonce_retention()
+            }
+            AuthScheme::V1QueryToken | AuthScheme::V1BodyToken => app.config.v1_token_retention(),
+        };
+        let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        ReplayGuard {
+            key: koogate_store::keys::nonce(route.interface.name(), token),
+            now_s,
+            expires_at: now_s.saturating_add(retention),
+            passed: AtomicBool::new(false),
+        }
+    }
+
+    fn nonce(&self) -> Nonce<'_> {
+        Nonce {
+            key: &self.key,
+            now_s: self.now_s,
+            expires_at: self.expires_at,
+        }
+    }
+
+    fn passed(&self) -> bool {
+        self.passed.load(Ordering::Relaxed)
+    }
+
+    fn pass(&self) {
+        self.passed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The answer to a nonce (or authToken) seen within its retention period: `000001`.
+fn replayed() -> Failure {
+    Failure::new(
+        Answer::error(ResultCode::AuthFailed, "nonce was already used"),
+        "replayed nonce",
+    )
 }
 
 impl Call<'_> {
@@ -137,6 +194,31 @@ impl Call<'_> {
     /// does not, or a body it refused, has them skimmed from the body instead.
     pub fn trace(&self, ids: TraceIds) {
         let _ = self.trace.set(ids);
+    }
+
+    /// The replay guard (D4): records this request's nonce (V1: its authToken), unless this call
+    /// did already; one seen within its retention period answers `000001`.
+    ///
+    /// The pipeline calls it before the function runs, unless the function takes the guard
+    /// itself ([`Function::guards_replay`]): such a function calls it before its first write,
+    /// or takes it with the idempotency lock through [`Call::once`] (one transaction on SQLite),
+    /// and the pipeline calls it once more after the function returned, for the paths that
+    /// wrote nothing (a read, a refused body). Either way a replay writes nothing and is answered
+    /// `000001`.
+    pub async fn guard_replay(&self) -> Result<(), Failure> {
+        if self.replay.passed() {
+            return Ok(());
+        }
+        let fresh = self
+            .app
+            .store
+            .remember_nonce(&self.replay.key, self.replay.now_s, self.replay.expires_at)
+            .await?;
+        if !fresh {
+            return Err(replayed());
+        }
+        self.replay.pass();
+        Ok(())
     }
 
     /// What [`Call::label`] said, if anything.
@@ -170,9 +252,7 @@ impl Call<'_> {
         F: FnOnce(String) -> Fut,
         Fut: std::future::Future<Output = Result<Stored, Failure>>,
     {
-        let acquired = self
-            .acquire(lock.key, lock.validation, lock.reference, lock.expires_at)
-            .await?;
+        let acquired = self.acquire(lock).await?;
         let reference = match acquired {
             AcquireOutcome::Acquired { reference } => reference,
             AcquireOutcome::Completed {
@@ -235,27 +315,29 @@ impl Call<'_> {
         }
     }
 
-    /// Takes the idempotency lock on `key` for this call (design §5). Handlers use
+    /// Takes the idempotency lock for this call (design §5), with the replay guard when it has
+    /// not passed yet (one store call, [`koogate_store::Store::acquire_fresh`]). Handlers use
     /// [`Call::once`], which also completes or abandons it.
-    async fn acquire(
-        &self,
-        key: &str,
-        validation: &str,
-        reference: &str,
-        expires_at: Option<i64>,
-    ) -> Result<AcquireOutcome, StoreError> {
-        self.app
-            .store
-            .acquire(&Acquire {
-                key,
-                owner: self.request_id,
-                lease_until_ms: self.deadline_ms,
-                validation,
-                reference,
-                expires_at,
-                now_ms: self.now_ms,
-            })
-            .await
+    async fn acquire(&self, lock: &Lock<'_>) -> Result<AcquireOutcome, Failure> {
+        let acquire = Acquire {
+            key: lock.key,
+            owner: self.request_id,
+            lease_until_ms: self.deadline_ms,
+            validation: lock.validation,
+            reference: lock.reference,
+            expires_at: lock.expires_at,
+            now_ms: self.now_ms,
+        };
+        let store = &self.app.store;
+        if self.replay.passed() {
+            return Ok(store.acquire(&acquire).await?);
+        }
+        let outcome = store
+            .acquire_fresh(&self.replay.nonce(), &acquire)
+            .await?
+            .ok_or_else(replayed)?;
+        self.replay.pass();
+        Ok(outcome)
     }
 }
 
@@ -313,9 +395,17 @@ pub trait Function: Send + Sync + 'static {
     /// The route this function serves (a constant its crate declares).
     fn route(&self) -> &'static Route;
 
-    /// Handles a verified, fresh request. Names the call with [`Call::label`] once it knows
-    /// its activity.
+    /// Handles a verified request. Names the call with [`Call::label`] once it knows its
+    /// activity. Unless [`Function::guards_replay`] says otherwise, the request is also fresh
+    /// (not a replay).
     async fn handle(&self, call: &Call<'_>) -> Result<Reply, Failure>;
+
+    /// `true` when [`Function::handle`] takes the replay guard itself, so that the nonce can
+    /// commit with its first write: it must call [`Call::guard_replay`] (or [`Call::once`])
+    /// before writing anything. `false` (the default): the pipeline takes it first.
+    fn guards_replay(&self) -> bool {
+        false
+    }
 }
 
 /// The current time in epoch milliseconds.
@@ -376,11 +466,18 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
                 key_index: verified.key_index,
                 label: OnceLock::new(),
                 trace: OnceLock::new(),
+                replay: ReplayGuard::new(app, route, &verified.replay_token, now),
             };
             let remaining = Duration::from_millis(u64::try_from(deadline_ms - now).unwrap_or(0));
             let work = async {
-                guard_replay(app, route, &verified.replay_token, now).await?;
-                function.handle(&call).await
+                if !function.guards_replay() {
+                    call.guard_replay().await?;
+                }
+                let result = function.handle(&call).await;
+                // A function that guards itself may have returned on a path that wrote nothing;
+                // the guard's answer then wins, as if it had run first. (A no-op otherwise.)
+                call.guard_replay().await?;
+                result
             };
             let result = match tokio::time::timeout(remaining, work).await {
                 Ok(result) => result,
@@ -443,30 +540,4 @@ pub async fn process(app: &Arc<App>, function: &dyn Function, inbound: &Inbound)
         telemetry::emit_metric(&record, now);
     }
     out
-}
-
-/// The replay guard (D4, D16): a verified nonce (V2) or authToken (V1) seen within the retention
-/// period answers `000001`.
-async fn guard_replay(app: &App, route: &Route, token: &str, now_ms: i64) -> Result<(), Failure> {
-    let now_s = now_ms.div_euclid(1000);
-    let retention = match route.scheme {
-        AuthScheme::UrlSignature | AuthScheme::KitHeaders | AuthScheme::Browser => {
-            app.config.nonce_retention()
-        }
-        AuthScheme::V1QueryToken | AuthScheme::V1BodyToken => app.config.v1_token_retention(),
-    };
-    let retention = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-    let key = koogate_store::keys::nonce(route.interface.name(), token);
-    let fresh = app
-        .store
-        .remember_nonce(&key, now_s, now_s.saturating_add(retention))
-        .await?;
-    if fresh {
-        Ok(())
-    } else {
-        Err(Failure::new(
-            Answer::error(ResultCode::AuthFailed, "nonce was already used"),
-            "replayed nonce",
-        ))
-    }
 }

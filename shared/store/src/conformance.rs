@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::idempotency::{Acquire, AcquireOutcome};
+use crate::idempotency::{Acquire, AcquireOutcome, Nonce};
 use crate::records::{AppInfo, AppliedOrder, Instance, InstanceState};
 use crate::{Partition, Store, VersionedWrite};
 
@@ -69,6 +69,66 @@ pub async fn nonce_replay_guard(store: &dyn Store) {
             .await
             .unwrap(),
         "and is guarded again"
+    );
+}
+
+/// The replay guard and the lock together: a fresh nonce is recorded with the lock; a seen nonce
+/// writes nothing, not even the lock it came with; a lock this call cannot take still records
+/// its fresh nonce.
+pub async fn acquire_fresh_guards_then_locks(store: &dyn Store) {
+    let now = NOW_MS / 1000;
+    let nonce = |key| Nonce {
+        key,
+        now_s: now,
+        expires_at: now + 120,
+    };
+    let (n1, n2) = (unique("nonce"), unique("nonce"));
+    let (k1, k2) = (unique("idem"), unique("idem"));
+
+    let first = store
+        .acquire_fresh(&nonce(&n1), &acquire(&k1, "owner-a", "ref-a", NOW_MS))
+        .await
+        .unwrap();
+    assert_eq!(
+        first,
+        Some(AcquireOutcome::Acquired {
+            reference: "ref-a".into()
+        })
+    );
+    assert!(
+        !store.remember_nonce(&n1, now, now + 120).await.unwrap(),
+        "the nonce was recorded with the lock"
+    );
+
+    let replayed = store
+        .acquire_fresh(&nonce(&n1), &acquire(&k2, "owner-b", "ref-b", NOW_MS))
+        .await
+        .unwrap();
+    assert_eq!(replayed, None, "a seen nonce is refused");
+    assert_eq!(
+        store
+            .acquire(&acquire(&k2, "owner-c", "ref-c", NOW_MS))
+            .await
+            .unwrap(),
+        AcquireOutcome::Acquired {
+            reference: "ref-c".into()
+        },
+        "the refused call took no lock"
+    );
+
+    let busy = store
+        .acquire_fresh(&nonce(&n2), &acquire(&k1, "owner-d", "ref-d", NOW_MS + 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        busy,
+        Some(AcquireOutcome::InFlight {
+            reference: "ref-a".into()
+        })
+    );
+    assert!(
+        !store.remember_nonce(&n2, now, now + 120).await.unwrap(),
+        "a fresh nonce is recorded even when the lock is held"
     );
 }
 
@@ -1148,6 +1208,11 @@ macro_rules! conformance_tests {
         async fn conformance_acquire_complete_replay() {
             let s = $make.await;
             $crate::conformance::acquire_complete_replay(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_acquire_fresh_guards_then_locks() {
+            let s = $make.await;
+            $crate::conformance::acquire_fresh_guards_then_locks(&*s).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_validation_mismatch() {

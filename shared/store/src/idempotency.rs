@@ -33,6 +33,17 @@ pub struct Acquire<'a> {
     pub now_ms: i64,
 }
 
+/// A replay-guard entry (D4) to record with [`crate::Store::acquire_fresh`]: the same three
+/// values [`crate::Store::remember_nonce`] takes.
+#[derive(Debug, Clone, Copy)]
+pub struct Nonce<'a> {
+    pub key: &'a str,
+    /// Epoch seconds now: an entry that expired before it counts as absent.
+    pub now_s: i64,
+    /// Epoch seconds until which the entry refuses the same key.
+    pub expires_at: i64,
+}
+
 /// The stored lock status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdemStatus {

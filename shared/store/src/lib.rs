@@ -39,7 +39,7 @@ pub mod conformance;
 use async_trait::async_trait;
 
 pub use events::{EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
-pub use idempotency::{Acquire, AcquireOutcome, IdemStatus};
+pub use idempotency::{Acquire, AcquireOutcome, IdemStatus, Nonce};
 pub use keys::{Listing, Partition};
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
 pub use records::{
@@ -100,6 +100,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Takes the idempotency lock for `req.key` (design §5). One conditional write.
     async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError>;
+
+    /// The replay guard and the idempotency lock together: records `nonce` as
+    /// [`Store::remember_nonce`] does and, only if it was fresh, takes the lock as
+    /// [`Store::acquire`] does. `None`: the nonce was seen before, and nothing else was written.
+    ///
+    /// A backend that can commit both at once should (SQLite: one job of its writer, one
+    /// savepoint, instead of two round trips). The default makes the two calls one after the
+    /// other, which is what DynamoDB does: the same two requests as before, never more.
+    async fn acquire_fresh(
+        &self,
+        nonce: &Nonce<'_>,
+        req: &Acquire<'_>,
+    ) -> Result<Option<AcquireOutcome>, StoreError> {
+        if !self
+            .remember_nonce(nonce.key, nonce.now_s, nonce.expires_at)
+            .await?
+        {
+            return Ok(None);
+        }
+        self.acquire(req).await.map(Some)
+    }
 
     /// Marks the lock COMPLETED with the answer to replay and its result code (kept beside it,
     /// so a replay need not parse the answer), only if `owner` still holds it. Returns `false`

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
-use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus};
+use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus, Nonce};
 use crate::records::{Instance, Record};
 use crate::records::{
     UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
@@ -122,6 +122,7 @@ pub struct SqliteStore {
     readers: Arc<Vec<Mutex<Connection>>>,
     /// Round-robin start for picking a reader.
     next_reader: Arc<std::sync::atomic::AtomicUsize>,
+    /// Nonce inserts so far, for [`SqliteStore::sweep_due`].
     inserts: Arc<std::sync::atomic::AtomicU64>,
 }
 
@@ -205,6 +206,13 @@ impl SqliteStore {
         conn.execute_batch(USAGE_SCHEMA)?;
         conn.execute_batch(EVENTS_SCHEMA)?;
         add_idempotency_code(conn)
+    }
+
+    /// Whether this nonce insert also sweeps expired nonces (one in [`NONCE_SWEEP_EVERY`]).
+    fn sweep_due(&self) -> bool {
+        self.inserts
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            .is_multiple_of(NONCE_SWEEP_EVERY)
     }
 
     /// Runs `f` as one atomic write; it has committed when this returns `Ok`.
@@ -347,6 +355,67 @@ fn decode_instance(key: &str, doc: &str) -> Result<Instance, StoreError> {
     })
 }
 
+/// Records a replay-guard entry: inserts `key`, or takes over an expired entry; an unexpired one
+/// is left alone. `true` when the key was fresh. With `sweep`, also deletes every expired entry
+/// (see [`NONCE_SWEEP_EVERY`]).
+fn insert_nonce(
+    conn: &Connection,
+    key: &str,
+    now_s: i64,
+    expires_at: i64,
+    sweep: bool,
+) -> Result<bool, StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "INSERT INTO nonces (key, expires_at) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
+             WHERE nonces.expires_at < ?3",
+        )
+        .and_then(|mut stmt| stmt.execute(params![key, expires_at, now_s]))
+        .map_err(unavailable)?;
+    if sweep {
+        conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")
+            .and_then(|mut stmt| stmt.execute(params![now_s]))
+            .map_err(unavailable)?;
+    }
+    Ok(changed == 1)
+}
+
+/// Takes the idempotency lock inside the writer's transaction: the same decision as DynamoDB's
+/// condition expression ([`IdemRecord::can_acquire`]).
+fn acquire_on(conn: &Connection, a: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
+    let existing = read_idem(conn, a.key)?;
+    let reference = match &existing {
+        Some(rec) if !rec.can_acquire(a) => return Ok(rec.refusal(a)),
+        // The first delivery's reference is kept, even across an expired record (D7).
+        Some(rec) => rec.reference.clone(),
+        None => a.reference.to_string(),
+    };
+    conn.prepare_cached(
+        "INSERT INTO idempotency
+           (key, status, owner, lease_until, validation, reference, response, expires_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)
+         ON CONFLICT(key) DO UPDATE SET
+           status = excluded.status, owner = excluded.owner,
+           lease_until = excluded.lease_until, validation = excluded.validation,
+           response = NULL, code = NULL, expires_at = excluded.expires_at",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            a.key,
+            IdemStatus::InProgress.as_str(),
+            a.owner,
+            a.lease_until_ms,
+            a.validation,
+            reference,
+            a.expires_at,
+            a.now_ms
+        ])
+    })
+    .map_err(unavailable)?;
+    Ok(AcquireOutcome::Acquired { reference })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn remember_nonce(
@@ -356,60 +425,31 @@ impl Store for SqliteStore {
         expires_at: i64,
     ) -> Result<bool, StoreError> {
         let key = key.to_string();
-        let sweep = self
-            .inserts
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            .is_multiple_of(NONCE_SWEEP_EVERY);
-        self.write(move |conn| {
-            // Insert, or take over an expired entry; an unexpired one is left alone.
-            let changed = conn
-                .prepare_cached(
-                    "INSERT INTO nonces (key, expires_at) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
-                     WHERE nonces.expires_at < ?3",
-                )
-                .and_then(|mut stmt| stmt.execute(params![key, expires_at, now_s]))
-                .map_err(unavailable)?;
-            if sweep {
-                conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")
-                    .and_then(|mut stmt| stmt.execute(params![now_s]))
-                    .map_err(unavailable)?;
-            }
-            Ok(changed == 1)
-        })
-        .await
+        let sweep = self.sweep_due();
+        self.write(move |conn| insert_nonce(conn, &key, now_s, expires_at, sweep))
+            .await
     }
 
     async fn acquire(&self, req: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
         let req = OwnedAcquire::from(req);
+        self.write(move |conn| acquire_on(conn, &req.borrow()))
+            .await
+    }
+
+    /// One writer job: the nonce, then (if it was fresh) the lock, in one savepoint.
+    async fn acquire_fresh(
+        &self,
+        nonce: &Nonce<'_>,
+        req: &Acquire<'_>,
+    ) -> Result<Option<AcquireOutcome>, StoreError> {
+        let (key, now_s, expires_at) = (nonce.key.to_string(), nonce.now_s, nonce.expires_at);
+        let req = OwnedAcquire::from(req);
+        let sweep = self.sweep_due();
         self.write(move |conn| {
-            let a = req.borrow();
-            let existing = read_idem(conn, a.key)?;
-            let reference = match &existing {
-                Some(rec) if !rec.can_acquire(&a) => return Ok(rec.refusal(&a)),
-                // The first delivery's reference is kept, even across an expired record (D7).
-                Some(rec) => rec.reference.clone(),
-                None => a.reference.to_string(),
-            };
-            conn.prepare_cached("INSERT INTO idempotency
-                   (key, status, owner, lease_until, validation, reference, response, expires_at, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL, ?7, ?8)
-                 ON CONFLICT(key) DO UPDATE SET
-                   status = excluded.status, owner = excluded.owner,
-                   lease_until = excluded.lease_until, validation = excluded.validation,
-                   response = NULL, code = NULL, expires_at = excluded.expires_at")
-.and_then(|mut stmt| stmt.execute(params![
-                    a.key,
-                    IdemStatus::InProgress.as_str(),
-                    a.owner,
-                    a.lease_until_ms,
-                    a.validation,
-                    reference,
-                    a.expires_at,
-                    a.now_ms
-                ],))
-            .map_err(unavailable)?;
-            Ok(AcquireOutcome::Acquired { reference })
+            if !insert_nonce(conn, &key, now_s, expires_at, sweep)? {
+                return Ok(None);
+            }
+            acquire_on(conn, &req.borrow()).map(Some)
         })
         .await
     }
