@@ -232,6 +232,62 @@ async fn a_crash_between_acquire_and_complete_heals_after_the_lease() {
     assert_eq!(inst.state, InstanceState::Active);
 }
 
+/// A process that died after writing the instance record (still provisioning) but before the
+/// lock was completed: the first delivery after the lease replaces the leftover record, keeps
+/// its instanceId, and completes the lock, so the next delivery replays the answer.
+#[tokio::test]
+async fn a_crash_after_the_instance_write_heals_with_the_same_record() {
+    let store: Arc<dyn Store> = Arc::new(koogate_store::sqlite::SqliteStore::in_memory().unwrap());
+    let app = app(Arc::clone(&store), &[]);
+    assert_eq!(
+        post(&app, &new_instance("CSLEFT1", "left-template"))
+            .await
+            .code(),
+        "000000"
+    );
+    let mut leftover = store
+        .get_instance(Partition::Production, "left-template")
+        .await
+        .unwrap()
+        .unwrap();
+    leftover.instance_id = "left-over".into();
+    leftover.order_id = "CSLEFT2".into();
+    leftover.order_line_id = "CSLEFT2-000001".into();
+    leftover.state = InstanceState::Provisioning;
+    leftover.app_info = None;
+    leftover.event_ids.clear();
+    store.put_instance(&leftover, None, &[]).await.unwrap();
+    let key = keys::order(Partition::Production, "CSLEFT2", "CSLEFT2-000001");
+    store
+        .acquire(&Acquire {
+            key: &key,
+            owner: "crashed-lambda",
+            lease_until_ms: now_ms() + 300,
+            validation: "",
+            reference: "left-over",
+            expires_at: None,
+            now_ms: now_ms(),
+        })
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(350)).await;
+
+    let after = post(&app, &new_instance("CSLEFT2", "other")).await;
+    assert_eq!(after.code(), "000000", "{after:?}");
+    assert_eq!(after.json["instanceId"], "left-over");
+    let inst = store
+        .get_instance(Partition::Production, "left-over")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inst.state, InstanceState::Active);
+    assert_eq!(inst.version, 2, "the leftover record was replaced");
+    assert!(inst.app_info.is_some());
+
+    let again = post(&app, &new_instance("CSLEFT2", "yet-another")).await;
+    assert_eq!(again.body, after.body, "the lock was completed: a replay");
+}
+
 /// DynamoDB requests per first-time and per duplicate newInstance, counted on the wire.
 #[tokio::test]
 async fn dynamodb_request_counts() {

@@ -105,7 +105,7 @@ async fn get_license(call: &Call<'_>, r: &V1GetLicense) -> Result<Reply, Failure
         expires_at: None,
     };
     match call
-        .once(&lock, |instance_id| issue(call, r, instance_id))
+        .once(&lock, |held| issue(call, r, held.reference))
         .await?
     {
         Locked::Mismatch => Err(Failure::new(

@@ -5,7 +5,8 @@
 //! duplicate during processing answers `000004`, a duplicate after success replays the stored
 //! answer. A first delivery costs the replay guard's write plus three: acquire, instance,
 //! complete; a duplicate costs the replay guard's write plus the refused acquire. The guard's
-//! write is taken with the acquire ([`Call::once`]): on SQLite both commit in one transaction.
+//! write is taken with the acquire ([`Call::once`]), and the instance with the completion
+//! ([`Call::put_instance_completing`]): on SQLite each pair commits in one transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use koogate_protocol::request::NewInstance;
 use koogate_protocol::result_code::ResultCode;
 use koogate_runtime::config::ProvisioningMode;
 use koogate_runtime::isv::catalogue;
-use koogate_runtime::pipeline::{Lock, Locked, Stored};
+use koogate_runtime::pipeline::{Done, Held, Lock, Locked, Saved, Stored};
 use koogate_runtime::provisioner::{ProvisionError, ProvisionRequest, Provisioned};
 use koogate_runtime::{App, Call, Failure, Reply};
 use koogate_store::{keys, AppliedOrder, Instance, InstanceState, Partition, VersionedWrite};
@@ -150,7 +151,7 @@ pub async fn purchase(call: &Call<'_>, p: &Purchase) -> Result<Purchased, Failur
         reference: &p.proposed_id,
         expires_at: None,
     };
-    match call.once(&lock, |id| create(call, p, id)).await? {
+    match call.once(&lock, |held| create(call, p, held)).await? {
         Locked::Done { reference, stored } => Ok(Purchased {
             instance_id: reference,
             code: stored.code,
@@ -277,61 +278,73 @@ fn created_events(app: &App, inst: &Instance) -> Vec<koogate_store::EventDraft> 
     }
 }
 
-/// Writes a new instance record (with `instance.created` when it is usable). A record left by a
+/// Writes a new instance record (with `instance.created` when it is usable) and completes the
+/// order's lock with `stored`, in one transaction where the store allows. A record left by a
 /// crashed earlier attempt for the same order (same instanceId) is replaced unless it already
-/// reached a settled state.
-async fn save_new(app: &App, inst: &Instance) -> Result<Instance, koogate_store::StoreError> {
-    match app
-        .put_instance(inst, None, &created_events(app, inst))
+/// reached a settled state; the lock is then completed by [`Call::once`]. Returns the record
+/// now stored and what the work hands back.
+async fn save_new(
+    call: &Call<'_>,
+    held: &Held,
+    inst: &Instance,
+    stored: Stored,
+) -> Result<(Instance, Done), koogate_store::StoreError> {
+    let events = created_events(call.app, inst);
+    match call
+        .put_instance_completing(held, inst, None, &events, stored)
         .await?
     {
-        VersionedWrite::Written => Ok(inst.clone()),
-        VersionedWrite::Conflict => {
-            let existing = app
-                .store
-                .get_instance(inst.partition(), &inst.instance_id)
-                .await?;
-            match existing {
-                Some(e)
-                    if !matches!(e.state, InstanceState::Provisioning | InstanceState::Failed) =>
-                {
-                    Ok(e)
-                }
-                Some(e) => {
-                    let mut next = inst.clone();
-                    next.version = e.version + 1;
-                    next.created_at_ms = e.created_at_ms;
-                    next.event_ids = e.event_ids.clone();
-                    let events = created_events(app, &next);
-                    match app.put_instance(&next, Some(e.version), &events).await? {
-                        VersionedWrite::Written => Ok(next),
-                        VersionedWrite::Conflict => Err(koogate_store::StoreError::Unavailable(
-                            "instance record changed concurrently".into(),
-                        )),
-                    }
-                }
-                None => Err(koogate_store::StoreError::Unavailable(
-                    "instance record vanished during creation".into(),
+        Saved::Completed(done) => Ok((inst.clone(), done)),
+        Saved::Conflict(stored) => Ok((replace_leftover(call.app, inst).await?, stored.into())),
+    }
+}
+
+/// The record of `inst`'s instanceId exists already: kept when settled, replaced by `inst` when
+/// a crashed earlier attempt left it provisioning or failed.
+async fn replace_leftover(
+    app: &App,
+    inst: &Instance,
+) -> Result<Instance, koogate_store::StoreError> {
+    let existing = app
+        .store
+        .get_instance(inst.partition(), &inst.instance_id)
+        .await?;
+    match existing {
+        Some(e) if !matches!(e.state, InstanceState::Provisioning | InstanceState::Failed) => Ok(e),
+        Some(e) => {
+            let mut next = inst.clone();
+            next.version = e.version + 1;
+            next.created_at_ms = e.created_at_ms;
+            next.event_ids = e.event_ids.clone();
+            let events = created_events(app, &next);
+            match app.put_instance(&next, Some(e.version), &events).await? {
+                VersionedWrite::Written => Ok(next),
+                VersionedWrite::Conflict => Err(koogate_store::StoreError::Unavailable(
+                    "instance record changed concurrently".into(),
                 )),
             }
         }
+        None => Err(koogate_store::StoreError::Unavailable(
+            "instance record vanished during creation".into(),
+        )),
     }
 }
 
 /// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
 /// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
 /// marketplace's retry provisions again with the same instanceId).
-async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<Stored, Failure> {
+async fn create(call: &Call<'_>, p: &Purchase, held: Held) -> Result<Done, Failure> {
     let app = call.app;
     let debug = p.debug;
-    let instance_id = instance_id.as_str();
+    let instance_id = held.reference.as_str();
 
     // Debug traffic never provisions (D6) and always answers 000000, even in async mode.
     if debug {
         let mut inst = new_record(call, p, instance_id, InstanceState::Active);
         inst.app_info = Some(app.provisioner.demo_app_info(instance_id));
-        save_new(app, &inst).await?;
-        return Ok(stored_answer(ResultCode::Success, instance_id));
+        let answer = stored_answer(ResultCode::Success, instance_id);
+        let (_, done) = save_new(call, &held, &inst, answer).await?;
+        return Ok(done);
     }
 
     // A thin body names no product, SKU, period or expiry: ask Query Order, within the budget
@@ -365,11 +378,12 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<St
 
     if app.config.provisioning == ProvisioningMode::Async {
         let inst = new_record(call, p, instance_id, InstanceState::Provisioning);
-        let saved = save_new(app, &inst).await?;
+        let answer = stored_answer(ResultCode::Processing, instance_id);
+        let (saved, done) = save_new(call, &held, &inst, answer).await?;
         if saved.state == InstanceState::Provisioning {
             spawn_provisioning(Arc::clone(app), saved);
         }
-        return Ok(stored_answer(ResultCode::Processing, instance_id));
+        return Ok(done);
     }
 
     match provision_within_budget(call, &provision_request(p, instance_id)).await {
@@ -382,8 +396,8 @@ async fn create(call: &Call<'_>, p: &Purchase, instance_id: String) -> Result<St
             if let Provisioned::Ready(app_info) = provisioned {
                 inst.app_info = Some(app_info);
             }
-            save_new(app, &inst).await?;
-            Ok(stored_answer(code, instance_id))
+            let (_, done) = save_new(call, &held, &inst, stored_answer(code, instance_id)).await?;
+            Ok(done)
         }
         // The lock is freed and the instanceId kept: the next delivery retries (D7).
         Err(e) => Err(provisioning_failure(&e, instance_id)),

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use koogate_protocol::envelope::Answer;
 use koogate_protocol::request::RequestError;
 use koogate_protocol::result_code::ResultCode;
-use koogate_store::{Acquire, AcquireOutcome, Nonce, StoreError};
+use koogate_store::{Acquire, AcquireOutcome, Completion, Nonce, StoreError, VersionedWrite};
 
 use crate::app::App;
 use crate::authenticate;
@@ -242,15 +242,18 @@ impl Call<'_> {
     }
 
     /// Runs `work` once per idempotency key (design §5): takes the lock, runs `work` with the
-    /// lock's reference (the first delivery's proposal, D7), stores the answer it renders and
-    /// returns it. When `work` fails or the answer cannot be stored, the lock is abandoned — a
-    /// failure to abandon is logged, the lock then expires with its lease — so the marketplace's
-    /// retry runs `work` again. A lock this call cannot take is reported as found (stored answer,
-    /// live lease, different fixed fields) for the handler to answer.
-    pub async fn once<F, Fut>(&self, lock: &Lock<'_>, work: F) -> Result<Locked, Failure>
+    /// lock held (its reference is the first delivery's proposal, D7), stores the answer it
+    /// renders — unless `work` stored it with its last write
+    /// ([`Call::put_instance_completing`]) — and returns it. When `work` fails or the answer
+    /// cannot be stored, the lock is abandoned — a failure to abandon is logged, the lock then
+    /// expires with its lease — so the marketplace's retry runs `work` again. A lock this call
+    /// cannot take is reported as found (stored answer, live lease, different fixed fields) for
+    /// the handler to answer.
+    pub async fn once<F, Fut, D>(&self, lock: &Lock<'_>, work: F) -> Result<Locked, Failure>
     where
-        F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Stored, Failure>>,
+        F: FnOnce(Held) -> Fut,
+        Fut: std::future::Future<Output = Result<D, Failure>>,
+        D: Into<Done>,
     {
         let acquired = self.acquire(lock).await?;
         let reference = match acquired {
@@ -273,8 +276,17 @@ impl Call<'_> {
             AcquireOutcome::InFlight { reference } => return Ok(Locked::InFlight { reference }),
             AcquireOutcome::Mismatch => return Ok(Locked::Mismatch),
         };
-        let stored = match work(reference.clone()).await {
-            Ok(stored) => stored,
+        let held = Held {
+            reference: reference.clone(),
+            key: lock.key.to_string(),
+            expires_at: lock.expires_at,
+        };
+        let stored = match work(held).await.map(Into::into) {
+            Ok(Done {
+                stored,
+                completed: true,
+            }) => return Ok(Locked::Done { reference, stored }),
+            Ok(Done { stored, .. }) => stored,
             Err(failure) => {
                 self.abandon(lock).await;
                 return Err(failure);
@@ -301,6 +313,48 @@ impl Call<'_> {
                 Err(e.into())
             }
         }
+    }
+
+    /// Writes `instance` (as [`App::put_instance`]) and completes the held lock with `stored`, in
+    /// one transaction where the store allows (SQLite: one writer job instead of two). For the
+    /// last write of [`Call::once`]'s work, whose answer `stored` is: the work returns the
+    /// [`Done`] it gets back, and `once` does not complete the lock again. On a conflict nothing
+    /// is written and `stored` comes back, for the work to decide.
+    pub async fn put_instance_completing(
+        &self,
+        held: &Held,
+        instance: &koogate_store::Instance,
+        expected_version: Option<u64>,
+        events: &[koogate_store::EventDraft],
+        stored: Stored,
+    ) -> Result<Saved, StoreError> {
+        let response = String::from_utf8_lossy(&stored.body);
+        let completion = Completion {
+            key: &held.key,
+            owner: self.request_id,
+            response: &response,
+            code: stored.code.as_str(),
+            expires_at: held.expires_at,
+        };
+        let (written, _) = self
+            .app
+            .store
+            .put_instance_completing(instance, expected_version, events, &completion)
+            .await?;
+        Ok(match written {
+            VersionedWrite::Conflict => Saved::Conflict(stored),
+            // Completed, or the lease ran out and a retry took the lock over: the retry stores
+            // its own answer for the same reference; ours is still true (as in `once`).
+            VersionedWrite::Written => {
+                if !events.is_empty() {
+                    self.app.events_recorded();
+                }
+                Saved::Completed(Done {
+                    stored,
+                    completed: true,
+                })
+            }
+        })
     }
 
     /// Frees this call's lock after a failure; one that cannot be freed expires with its lease.
@@ -353,6 +407,45 @@ pub struct Lock<'a> {
     pub reference: &'a str,
     /// Epoch seconds after which the record counts as absent; `None` keeps it forever.
     pub expires_at: Option<i64>,
+}
+
+/// The lock [`Call::once`] holds while its work runs.
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// The lock's reference: this delivery's proposal on a first delivery, the first delivery's
+    /// on a retry (D7).
+    pub reference: String,
+    key: String,
+    expires_at: Option<i64>,
+}
+
+/// What locked work hands back to [`Call::once`]: an answer for `once` to store (from a
+/// [`Stored`]), or one already stored with the work's last write (only
+/// [`Call::put_instance_completing`] makes those).
+#[derive(Debug, Clone)]
+pub struct Done {
+    stored: Stored,
+    completed: bool,
+}
+
+impl From<Stored> for Done {
+    fn from(stored: Stored) -> Done {
+        Done {
+            stored,
+            completed: false,
+        }
+    }
+}
+
+/// What [`Call::put_instance_completing`] did.
+#[derive(Debug, Clone)]
+pub enum Saved {
+    /// The instance was written and the lock completed with the answer: return this from the
+    /// work.
+    Completed(Done),
+    /// The instance record exists (or has another version): nothing was written; the answer
+    /// comes back unstored.
+    Conflict(Stored),
 }
 
 /// What locked work produced: the answer to store and send, rendered once, with its code kept

@@ -8,7 +8,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::idempotency::{Acquire, AcquireOutcome, Nonce};
+use crate::idempotency::{Acquire, AcquireOutcome, Completion, Nonce};
 use crate::records::{AppInfo, AppliedOrder, Instance, InstanceState};
 use crate::{Partition, Store, VersionedWrite};
 
@@ -379,6 +379,89 @@ fn sample_instance(id: &str, debug: bool) -> Instance {
         event_ids: Vec::new(),
         customer_id: None,
     }
+}
+
+/// An instance write with the lock's completion: both when the write succeeds and the caller
+/// owns the lock; no completion when the write conflicts; the
+/// write without the completion when another caller took the lock over.
+pub async fn put_instance_completing_writes_both_or_neither(store: &dyn Store) {
+    let completion = |key, owner| Completion {
+        key,
+        owner,
+        response: "{\"resultCode\":\"000000\"}",
+        code: "000000",
+        expires_at: None,
+    };
+    let (k1, k2) = (unique("idem"), unique("idem"));
+    let (id1, id2) = (unique("inst"), unique("inst"));
+    for (k, owner) in [(&k1, "owner-a"), (&k2, "owner-b")] {
+        store
+            .acquire(&acquire(k, owner, "ref", NOW_MS))
+            .await
+            .unwrap();
+    }
+
+    let inst = sample_instance(&id1, false);
+    assert_eq!(
+        store
+            .put_instance_completing(&inst, None, &[], &completion(&k1, "owner-a"))
+            .await
+            .unwrap(),
+        (VersionedWrite::Written, true)
+    );
+    assert_eq!(
+        store
+            .get_instance(Partition::Production, &id1)
+            .await
+            .unwrap(),
+        Some(inst.clone())
+    );
+    assert_eq!(
+        store
+            .acquire(&acquire(&k1, "owner-x", "ref-x", NOW_MS + 1))
+            .await
+            .unwrap(),
+        AcquireOutcome::Completed {
+            reference: "ref".into(),
+            response: "{\"resultCode\":\"000000\"}".into(),
+            code: Some("000000".into())
+        },
+        "the lock was completed with the write"
+    );
+
+    assert_eq!(
+        store
+            .put_instance_completing(&inst, None, &[], &completion(&k2, "owner-b"))
+            .await
+            .unwrap(),
+        (VersionedWrite::Conflict, false),
+        "the instance exists"
+    );
+    assert_eq!(
+        store
+            .acquire(&acquire(&k2, "owner-y", "ref-y", NOW_MS + 1))
+            .await
+            .unwrap(),
+        AcquireOutcome::InFlight {
+            reference: "ref".into()
+        },
+        "a conflicting write completes nothing"
+    );
+
+    let other = sample_instance(&id2, false);
+    assert_eq!(
+        store
+            .put_instance_completing(&other, None, &[], &completion(&k2, "owner-z"))
+            .await
+            .unwrap(),
+        (VersionedWrite::Written, false),
+        "not the lock's owner: written, not completed"
+    );
+    assert!(store
+        .get_instance(Partition::Production, &id2)
+        .await
+        .unwrap()
+        .is_some());
 }
 
 /// Instances: insert once, read back equal, update only on the expected version, batch reads
@@ -1213,6 +1296,11 @@ macro_rules! conformance_tests {
         async fn conformance_acquire_fresh_guards_then_locks() {
             let s = $make.await;
             $crate::conformance::acquire_fresh_guards_then_locks(&*s).await;
+        }
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn conformance_put_instance_completing_writes_both_or_neither() {
+            let s = $make.await;
+            $crate::conformance::put_instance_completing_writes_both_or_neither(&*s).await;
         }
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn conformance_validation_mismatch() {

@@ -44,6 +44,20 @@ pub struct Nonce<'a> {
     pub expires_at: i64,
 }
 
+/// How a lock is completed: the arguments of [`crate::Store::complete`], for
+/// [`crate::Store::put_instance_completing`].
+#[derive(Debug, Clone, Copy)]
+pub struct Completion<'a> {
+    pub key: &'a str,
+    /// Only this owner's lock is completed.
+    pub owner: &'a str,
+    /// The answer to replay.
+    pub response: &'a str,
+    /// Its result code, kept beside it.
+    pub code: &'a str,
+    pub expires_at: Option<i64>,
+}
+
 /// The stored lock status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdemStatus {

@@ -39,7 +39,7 @@ pub mod conformance;
 use async_trait::async_trait;
 
 pub use events::{EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
-pub use idempotency::{Acquire, AcquireOutcome, IdemStatus, Nonce};
+pub use idempotency::{Acquire, AcquireOutcome, Completion, IdemStatus, Nonce};
 pub use keys::{Listing, Partition};
 pub use records::{AppInfo, AppliedOrder, Instance, InstanceState, Record};
 pub use records::{
@@ -165,6 +165,34 @@ pub trait Store: Send + Sync + 'static {
         expected_version: Option<u64>,
         events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError>;
+
+    /// Writes `instance` as [`Store::put_instance`] does and, only if it was written, completes
+    /// a lock as [`Store::complete`] does. Returns the write's outcome and, when written, whether
+    /// the lock was completed (`false`: its owner lost it, as for `complete`).
+    ///
+    /// A backend that can commit both at once should (SQLite: one job of its writer). The
+    /// default makes the two calls one after the other, which is what DynamoDB does: the same
+    /// requests as before, never more.
+    async fn put_instance_completing(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+        events: &[EventDraft],
+        completion: &Completion<'_>,
+    ) -> Result<(VersionedWrite, bool), StoreError> {
+        if self
+            .put_instance(instance, expected_version, events)
+            .await?
+            == VersionedWrite::Conflict
+        {
+            return Ok((VersionedWrite::Conflict, false));
+        }
+        let c = completion;
+        let completed = self
+            .complete(c.key, c.owner, c.response, c.code, c.expires_at)
+            .await?;
+        Ok((VersionedWrite::Written, completed))
+    }
 
     /// A versioned document under `key` (license codes, order notifications), if any.
     async fn get_record(&self, key: &str) -> Result<Option<Record>, StoreError>;

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::events::{self, EventDraft, EventQuery, EventRecord, EventSettlement, EventState};
-use crate::idempotency::{Acquire, AcquireOutcome, IdemRecord, IdemStatus, Nonce};
+use crate::idempotency::{Acquire, AcquireOutcome, Completion, IdemRecord, IdemStatus, Nonce};
 use crate::records::{Instance, Record};
 use crate::records::{
     UsageBacklog, UsageClaim, UsageData, UsageInsert, UsageKey, UsageRecord, UsageSettlement,
@@ -416,6 +416,93 @@ fn acquire_on(conn: &Connection, a: &Acquire<'_>) -> Result<AcquireOutcome, Stor
     Ok(AcquireOutcome::Acquired { reference })
 }
 
+/// Marks the lock COMPLETED with its answer, only while `c.owner` holds it in progress.
+fn complete_on(conn: &Connection, c: &Completion<'_>) -> Result<bool, StoreError> {
+    let n = conn
+        .prepare_cached(
+            "UPDATE idempotency SET status = ?1, response = ?2, code = ?7, expires_at = ?3
+             WHERE key = ?4 AND owner = ?5 AND status = ?6",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![
+                IdemStatus::Completed.as_str(),
+                c.response,
+                c.expires_at,
+                c.key,
+                c.owner,
+                IdemStatus::InProgress.as_str(),
+                c.code
+            ])
+        })
+        .map_err(unavailable)?;
+    Ok(n == 1)
+}
+
+/// An instance write prepared on the caller's thread (the document serialised there), applied
+/// on the writer's.
+struct InstanceWrite {
+    key: String,
+    version: i64,
+    state: &'static str,
+    doc: String,
+    expected_version: Option<u64>,
+    events: Vec<EventDraft>,
+}
+
+impl InstanceWrite {
+    fn new(
+        instance: &Instance,
+        expected_version: Option<u64>,
+        events: &[EventDraft],
+    ) -> Result<InstanceWrite, StoreError> {
+        let key = keys::instance(instance.partition(), &instance.instance_id);
+        let mut stored = instance.clone();
+        events::remember_ids(&mut stored.event_ids, events);
+        let doc = serde_json::to_string(&stored).map_err(|e| StoreError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+        Ok(InstanceWrite {
+            key,
+            version: i64::try_from(instance.version).unwrap_or(i64::MAX),
+            state: instance.state.as_str(),
+            doc,
+            expected_version,
+            events: events.to_vec(),
+        })
+    }
+
+    /// Inserts (no expected version) or replaces the expected version, with the events if written.
+    fn apply(&self, conn: &Connection) -> Result<VersionedWrite, StoreError> {
+        let (key, version, state, doc) = (&self.key, self.version, self.state, &self.doc);
+        let n = match self.expected_version {
+            None => conn
+                .prepare_cached(
+                    "INSERT INTO instances (key, version, state, doc) VALUES (?1, ?2, ?3, ?4)
+                     ON CONFLICT(key) DO NOTHING",
+                )
+                .and_then(|mut stmt| stmt.execute(params![key, version, state, doc]))
+                .map_err(unavailable)?,
+            Some(expected) => conn
+                .prepare_cached(
+                    "UPDATE instances SET version = ?2, state = ?3, doc = ?4
+                     WHERE key = ?1 AND version = ?5",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        key,
+                        version,
+                        state,
+                        doc,
+                        i64::try_from(expected).unwrap_or(i64::MAX)
+                    ])
+                })
+                .map_err(unavailable)?,
+        };
+        commit_with_events(conn, n == 1, &self.events)
+    }
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn remember_nonce(
@@ -462,33 +549,15 @@ impl Store for SqliteStore {
         code: &str,
         expires_at: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let (key, owner, response, code) = (
-            key.to_string(),
-            owner.to_string(),
-            response.to_string(),
-            code.to_string(),
-        );
-        self.write(move |conn| {
-            let n = conn
-                .prepare_cached(
-                    "UPDATE idempotency SET status = ?1, response = ?2, code = ?7, expires_at = ?3
-                     WHERE key = ?4 AND owner = ?5 AND status = ?6",
-                )
-                .and_then(|mut stmt| {
-                    stmt.execute(params![
-                        IdemStatus::Completed.as_str(),
-                        response,
-                        expires_at,
-                        key,
-                        owner,
-                        IdemStatus::InProgress.as_str(),
-                        code
-                    ])
-                })
-                .map_err(unavailable)?;
-            Ok(n == 1)
-        })
-        .await
+        let completion = OwnedCompletion::from(&Completion {
+            key,
+            owner,
+            response,
+            code,
+            expires_at,
+        });
+        self.write(move |conn| complete_on(conn, &completion.borrow()))
+            .await
     }
 
     async fn abandon(&self, key: &str, owner: &str) -> Result<bool, StoreError> {
@@ -556,42 +625,24 @@ impl Store for SqliteStore {
         expected_version: Option<u64>,
         events: &[EventDraft],
     ) -> Result<VersionedWrite, StoreError> {
-        let key = keys::instance(instance.partition(), &instance.instance_id);
-        let mut stored = instance.clone();
-        events::remember_ids(&mut stored.event_ids, events);
-        let doc = serde_json::to_string(&stored).map_err(|e| StoreError::Corrupt {
-            key: key.clone(),
-            reason: e.to_string(),
-        })?;
-        let version = i64::try_from(instance.version).unwrap_or(i64::MAX);
-        let state = instance.state.as_str();
-        let events = events.to_vec();
-        self.write(move |conn| {
-            let n = match expected_version {
-                None => conn
-                    .prepare_cached(
-                        "INSERT INTO instances (key, version, state, doc) VALUES (?1, ?2, ?3, ?4)
-                         ON CONFLICT(key) DO NOTHING",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![key, version, state, doc]))
-                    .map_err(unavailable)?,
-                Some(expected) => conn
-                    .prepare_cached(
-                        "UPDATE instances SET version = ?2, state = ?3, doc = ?4
-                         WHERE key = ?1 AND version = ?5",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            key,
-                            version,
-                            state,
-                            doc,
-                            i64::try_from(expected).unwrap_or(i64::MAX)
-                        ])
-                    })
-                    .map_err(unavailable)?,
-            };
-            commit_with_events(conn, n == 1, &events)
+        let write = InstanceWrite::new(instance, expected_version, events)?;
+        self.write(move |conn| write.apply(conn)).await
+    }
+
+    /// One writer job: the instance and, only if it was written, the lock's completion.
+    async fn put_instance_completing(
+        &self,
+        instance: &Instance,
+        expected_version: Option<u64>,
+        events: &[EventDraft],
+        completion: &Completion<'_>,
+    ) -> Result<(VersionedWrite, bool), StoreError> {
+        let write = InstanceWrite::new(instance, expected_version, events)?;
+        let completion = OwnedCompletion::from(completion);
+        self.write(move |conn| match write.apply(conn)? {
+            VersionedWrite::Conflict => Ok((VersionedWrite::Conflict, false)),
+            VersionedWrite::Written => complete_on(conn, &completion.borrow())
+                .map(|owned| (VersionedWrite::Written, owned)),
         })
         .await
     }
@@ -1270,6 +1321,37 @@ impl OwnedAcquire {
             reference: &self.reference,
             expires_at: self.expires_at,
             now_ms: self.now_ms,
+        }
+    }
+}
+
+/// A [`Completion`] that can move to the writer thread.
+struct OwnedCompletion {
+    key: String,
+    owner: String,
+    response: String,
+    code: String,
+    expires_at: Option<i64>,
+}
+
+impl OwnedCompletion {
+    fn from(c: &Completion<'_>) -> Self {
+        OwnedCompletion {
+            key: c.key.to_string(),
+            owner: c.owner.to_string(),
+            response: c.response.to_string(),
+            code: c.code.to_string(),
+            expires_at: c.expires_at,
+        }
+    }
+
+    fn borrow(&self) -> Completion<'_> {
+        Completion {
+            key: &self.key,
+            owner: &self.owner,
+            response: &self.response,
+            code: &self.code,
+            expires_at: self.expires_at,
         }
     }
 }
