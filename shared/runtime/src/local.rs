@@ -98,8 +98,9 @@ impl Router {
 }
 
 /// A request id (a UUID v4) from the thread's CSPRNG: `Uuid::new_v4` makes a system call for
-/// each, a noticeable share of a request's CPU here.
-fn request_id() -> String {
+/// each, a noticeable share of a request's CPU here. (The in-process tests and benchmark name
+/// their calls with it too.)
+pub fn request_id() -> String {
     use rand::Rng;
     uuid::Builder::from_random_bytes(rand::thread_rng().gen())
         .into_uuid()
