@@ -43,15 +43,18 @@ pub fn draft(
     instance_id: Option<&str>,
     data: Map<String, Value>,
 ) -> EventDraft {
-    let body = json!({
-        "type": event_type,
-        "timestamp": koogate_protocol::timestamp::format_rfc3339_ms(now_ms),
-        "data": Value::Object(data),
-    });
+    // Written through the `Body` struct, not a `json!` map around `data`: the same bytes (its
+    // members are in the map's sorted order) without building the wrapper. A map of JSON values
+    // and two strings always serialise (`Value::to_string` assumes the same).
+    let body = Body {
+        data: &data,
+        timestamp: koogate_protocol::timestamp::format_rfc3339_ms(now_ms),
+        event_type,
+    };
     EventDraft {
         id,
         event_type: event_type.to_string(),
-        body: body.to_string(),
+        body: serde_json::to_string(&body).unwrap_or_default(),
         instance_id: instance_id.map(str::to_string),
         created_at_ms: now_ms,
     }
@@ -373,6 +376,29 @@ mod tests {
             "version": 7
         }))
         .unwrap()
+    }
+
+    /// An event body is byte for byte what a `json!` map of its three members writes.
+    #[test]
+    fn a_draft_body_is_the_map_built_body() {
+        let data = object(json!({
+            "instanceId": "i\"1\u{2028}",
+            "version": 3,
+            "nested": {"b": [1, null], "a": "\u{e9}\n"},
+        }));
+        let d = draft(
+            "evt_1".into(),
+            "instance.re\"newed",
+            1_700_000_000_123,
+            None,
+            data.clone(),
+        );
+        let expected = json!({
+            "type": "instance.re\"newed",
+            "timestamp": koogate_protocol::timestamp::format_rfc3339_ms(1_700_000_000_123),
+            "data": Value::Object(data),
+        });
+        assert_eq!(d.body, expected.to_string());
     }
 
     /// The typed body is byte for byte the map-built one, whatever is present or absent.
