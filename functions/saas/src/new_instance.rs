@@ -330,9 +330,9 @@ async fn replace_leftover(
     }
 }
 
-/// First delivery (run under the order's lock by [`Call::once`]): the instanceId is
-/// `instance_id`. Returns the answer to store, or the refusal (the lock is then freed and the
-/// marketplace's retry provisions again with the same instanceId).
+/// First delivery (run under the order's lock by [`Call::once`]): the instanceId is the held
+/// lock's reference. Returns the answer, stored with the instance record, or the refusal (the
+/// lock is then freed and the marketplace's retry provisions again with the same instanceId).
 async fn create(call: &Call<'_>, p: &Purchase, held: Held) -> Result<Done, Failure> {
     let app = call.app;
     let debug = p.debug;
