@@ -31,6 +31,8 @@ pub mod sqlite;
 #[cfg(feature = "sqlite")]
 mod sqlite_checkpoint;
 #[cfg(feature = "sqlite")]
+mod sqlite_nonces;
+#[cfg(feature = "sqlite")]
 mod sqlite_writer;
 
 #[cfg(feature = "conformance")]

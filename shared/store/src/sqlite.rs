@@ -23,15 +23,11 @@ use crate::records::{
     UsageStatus,
 };
 use crate::sqlite_checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
+use crate::sqlite_nonces::{self, NonceIndex};
 use crate::sqlite_writer::Writer;
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
 
 const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS nonces (
-    key        TEXT PRIMARY KEY,
-    expires_at INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nonces_by_expiry ON nonces (expires_at);
 CREATE TABLE IF NOT EXISTS idempotency (
     key         TEXT PRIMARY KEY,
     status      TEXT NOT NULL,
@@ -168,14 +164,19 @@ impl SqliteStore {
         Self::start(Self::init(conn)?, None, Vec::new())
     }
 
-    /// An in-memory database has no WAL, so no `checkpointer`.
+    /// Starts the writer on `writer`, with the index of the nonces its database holds. An
+    /// in-memory database has no WAL, so no `checkpointer`.
     fn start(
         writer: Connection,
         checkpointer: Option<Checkpointer>,
         readers: Vec<Mutex<Connection>>,
     ) -> Result<Self, StoreError> {
+        let now_s = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let nonces = NonceIndex::load(&writer, now_s).map_err(unavailable)?;
         Ok(SqliteStore {
-            writer: Writer::start(writer, checkpointer)?,
+            writer: Writer::start(writer, nonces, checkpointer)?,
             readers: Arc::new(readers),
             next_reader: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
             inserts: Arc::new(std::sync::atomic::AtomicU64::new(0)),
@@ -203,6 +204,7 @@ impl SqliteStore {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(sqlite_nonces::SCHEMA)?;
         conn.execute_batch(USAGE_SCHEMA)?;
         conn.execute_batch(EVENTS_SCHEMA)?;
         add_idempotency_code(conn)
@@ -355,32 +357,6 @@ fn decode_instance(key: &str, doc: &str) -> Result<Instance, StoreError> {
     })
 }
 
-/// Records a replay-guard entry: inserts `key`, or takes over an expired entry; an unexpired one
-/// is left alone. `true` when the key was fresh. With `sweep`, also deletes every expired entry
-/// (see [`NONCE_SWEEP_EVERY`]).
-fn insert_nonce(
-    conn: &Connection,
-    key: &str,
-    now_s: i64,
-    expires_at: i64,
-    sweep: bool,
-) -> Result<bool, StoreError> {
-    let changed = conn
-        .prepare_cached(
-            "INSERT INTO nonces (key, expires_at) VALUES (?1, ?2)
-             ON CONFLICT(key) DO UPDATE SET expires_at = excluded.expires_at
-             WHERE nonces.expires_at < ?3",
-        )
-        .and_then(|mut stmt| stmt.execute(params![key, expires_at, now_s]))
-        .map_err(unavailable)?;
-    if sweep {
-        conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")
-            .and_then(|mut stmt| stmt.execute(params![now_s]))
-            .map_err(unavailable)?;
-    }
-    Ok(changed == 1)
-}
-
 /// Takes the idempotency lock inside the writer's transaction: the same decision as DynamoDB's
 /// condition expression ([`IdemRecord::can_acquire`]).
 fn acquire_on(conn: &Connection, a: &Acquire<'_>) -> Result<AcquireOutcome, StoreError> {
@@ -513,7 +489,8 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         let key = key.to_string();
         let sweep = self.sweep_due();
-        self.write(move |conn| insert_nonce(conn, &key, now_s, expires_at, sweep))
+        self.writer
+            .write_tx(move |tx| sqlite_nonces::insert(tx, &key, now_s, expires_at, sweep))
             .await
     }
 
@@ -532,13 +509,14 @@ impl Store for SqliteStore {
         let (key, now_s, expires_at) = (nonce.key.to_string(), nonce.now_s, nonce.expires_at);
         let req = OwnedAcquire::from(req);
         let sweep = self.sweep_due();
-        self.write(move |conn| {
-            if !insert_nonce(conn, &key, now_s, expires_at, sweep)? {
-                return Ok(None);
-            }
-            acquire_on(conn, &req.borrow()).map(Some)
-        })
-        .await
+        self.writer
+            .write_tx(move |tx| {
+                if !sqlite_nonces::insert(tx, &key, now_s, expires_at, sweep)? {
+                    return Ok(None);
+                }
+                acquire_on(tx.conn, &req.borrow()).map(Some)
+            })
+            .await
     }
 
     async fn complete(

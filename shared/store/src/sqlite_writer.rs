@@ -17,6 +17,9 @@
 //!   before: what a caller was told is what is on disk.
 //! * A job that reads sees the writes of the jobs before it in the same batch. That is what it
 //!   would have seen had those committed first, and they commit together with it or not at all.
+//!
+//! The thread also owns the replay guard's in-memory index ([`NonceIndex`]): a job gets both
+//! ([`Tx`]), and whatever rolls back a job's or a batch's writes rolls back its nonces too.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::mpsc;
@@ -24,6 +27,7 @@ use std::sync::mpsc;
 use rusqlite::Connection;
 
 use crate::sqlite_checkpoint::Checkpointer;
+use crate::sqlite_nonces::NonceIndex;
 use crate::StoreError;
 
 /// Jobs committed together at most (bounds how long the first caller of a batch waits).
@@ -32,9 +36,16 @@ const MAX_BATCH: usize = 64;
 /// Delivers a job's result once the batch's fate is known.
 type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
 
-/// One write: runs on the writer's connection (or learns why it could not, `Err`). Returns how to
-/// deliver its result, and whether it left the transaction clean (see [`in_savepoint`]).
-type Job = Box<dyn FnOnce(Result<&Connection, StoreError>) -> (Finish, bool) + Send>;
+/// One write: runs in the writer's transaction (or learns why it could not, `Err`). Returns how
+/// to deliver its result, and whether it left the transaction clean (see [`in_savepoint`]).
+type Job = Box<dyn FnOnce(Result<&mut Tx<'_>, StoreError>) -> (Finish, bool) + Send>;
+
+/// What a write job runs on: the write connection, inside the batch's transaction and the job's
+/// savepoint, and the replay guard's index, whose changes follow the same rollbacks.
+pub(crate) struct Tx<'a> {
+    pub(crate) conn: &'a Connection,
+    pub(crate) nonces: &'a mut NonceIndex,
+}
 
 /// The handle callers write through. Cheap to clone; the thread stops when the last is dropped.
 #[derive(Clone)]
@@ -43,16 +54,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Moves `conn` to a new writer thread. With a `checkpointer`, the writer nudges it after
-    /// every commit (see [`crate::sqlite_checkpoint`]); it stops with the writer.
+    /// Moves `conn` and `nonces` (the index of the nonces `conn`'s database holds) to a new
+    /// writer thread. With a `checkpointer`, the writer nudges it after every commit (see
+    /// [`crate::sqlite_checkpoint`]); it stops with the writer.
     pub(crate) fn start(
         conn: Connection,
+        nonces: NonceIndex,
         checkpointer: Option<Checkpointer>,
     ) -> Result<Writer, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("koogate-sqlite-writer".into())
-            .spawn(move || run(&conn, &queue, checkpointer.as_ref()))
+            .spawn(move || run(&conn, nonces, &queue, checkpointer.as_ref()))
             .map_err(|e| StoreError::Unavailable(format!("cannot start the sqlite writer: {e}")))?;
         Ok(Writer { jobs })
     }
@@ -64,10 +77,19 @@ impl Writer {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        self.write_tx(move |tx| f(tx.conn)).await
+    }
+
+    /// [`Writer::write`] for a write that also records nonces ([`Tx::nonces`]).
+    pub(crate) async fn write_tx<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Tx<'_>) -> Result<T, StoreError> + Send + 'static,
+    {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move |conn: Result<&Connection, StoreError>| {
-            let (result, clean) = match conn {
-                Ok(conn) => in_savepoint(conn, f),
+        let job: Job = Box::new(move |tx: Result<&mut Tx<'_>, StoreError>| {
+            let (result, clean) = match tx {
+                Ok(tx) => in_savepoint(tx, f),
                 Err(e) => (Err(e), true),
             };
             let finish: Finish = Box::new(move |committed: Result<(), StoreError>| {
@@ -85,7 +107,12 @@ impl Writer {
 }
 
 /// The writer thread: batches until every handle is gone.
-fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, checkpointer: Option<&Checkpointer>) {
+fn run(
+    conn: &Connection,
+    mut nonces: NonceIndex,
+    queue: &mpsc::Receiver<Job>,
+    checkpointer: Option<&Checkpointer>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -103,8 +130,13 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, checkpointer: Option<&Che
         }
         let mut clean = true;
         let mut finishes = Vec::with_capacity(batch.len());
+        let batch_start = nonces.mark();
+        let mut tx = Tx {
+            conn,
+            nonces: &mut nonces,
+        };
         for job in batch {
-            let (finish, job_clean) = job(Ok(conn));
+            let (finish, job_clean) = job(Ok(&mut tx));
             clean &= job_clean;
             finishes.push(finish);
         }
@@ -117,9 +149,11 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, checkpointer: Option<&Che
         };
         if committed.is_err() {
             let _ = execute(conn, "ROLLBACK");
+            nonces.rollback_to(batch_start);
         } else if let Some(checkpointer) = checkpointer {
             checkpointer.nudge();
         }
+        nonces.settle();
         for finish in finishes {
             finish(committed.clone());
         }
@@ -130,13 +164,15 @@ fn run(conn: &Connection, queue: &mpsc::Receiver<Job>, checkpointer: Option<&Che
 /// The flag is `false` when a failed job's writes could not be rolled back: they would commit
 /// with the batch although its caller hears of a failure, so the whole batch must be rolled back.
 fn in_savepoint<T>(
-    conn: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    tx: &mut Tx<'_>,
+    f: impl FnOnce(&mut Tx<'_>) -> Result<T, StoreError>,
 ) -> (Result<T, StoreError>, bool) {
+    let conn = tx.conn;
     if let Err(e) = execute(conn, "SAVEPOINT job") {
         return (Err(e), true);
     }
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(conn))).unwrap_or_else(|_| {
+    let mark = tx.nonces.mark();
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| f(tx))).unwrap_or_else(|_| {
         Err(StoreError::Unavailable(
             "a sqlite write panicked; it was rolled back".into(),
         ))
@@ -148,6 +184,7 @@ fn in_savepoint<T>(
     match result {
         Ok(value) => (Ok(value), true),
         Err(e) => {
+            tx.nonces.rollback_to(mark);
             let clean = execute(conn, "ROLLBACK TO job")
                 .and_then(|()| execute(conn, "RELEASE job"))
                 .is_ok();
@@ -172,7 +209,7 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE t (k TEXT PRIMARY KEY)")
             .unwrap();
-        Writer::start(conn, None).unwrap()
+        Writer::start(conn, NonceIndex::default(), None).unwrap()
     }
 
     async fn insert(w: &Writer, k: &'static str) -> Result<(), StoreError> {
@@ -222,6 +259,27 @@ mod tests {
         assert!(matches!(failed, Err(StoreError::Unavailable(m)) if m == "refused"));
         assert!(matches!(panicked, Err(StoreError::Unavailable(m)) if m.contains("panicked")));
         assert_eq!(keys(&w).await, ["a", "b"]);
+    }
+
+    /// A write that records a nonce and then fails forgets the nonce with its other writes: the
+    /// nonce is fresh to the next write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_forgets_its_nonces() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(crate::sqlite_nonces::SCHEMA).unwrap();
+        let w = Writer::start(conn, NonceIndex::default(), None).unwrap();
+        let record = |fail: bool| {
+            w.write_tx(move |tx| {
+                let fresh = crate::sqlite_nonces::insert(tx, "n#1", 100, 220, false)?;
+                if fail {
+                    return Err(StoreError::Unavailable("refused".into()));
+                }
+                Ok(fresh)
+            })
+        };
+        assert!(record(true).await.is_err());
+        assert!(record(false).await.unwrap(), "fresh after the failed write");
+        assert!(!record(false).await.unwrap(), "seen once committed");
     }
 
     /// Many concurrent writers: every write that was answered `Ok` is there, once.
