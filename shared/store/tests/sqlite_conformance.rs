@@ -98,3 +98,55 @@ async fn a_database_from_before_the_code_column_is_upgraded_in_place() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The replay guard survives a restart: the nonces of the log are read back when the database is
+/// opened again, including those of a database from before the log (its `nonces` table).
+#[tokio::test]
+async fn a_reopened_database_still_refuses_its_nonces() {
+    let dir = std::env::temp_dir().join(format!("koogate-reopen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nonces.db");
+    let _ = std::fs::remove_file(&path);
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap();
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(
+            "CREATE TABLE nonces (key TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)
+                 WITHOUT ROWID;",
+        )
+        .unwrap();
+        old.execute(
+            "INSERT INTO nonces VALUES ('nonce#basic#old', ?1)",
+            [now + 120],
+        )
+        .unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert!(!store
+        .remember_nonce("nonce#basic#old", now, now + 120)
+        .await
+        .unwrap());
+    assert!(store
+        .remember_nonce("nonce#basic#new", now, now + 120)
+        .await
+        .unwrap());
+    drop(store);
+    let store = SqliteStore::open(&path).unwrap();
+    for key in ["nonce#basic#old", "nonce#basic#new"] {
+        assert!(
+            !store.remember_nonce(key, now + 1, now + 121).await.unwrap(),
+            "{key} was accepted again after a restart"
+        );
+    }
+    assert!(store
+        .remember_nonce("nonce#basic#other", now + 1, now + 121)
+        .await
+        .unwrap());
+    let _ = std::fs::remove_dir_all(&dir);
+}
