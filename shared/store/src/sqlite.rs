@@ -221,7 +221,7 @@ impl SqliteStore {
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         self.writer.write(f).await
     }
@@ -230,7 +230,7 @@ impl SqliteStore {
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+        F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         if self.readers.is_empty() {
             return self.write(f).await;
@@ -718,7 +718,12 @@ impl Store for SqliteStore {
             conn.prepare_cached("SELECT doc FROM directory WHERE pk = ?1 AND sk = ?2")
                 .and_then(|mut stmt| stmt.query_row(params![pk, sk], |r| r.get::<_, String>(0)))
                 .optional()
-                .map(|doc| doc.map(|doc| DirectoryItem { sk, doc }))
+                .map(|doc| {
+                    doc.map(|doc| DirectoryItem {
+                        sk: sk.clone(),
+                        doc,
+                    })
+                })
                 .map_err(unavailable)
         })
         .await
