@@ -217,7 +217,8 @@ impl SqliteStore {
             .is_multiple_of(NONCE_SWEEP_EVERY)
     }
 
-    /// Runs `f` as one atomic write; it has committed when this returns `Ok`.
+    /// Runs `f` as one atomic write; it has committed when this returns `Ok`. `f` may run twice
+    /// and must only touch the database (see [`Writer::write`]).
     async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,

@@ -122,7 +122,8 @@ impl Writer {
     }
 
     /// Runs `f` as one atomic write, committed (possibly with other callers' writes) before this
-    /// returns `Ok`. `f` may run twice (see the module doc): only the last run counts.
+    /// returns `Ok`. `f` may run twice (see the module doc), the first run rolled back: it must
+    /// only read and write the database (and the nonce index), nothing a rollback cannot undo.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
