@@ -10,7 +10,7 @@
 //! A batch runs in two passes at most:
 //!
 //! * **Optimistically:** every job one after the other, with nothing around it. Nearly always
-//!   every job succeeds and the batch commits. (A savepoint per job cost a first newInstance 10 %
+//!   every job succeeds and the batch commits. (A savepoint per job cost a first newInstance 8–10 %
 //!   of its throughput in the load run: SQLite copies each page a savepoint's job changes into a
 //!   sub-journal before changing it.)
 //! * **Carefully,** only when a job failed or panicked in the first pass: the batch is rolled
