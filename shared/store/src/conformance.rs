@@ -342,7 +342,8 @@ pub async fn concurrent_acquire_has_one_winner(store: Arc<dyn Store>) {
     );
 }
 
-fn sample_instance(id: &str, debug: bool) -> Instance {
+/// An active instance record with every field set, for tests of a store.
+pub fn sample_instance(id: &str, debug: bool) -> Instance {
     Instance {
         instance_id: id.to_string(),
         debug,

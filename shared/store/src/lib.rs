@@ -33,6 +33,8 @@ mod sqlite_checkpoint;
 #[cfg(feature = "sqlite")]
 mod sqlite_nonces;
 #[cfg(feature = "sqlite")]
+mod sqlite_schema;
+#[cfg(feature = "sqlite")]
 mod sqlite_writer;
 
 #[cfg(feature = "conformance")]

@@ -5,9 +5,11 @@
 //! answered only once committed. Another thread copies committed WAL frames into the database
 //! file (see [`crate::sqlite_checkpoint`]), so the writer does not stop for it. Reads run on the
 //! caller's thread on a small pool of read-only connections — in WAL a reader never waits for
-//! the writer, and a point read takes microseconds, less than a hop to another thread. Every statement is prepared once per connection. The
-//! conditional logic is the same as the DynamoDB backend's condition expressions (see
-//! [`crate::idempotency`]), only evaluated inside a transaction instead of by the server.
+//! the writer, and a point read takes microseconds, less than a hop to another thread. Every
+//! statement is prepared once per connection. The tables, and why the order and instance tables
+//! keep their rows in arrival order, are in [`crate::sqlite_schema`]. The conditional logic is
+//! the same as the DynamoDB backend's condition expressions (see [`crate::idempotency`]), only
+//! evaluated inside a transaction instead of by the server.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -24,79 +26,9 @@ use crate::records::{
 };
 use crate::sqlite_checkpoint::{Checkpointer, WRITER_AUTOCHECKPOINT_PAGES};
 use crate::sqlite_nonces::{self, NonceIndex};
+use crate::sqlite_schema;
 use crate::sqlite_writer::Writer;
 use crate::{keys, DirectoryItem, DirectoryWrite, Partition, Store, StoreError, VersionedWrite};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS idempotency (
-    key         TEXT PRIMARY KEY,
-    status      TEXT NOT NULL,
-    owner       TEXT NOT NULL,
-    lease_until INTEGER NOT NULL,
-    validation  TEXT NOT NULL,
-    reference   TEXT NOT NULL,
-    response    TEXT,
-    expires_at  INTEGER,
-    created_at  INTEGER NOT NULL,
-    code        TEXT
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS records (
-    key     TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    doc     TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS directory (
-    pk  TEXT NOT NULL,
-    sk  TEXT NOT NULL,
-    doc TEXT NOT NULL,
-    PRIMARY KEY (pk, sk)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS instances (
-    key     TEXT PRIMARY KEY,
-    version INTEGER NOT NULL,
-    state   TEXT NOT NULL,
-    doc     TEXT NOT NULL
-) WITHOUT ROWID;
-";
-
-/// Usage records (pay-per-use). The partial index holds only pending records, so finding what
-/// is due to be pushed reads only those, oldest end first.
-const USAGE_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS usage (
-    instance_id TEXT NOT NULL,
-    begin_time  TEXT NOT NULL,
-    end_time    TEXT NOT NULL,
-    status      TEXT NOT NULL,
-    owner       TEXT NOT NULL DEFAULT '',
-    lease_until INTEGER NOT NULL DEFAULT 0,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    failure     TEXT,
-    settled_at  INTEGER,
-    doc         TEXT NOT NULL,
-    PRIMARY KEY (instance_id, begin_time, end_time)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS usage_pending ON usage (end_time) WHERE status = 'pending';
-";
-
-/// The event outbox. An event row is inserted in the same transaction as the change it
-/// describes, so it exists if and only if the change committed; the partial index holds only
-/// pending events, so the dispatcher's due query never reads delivered ones.
-const EVENTS_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS events (
-    id           TEXT PRIMARY KEY,
-    type         TEXT NOT NULL,
-    instance_id  TEXT,
-    body         TEXT NOT NULL,
-    state        TEXT NOT NULL,
-    attempts     INTEGER NOT NULL DEFAULT 0,
-    next_attempt INTEGER NOT NULL,
-    last_error   TEXT,
-    created_at   INTEGER NOT NULL,
-    updated_at   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_due ON events (next_attempt) WHERE state = 'pending';
-CREATE INDEX IF NOT EXISTS events_by_instance ON events (instance_id) WHERE instance_id IS NOT NULL;
-";
 
 /// Prepared statements kept per connection (there are about 40 distinct ones).
 const STATEMENT_CACHE: usize = 64;
@@ -203,11 +135,7 @@ impl SqliteStore {
     fn prepare(conn: &Connection) -> rusqlite::Result<()> {
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA)?;
-        conn.execute_batch(sqlite_nonces::SCHEMA)?;
-        conn.execute_batch(USAGE_SCHEMA)?;
-        conn.execute_batch(EVENTS_SCHEMA)?;
-        add_idempotency_code(conn)
+        sqlite_schema::create(conn, sqlite_nonces::SCHEMA)
     }
 
     /// Whether this nonce insert also sweeps expired nonces (one in [`NONCE_SWEEP_EVERY`]).
@@ -259,24 +187,6 @@ impl SqliteStore {
     }
 }
 
-/// Databases created before the answer's result code was kept beside it get the column; their
-/// old records have none (a replay then reads the code from the answer). Two processes opening
-/// one such database at once may both try: the loser's "duplicate column" is success.
-fn add_idempotency_code(conn: &Connection) -> rusqlite::Result<()> {
-    let has_code: bool = conn.query_row(
-        "SELECT count(*) FROM pragma_table_info('idempotency') WHERE name = 'code'",
-        [],
-        |r| r.get::<_, i64>(0).map(|n| n > 0),
-    )?;
-    if has_code {
-        return Ok(());
-    }
-    match conn.execute_batch("ALTER TABLE idempotency ADD COLUMN code TEXT") {
-        Err(e) if e.to_string().contains("duplicate column") => Ok(()),
-        other => other,
-    }
-}
-
 /// Settings of every connection: the busy timeout (another process may hold the write lock) and
 /// the statement cache.
 fn configure(conn: &Connection) -> Result<(), StoreError> {
@@ -285,10 +195,10 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
     // Every statement is prepared once and reused (`prepare_cached`): re-parsing the SQL of each
     // call showed in the profiles.
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-    // Nonces and idempotency keys are random, so inserts land on random pages of tables that
-    // hold a retention period's worth of rows (hundreds of thousands at full load). With the
-    // default 2 MiB page cache most of those pages were read back with one `pread` each: 14 % of
-    // the writer thread's CPU in the load profile. (A memory map was tried instead: it counts
+    // Order and instance keys are random, so their inserts land on random pages of key indexes
+    // that hold a retention period's worth of entries (hundreds of thousands at full load). With
+    // the default 2 MiB page cache most of those pages were read back with one `pread` each: 14 %
+    // of the writer thread's CPU in the load profile (measured when the nonces were keyed too). (A memory map was tried instead: it counts
     // the mapped file in the process's resident size, 637 MiB after a load run, which a
     // container's memory limit would see.)
     conn.pragma_update(None, "cache_size", -PAGE_CACHE_KIB)

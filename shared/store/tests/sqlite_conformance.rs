@@ -99,6 +99,94 @@ async fn a_database_from_before_the_code_column_is_upgraded_in_place() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A database whose order and instance tables were made `WITHOUT ROWID` (before they kept their
+/// rows in arrival order) is rebuilt when opened: its records read and replay as before, and
+/// opening it again changes nothing.
+#[tokio::test]
+async fn a_database_with_key_ordered_tables_is_rebuilt_with_its_rows() {
+    let dir = std::env::temp_dir().join(format!("koogate-rowid-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("keyed.db");
+    let _ = std::fs::remove_file(&path);
+    let inst = koogate_store::conformance::sample_instance("i-keyed", false);
+    let lock = koogate_store::Acquire {
+        key: "order#keyed",
+        owner: "o1",
+        lease_until_ms: 2_000_000_000_000,
+        validation: "v",
+        reference: "i-keyed",
+        expires_at: None,
+        now_ms: 1_700_000_000_000,
+    };
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.put_instance(&inst, None, &[]).await.unwrap();
+        store.acquire(&lock).await.unwrap();
+        assert!(store
+            .complete(
+                "order#keyed",
+                "o1",
+                "{\"resultCode\":\"000000\"}",
+                "000000",
+                None
+            )
+            .await
+            .unwrap());
+    }
+    // Back to the old layout, rows and all.
+    let sql_of = |conn: &rusqlite::Connection, table: &str| -> String {
+        conn.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [table],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        for table in ["idempotency", "instances"] {
+            let declaration = sql_of(&old, table).replacen(table, "old_layout", 1);
+            old.execute_batch(&format!(
+                "{declaration} WITHOUT ROWID;
+                 INSERT INTO old_layout SELECT * FROM {table};
+                 DROP TABLE {table};
+                 ALTER TABLE old_layout RENAME TO {table};"
+            ))
+            .unwrap();
+            assert!(sql_of(&old, table).ends_with("WITHOUT ROWID"));
+        }
+    }
+    for _ in 0..2 {
+        let store = SqliteStore::open(&path).unwrap();
+        let read = store
+            .get_instance(inst.partition(), "i-keyed")
+            .await
+            .unwrap();
+        assert_eq!(read, Some(inst.clone()));
+        let replay = store
+            .acquire(&koogate_store::Acquire {
+                owner: "o2",
+                ..lock
+            })
+            .await
+            .unwrap();
+        assert_eq!(
+            replay,
+            koogate_store::AcquireOutcome::Completed {
+                reference: "i-keyed".into(),
+                response: "{\"resultCode\":\"000000\"}".into(),
+                code: Some("000000".into()),
+            }
+        );
+        drop(store);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        for table in ["idempotency", "instances"] {
+            assert!(!sql_of(&conn, table).contains("WITHOUT ROWID"), "{table}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// The replay guard survives a restart: the nonces of the log are read back when the database is
 /// opened again, including those of a database from before the log (its `nonces` table).
 #[tokio::test]
